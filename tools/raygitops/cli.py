@@ -1,0 +1,136 @@
+"""Argument parsing for every tools/<command>; each command only calls the library.
+
+    python -m raygitops regen --check
+    python -m raygitops render overlays/dev
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from raygitops.errors import UserError
+
+
+def _root() -> Path:
+    from raygitops.config import find_repo_root
+    return find_repo_root(Path(__file__).resolve().parents[2]
+                          if os.environ.get("RAYGITOPS_ROOT") is None else Path(os.environ["RAYGITOPS_ROOT"]))
+
+
+def cmd_regen(args: argparse.Namespace) -> int:
+    from raygitops.regen import check, regenerate
+    root = _root()
+    if args.check:
+        ok, report = check(root)
+        print(report, file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else 1
+    changed, zip_path, plan = regenerate(root)
+    for rel in changed:
+        print(f"wrote {rel}")
+    print(f"working_dir package: {zip_path.relative_to(root)} → {plan.package.url(plan.config.working_dir_url)}")
+    print(f"{len(plan.files)} generated files for {len(plan.config.environments())} environments, "
+          f"{len(changed)} changed")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from raygitops.render import render_many
+    root = _root()
+    paths = [Path(p) for p in args.paths] or [root / "overlays" / env for env in _environments(root)]
+    results = render_many(paths, root=root)
+    failed = 0
+    for path, result in results.items():
+        if isinstance(result, UserError):
+            print(f"error: {result}", file=sys.stderr)
+            failed += 1
+        elif args.summary:
+            print(_summary_line(path, result, root))
+        else:
+            print(f"# Source: {path}\n---\n{result.text}", end="")
+    return 2 if failed else 0
+
+
+def _environments(root: Path) -> list[str]:
+    from raygitops.config import load_config
+    return load_config(root).environments()
+
+
+def _summary_line(path: Path, rendered, root: Path) -> str:
+    import yaml
+    kinds: dict[str, int] = {}
+    details = []
+    for resource in rendered.resources:
+        kinds[resource.get("kind", "?")] = kinds.get(resource.get("kind", "?"), 0) + 1
+        if resource.get("kind") == "RayService":
+            spec = resource.get("spec", {})
+            cluster = spec.get("rayClusterConfig", {})
+            serve = yaml.safe_load(spec.get("serveConfigV2") or "{}") or {}
+            apps = serve.get("applications", [])
+            replicas = sum(d.get("num_replicas", 1) if isinstance(d.get("num_replicas", 1), int) else 1
+                           for a in apps for d in a.get("deployments", []))
+            groups = ", ".join(f"{g.get('groupName')}×{g.get('replicas', 0)}" for g in cluster.get("workerGroupSpecs", []))
+            db = next((a.get("runtime_env", {}).get("env_vars", {}).get("DB_CONFIG") for a in apps), None)
+            db_type = yaml.safe_load(db).get("datastore_type") if db else "none"
+            details.append(f"RayService {resource['metadata'].get('namespace', '')}/{resource['metadata']['name']}: "
+                           f"ray {cluster.get('rayVersion')}, {len(apps)} apps, {replicas} replicas, "
+                           f"workers [{groups}], db {db_type}")
+    label = path.resolve().relative_to(root.resolve()) if path.resolve().is_relative_to(root.resolve()) else path
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return f"{label}: {counts}" + "".join(f"\n  {d}" for d in details)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    import pytest
+    root = _root()
+    os.chdir(root)
+    return pytest.main(["-q", *args.pytest_args])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tools/<command>", description="raygitops tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    regen = sub.add_parser("regen", help="write every environment's serve config and the kustomize glue")
+    regen.add_argument("--check", action="store_true", help="write nothing; exit 1 and show a diff when stale")
+    regen.set_defaults(func=cmd_regen)
+
+    render = sub.add_parser("render", help="kustomize build overlays (all by default)")
+    render.add_argument("paths", nargs="*", help="kustomization directories")
+    render.add_argument("--summary", action="store_true", help="one summary per overlay instead of the YAML")
+    render.set_defaults(func=cmd_render)
+
+    test = sub.add_parser("test", help="run the test suite")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+
+    for name in ("validate", "up", "down", "diff"):
+        _register_optional(sub, name)
+    return parser
+
+
+def _register_optional(sub, name: str) -> None:
+    """Commands with many options keep their parser in raygitops/cli_<name>.py
+    (`add_arguments(parser)` and `run(args)`)."""
+    import importlib
+    try:
+        library = importlib.import_module(f"raygitops.cli_{name}")
+    except ModuleNotFoundError:
+        return
+    command = sub.add_parser(name, help=library.__doc__.splitlines()[0] if library.__doc__ else name)
+    library.add_arguments(command)
+    command.set_defaults(func=library.run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

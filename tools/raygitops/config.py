@@ -1,0 +1,180 @@
+"""raygitops.yaml, the one place for versions and repo-wide settings, as a typed model.
+
+    config = load_config(Path("."))
+    config.versions.ray, [app.name for app in config.applications], config.environments()
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raygitops.errors import UserError
+from raygitops.yamlio import YamlDoc, load_yaml
+
+CONFIG_FILE = "raygitops.yaml"
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_APP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Versions:
+    ray: str
+    kuberay: str
+    kubernetes: str
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    placeholder: str     # the image name written in base/ and overlays/
+    name: str            # e.g. rayproject/ray
+    tag_suffix: str      # e.g. -py311
+
+    def tag(self, ray_version: str) -> str:
+        return f"{ray_version}{self.tag_suffix}"
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    import_path: str
+    route_prefix: str
+    smoke: dict[str, Any] = field(default_factory=dict)
+    docs: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class SchemaSettings:
+    crd_dirs: tuple[str, ...] = ()
+    schema_locations: tuple[str, ...] = ()
+    skip_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    root: Path
+    versions: Versions
+    images: tuple[ImageSpec, ...]
+    working_dir_url: str
+    applications: tuple[AppSpec, ...]
+    external_imports: tuple[str, ...] = ()
+    schemas: SchemaSettings = SchemaSettings()
+    policies: dict[str, Any] = field(default_factory=dict)
+    doc: YamlDoc | None = None
+
+    @property
+    def file(self) -> str:
+        return CONFIG_FILE
+
+    def environments(self) -> list[str]:
+        """Every overlays/<env> that has a kustomization, sorted."""
+        overlays = self.root / "overlays"
+        if not overlays.is_dir():
+            return []
+        return sorted(p.name for p in overlays.iterdir()
+                      if p.is_dir() and any((p / k).exists() for k in KUSTOMIZATION_NAMES))
+
+    def expand_shared(self, template: str) -> str:
+        """`{shared}` in a schema setting → $RAYGITOPS_SHARED, default ../shared beside the repo."""
+        shared = os.environ.get("RAYGITOPS_SHARED") or str(self.root.parent / "shared")
+        return template.replace("{shared}", shared).replace("{kuberay}", self.versions.kuberay)
+
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
+                        line=doc.line_of(path), fix=f"add {what}")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {kind.__name__}",
+                        file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
+    return value
+
+
+def load_config(root: Path) -> RepoConfig:
+    doc = load_yaml(root / CONFIG_FILE, root)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping", file=doc.file, line=1, fix="see README.md for the format")
+
+    raw_versions = _require(doc, data, "versions", (), dict, "a mapping with ray, kuberay, kubernetes")
+    versions = {}
+    for key in ("ray", "kuberay", "kubernetes"):
+        value = str(_require(doc, raw_versions, key, ("versions",), (str, int, float), "a version like 2.46.0"))
+        if not _VERSION.match(value):
+            raise UserError(f"versions.{key} '{value}' is not a version like 2.46.0", file=doc.file,
+                            line=doc.line_of(("versions", key)), fix="write MAJOR.MINOR.PATCH")
+        versions[key] = value
+
+    images = []
+    for placeholder, spec in sorted(_require(doc, data, "images", (), dict, "image placeholders").items()):
+        name = _require(doc, spec, "name", ("images", placeholder), str, "an image repository")
+        suffix = spec.get("tag_suffix", "") if isinstance(spec, dict) else ""
+        images.append(ImageSpec(placeholder=placeholder, name=name, tag_suffix=str(suffix)))
+
+    working_dir = _require(doc, data, "working_dir", (), dict, "a mapping with url")
+    url = _require(doc, working_dir, "url", ("working_dir",), str, "a URL template containing {hash}")
+    if "{hash}" not in url:
+        raise UserError("working_dir.url has no {hash}", file=doc.file, line=doc.line_of(("working_dir", "url")),
+                        fix="put {hash} in the file name so the URL changes exactly when apps/ changes")
+
+    apps = []
+    for index, raw in enumerate(_require(doc, data, "applications", (), list, "a list of applications")):
+        path = ("applications", index)
+        name = _require(doc, raw, "name", path, str, "an application name")
+        if not _APP_NAME.match(name):
+            raise UserError(f"application name '{name}' is not a valid name", file=doc.file,
+                            line=doc.line_of(path + ("name",)), fix="use letters, digits, _ and -")
+        import_path = _require(doc, raw, "import_path", path, str, "module:attribute, e.g. apps.main:app")
+        if import_path.count(":") != 1:
+            raise UserError(f"import_path '{import_path}' must be module:attribute", file=doc.file,
+                            line=doc.line_of(path + ("import_path",)), fix="e.g. apps.main:app")
+        route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
+        if not route.startswith("/"):
+            raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
+                            line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
+                            smoke=raw.get("smoke") or {}, docs=raw.get("docs"), line=doc.line_of(path)))
+    _reject_duplicates(doc, apps)
+
+    schemas = data.get("schemas") or {}
+    return RepoConfig(
+        root=root,
+        versions=Versions(**versions),
+        images=tuple(images),
+        working_dir_url=url,
+        applications=tuple(apps),
+        external_imports=tuple(data.get("external_imports") or ()),
+        schemas=SchemaSettings(crd_dirs=tuple(schemas.get("crd_dirs") or ()),
+                               schema_locations=tuple(schemas.get("schema_locations") or ()),
+                               skip_kinds=tuple(schemas.get("skip_kinds") or ())),
+        policies=data.get("policies") or {},
+        doc=doc,
+    )
+
+
+def _reject_duplicates(doc: YamlDoc, apps: list[AppSpec]) -> None:
+    for attribute, what in (("name", "application name"), ("route_prefix", "route prefix")):
+        seen: dict[str, int] = {}
+        for index, app in enumerate(apps):
+            value = getattr(app, attribute)
+            if value in seen:
+                raise UserError(f"duplicate {what} '{value}' (also application {seen[value] + 1})",
+                                file=doc.file, line=doc.line_of(("applications", index, attribute)),
+                                fix=f"give every application its own {what}")
+            seen[value] = index
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest directory upwards holding raygitops.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_FILE).exists():
+            return candidate
+    raise UserError(f"no {CONFIG_FILE} in {here} or above", fix="run from inside a raygitops repository")

@@ -1,0 +1,177 @@
+"""Render kustomizations with `kustomize build` (or `kubectl kustomize`), in parallel, cached.
+
+    resources = render_overlay(Path("overlays/dev"))                # list of dicts
+    rendered = render_many([Path("overlays/dev"), ...], root=root)  # {path: Rendered}
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from raygitops.config import KUSTOMIZATION_NAMES
+from raygitops.errors import UserError
+
+CACHE_DIR = ".run/render-cache"
+# Keys of a kustomization that name local files or directories.
+_PATH_LISTS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators",
+               "validators", "patchesStrategicMerge")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    text: str
+    resources: tuple[dict, ...]
+    digest: str
+    cached: bool = False
+
+
+@lru_cache(maxsize=None)
+def kustomize_command() -> tuple[str, ...]:
+    """Standalone kustomize when on PATH, else the one built into kubectl."""
+    if shutil.which("kustomize"):
+        return ("kustomize", "build")
+    if shutil.which("kubectl"):
+        return ("kubectl", "kustomize")
+    raise UserError("neither kustomize nor kubectl is on PATH", fix="install kubectl (it has kustomize built in)")
+
+
+def is_kustomization(path: Path) -> bool:
+    return path.is_dir() and any((path / name).exists() for name in KUSTOMIZATION_NAMES)
+
+
+def _kustomization_file(path: Path) -> Path | None:
+    return next((path / n for n in KUSTOMIZATION_NAMES if (path / n).exists()), None)
+
+
+def _local_references(kustomization: dict) -> Iterable[str]:
+    for key in _PATH_LISTS:
+        for item in kustomization.get(key) or []:
+            if isinstance(item, str):
+                yield item
+    for patch in (kustomization.get("patches") or []) + (kustomization.get("patchesJson6902") or []):
+        if isinstance(patch, dict) and isinstance(patch.get("path"), str):
+            yield patch["path"]
+    for generator in (kustomization.get("configMapGenerator") or []) + (kustomization.get("secretGenerator") or []):
+        if isinstance(generator, dict):
+            for entry in (generator.get("files") or []) + (generator.get("envs") or []):
+                if isinstance(entry, str):
+                    yield entry.split("=", 1)[-1]
+            if isinstance(generator.get("env"), str):
+                yield generator["env"]
+    openapi = kustomization.get("openapi")
+    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+        yield openapi["path"]
+
+
+def input_files(path: Path) -> list[Path]:
+    """Every local file a kustomization reads, following resources and components.
+    Remote bases (URLs) are not followed: their ref pins them."""
+    seen_dirs: set[Path] = set()
+    files: set[Path] = set()
+
+    def visit_dir(directory: Path) -> None:
+        directory = directory.resolve()
+        if directory in seen_dirs:
+            return
+        seen_dirs.add(directory)
+        kfile = _kustomization_file(directory)
+        if kfile is None:
+            return
+        files.add(kfile)
+        try:
+            data = yaml.safe_load(kfile.read_text()) or {}
+        except yaml.YAMLError:
+            return  # kustomize itself will report it
+        for ref in _local_references(data if isinstance(data, dict) else {}):
+            if "://" in ref or ref.startswith(("github.com/", "git@")):
+                continue
+            target = (directory / ref)
+            if target.is_dir():
+                visit_dir(target)
+            elif target.exists():
+                files.add(target.resolve())
+
+    visit_dir(path)
+    return sorted(files)
+
+
+def input_digest(path: Path) -> str:
+    digest = hashlib.sha256(" ".join(kustomize_command()).encode())
+    for file in input_files(path):
+        digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
+    try:
+        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=source,
+                        line=mark.line + 1 if mark else None, fix="fix the YAML syntax") from None
+    out = []
+    for document in documents:
+        if document is None:
+            continue
+        if isinstance(document, dict) and document.get("kind", "").endswith("List") and "items" in document:
+            out.extend(item for item in document["items"] or [])
+        else:
+            out.append(document)
+    return tuple(out)
+
+
+def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = True) -> Rendered:
+    """Build one kustomization; a kustomize failure becomes a UserError with its own message."""
+    label = _label(path, root)
+    if not is_kustomization(path):
+        raise UserError("not a kustomization directory", file=label, fix="point at a directory with kustomization.yaml")
+    digest = input_digest(path)
+    cache_file = (root / CACHE_DIR / f"{digest}.yaml") if (root and use_cache) else None
+    if cache_file is not None and cache_file.exists():
+        text = cache_file.read_text()
+        return Rendered(path, text, parse_manifests(text, label), digest, cached=True)
+    process = subprocess.run([*kustomize_command(), str(path)], capture_output=True, text=True)
+    if process.returncode != 0:
+        message = process.stderr.strip().splitlines()
+        message = " ".join(line.strip() for line in message[-3:]) or f"exit code {process.returncode}"
+        raise UserError(f"kustomize build failed: {message}", file=label,
+                        fix="fix the kustomization (run `kubectl kustomize " + label + "` to see it)")
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(process.stdout)
+        tmp.replace(cache_file)
+    return Rendered(path, process.stdout, parse_manifests(process.stdout, label), digest)
+
+
+def render_many(paths: list[Path], *, root: Path | None = None, jobs: int | None = None,
+                use_cache: bool = True) -> dict[Path, Rendered | UserError]:
+    """Render in parallel (kustomize is one process per overlay, so threads suffice)."""
+    def one(path: Path) -> Rendered | UserError:
+        try:
+            return render_overlay(path, root=root, use_cache=use_cache)
+        except UserError as error:
+            return error
+
+    workers = max(1, min(len(paths), jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(paths, pool.map(one, paths)))
+
+
+def _label(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)

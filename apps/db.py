@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     try:
         engine = engine_for(db_config_from_env())
-    except (ValueError, OSError) as err:
+    except ValueError as err:
         print(f"apps.db: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"apps.db: cannot create the directory of DB_CONFIG's SQLite path: {err}", file=sys.stderr)
         return 2
     try:
         migrate(engine)

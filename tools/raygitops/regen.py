@@ -65,10 +65,18 @@ def _component(config: RepoConfig, shared_env: dict[str, str], working_dir_url: 
             {"source": {"kind": "ConfigMap", "name": SERVE_CONFIGMAP, "fieldPath": "data.rayVersion"},
              "targets": [dict(to_rayservice, fieldPaths=["spec.rayClusterConfig.rayVersion"])]},
         ],
-        "images": [{"name": image.placeholder, "newName": image.name, "newTag": image.tag(config.versions.ray)}
-                   for image in config.images],
     }
     return dump_yaml(component)
+
+
+def _image_transformers(config: RepoConfig) -> str:
+    """Ray image tags from the pin. A transformers file, not the Component's `images:`,
+    because transformers run after the overlay's own patches, which may add groups
+    (prod's GPU workers) that use a placeholder image."""
+    return "---\n".join(dump_yaml({
+        "apiVersion": "builtin", "kind": "ImageTagTransformer", "metadata": {"name": image.placeholder},
+        "imageTag": {"name": image.placeholder, "newName": image.name, "newTag": image.tag(config.versions.ray)},
+    }) for image in config.images)
 
 
 _IMAGE_LINE = re.compile(r"^\s*-?\s*image:\s*[\"']?([^\s\"'#]+)", re.M)
@@ -120,6 +128,7 @@ def plan_regen(root: Path) -> RegenPlan:
         plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
             header + _component(config, shared_env, url)).encode()
+        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
     schema = kustomize_schema(config.versions.kubernetes)
     plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
     return plan

@@ -145,6 +145,8 @@ def _build_error(exc: BaseException, exc_info, root: Path, apps, config_file: st
     file, line = config_file, None
     frames = traceback.extract_tb(exc_info[2]) if exc_info else []
     for frame in reversed(frames):
+        if not Path(frame.filename).is_file():
+            continue  # "<frozen importlib._bootstrap>" and friends
         try:
             rel = Path(frame.filename).resolve().relative_to(root.resolve())
         except ValueError:
@@ -307,13 +309,14 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
     if errors:
         loc, message = errors[0]
         raise UserError(f"{display_path(config, loc) or 'serve config'}: {message}", file=doc.file,
-                        line=_override_line(doc, config, loc),
+                        line=_override_line(doc, config, loc, message),
                         fix="fix the value; Ray's ServeDeploySchema rejects it")
     return config
 
 
-def _override_line(doc: YamlDoc, config: dict, loc: tuple) -> int | None:
-    """The serve.yaml line that set `loc` (a path into the merged config), if any."""
+def _override_line(doc: YamlDoc, config: dict, loc: tuple, message: str = "") -> int | None:
+    """The serve.yaml line that set `loc` (a path into the merged config), if any. Ray
+    reports some field errors on the deployment; the field named in the message is closer."""
     path: list = []
     node_cfg: Any = config
     node_ovr: Any = doc.data or {}
@@ -331,6 +334,10 @@ def _override_line(doc: YamlDoc, config: dict, loc: tuple) -> int | None:
             path.append(part)
             node_cfg = node_cfg.get(part) if isinstance(node_cfg, dict) else None
             node_ovr = node_ovr[part]
+    if isinstance(node_ovr, dict):
+        named = [key for key in node_ovr if isinstance(key, str) and key != "name" and key in message]
+        if named:
+            path.append(named[0])
     return doc.line_of(tuple(path)) if path else None
 
 

@@ -1,0 +1,50 @@
+"""Shared fixtures: the repository, a disposable copy of it, and how to run a command.
+
+    def test_x(repo_copy): run_tool(repo_copy, "regen", "--check")
+    .venv/bin/pytest tests/test_apps.py -q
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared")).resolve()
+_COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
+                                      ".hypothesis", "*.egg-info")
+
+# apps/ is deployed as a working_dir, not installed into the venv, so nothing else puts it on the path.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared data not found at {SHARED}; set RAYGITOPS_SHARED")
+    return SHARED
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A throwaway copy of the repository to break on purpose."""
+    target = tmp_path / "repo"
+    shutil.copytree(REPO, target, ignore=_COPY_IGNORE)
+    return target
+
+
+def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m raygitops <args>` against the repository at `root`, as the shims run it."""
+    full_env = dict(os.environ, RAYGITOPS_ROOT=str(root), RAYGITOPS_SHARED=str(SHARED), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "raygitops", *args], cwd=root, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

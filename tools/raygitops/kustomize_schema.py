@@ -5,11 +5,10 @@
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
-
-import kubernetes_validate
 
 from raygitops.errors import UserError
 
@@ -56,8 +55,16 @@ def _ray_definitions() -> dict:
     }
 
 
+def kubernetes_schema_dir() -> Path:
+    """Where kubernetes-validate keeps its schemas, found without importing it (and jsonschema)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the kubernetes-validate package is not installed", fix="run tools/setup (pip install -e .)")
+    return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+
+
 def _definitions_file(kubernetes_version: str) -> Path:
-    base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    base = kubernetes_schema_dir()
     path = base / f"v{kubernetes_version}-local-strict" / "_definitions.json"
     if not path.exists():
         versions = sorted(p.name.split("-")[0] for p in base.glob("v*-local-strict"))

@@ -1,7 +1,7 @@
 """Strict, offline JSON-schema validation of rendered resources, with kubeconform's semantics.
 
-    registry = SchemaRegistry(kubernetes_version="1.32.0", crd_dirs=[shared / "crds/kuberay/v1.7.0"], schema_locations=[shared / "schemas"])
-    findings = registry.validate(resource, file="overlays/dev")   # -> list[Finding], sorted by path
+    registry = SchemaRegistry(kubernetes_version="1.32.0", crd_dirs=[kuberay_crds], schema_locations=[catalog])
+    findings = registry.validate(resource, file="overlays/dev")  # -> list[Finding], sorted by path
 
 Where a schema comes from, first match wins:
 
@@ -62,6 +62,9 @@ DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"  # the $id of ku
 OBJECT_META_REF = DEFINITIONS_URI + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _SKIP_FIX = ("add the CRD's directory to crd_dirs, add a --schema-location that has it, "
              "or list the kind under skip")
+
+_API_VERSION = re.compile(r"(?:[a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[a-z0-9]+")
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LOCK = threading.RLock()
@@ -136,7 +139,8 @@ def _short(value: Any, limit: int = 60) -> str:
         except (TypeError, ValueError):
             text = repr(value)
         if len(text) > limit:
-            text = text[:limit] + ("…}" if isinstance(value, dict) else "…]" if isinstance(value, list) else "…")
+            closing = "}" if isinstance(value, dict) else "]" if isinstance(value, list) else ""
+            text = text[:limit] + "…" + closing
     return text
 
 
@@ -149,10 +153,10 @@ def _dotted(path: Iterable[Any]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part)}]"
+            out += f"[{json.dumps(str(part))}]"
     return out
 
 
@@ -237,9 +241,16 @@ def crd_to_jsonschema(openapi_v3_schema: dict, *, object_meta: bool = True) -> d
         props = schema.setdefault("properties", {})
         props.setdefault("apiVersion", {"type": "string"})
         props.setdefault("kind", {"type": "string"})
+        # metadata is an ObjectMeta: a CRD may narrow it (e.g. name's maxLength) but never
+        # lists all of its fields, so its own properties must not make the others unknown
+        original = (openapi_v3_schema.get("properties") or {}).get("metadata")
         meta = props.get("metadata")
-        if object_meta and (meta is None or (isinstance(meta, dict) and "properties" not in meta)):
-            props["metadata"] = {"$ref": OBJECT_META_REF}
+        if isinstance(meta, dict) and isinstance(original, dict) and "additionalProperties" not in original:
+            meta.pop("additionalProperties", None)
+        if object_meta:
+            props["metadata"] = ({"allOf": [{"$ref": OBJECT_META_REF}, meta]}
+                                 if isinstance(meta, dict) and "properties" in meta
+                                 else {"$ref": OBJECT_META_REF})
         else:
             props.setdefault("metadata", {"type": "object"})
         schema.setdefault("additionalProperties", False)
@@ -552,6 +563,7 @@ class SchemaRegistry:
                  fetch_timeout: float = FETCH_TIMEOUT_SECONDS):
         self.kubernetes_version = _normalize_k8s_version(kubernetes_version)
         self._builtin_dir = _builtin_dir_name(self.kubernetes_version)
+        self._builtin_label = "kubernetes-validate " + ".".join(self.kubernetes_version.split(".")[:2])
         self.crd_dirs = tuple(Path(d) for d in crd_dirs)
         for d in self.crd_dirs:
             if not d.is_dir():
@@ -619,7 +631,7 @@ class SchemaRegistry:
         def build():
             return schema, _definitions_registry(self._builtin_dir)
         validator = _compile(("builtin", self._builtin_dir, filename), build)
-        return SchemaSource(f"kubernetes-validate {self._builtin_dir.split('.0-')[0][1:]}", validator)
+        return SchemaSource(self._builtin_label, validator)
 
     def _index(self) -> dict[tuple[str, str], list[_CrdDoc]]:
         if self._crd_index is None:
@@ -646,7 +658,8 @@ class SchemaRegistry:
 
             def build(entry=entry):
                 return crd_to_jsonschema(entry["schema"]), _definitions_registry(self._builtin_dir)
-            key = ("crd", doc.path, doc.mtime_ns, doc.start, doc.item, version, self._builtin_dir)
+            key = ("crd", os.path.realpath(doc.path), doc.mtime_ns, doc.start, doc.item, version,
+                   self._builtin_dir)
             validator = _compile(key, build)
             return SchemaSource(f"CRD {doc.path}", validator, entry["deprecation"])
         # the CRD exists but does not serve this version; a schema location may still have it
@@ -668,7 +681,7 @@ class SchemaRegistry:
                 key = ("url", where)
             else:
                 try:
-                    key = ("file", where, Path(where).stat().st_mtime_ns)
+                    key = ("file", os.path.realpath(where), Path(where).stat().st_mtime_ns)
                 except OSError:
                     continue
                 status, payload = _read_local(where)
@@ -684,13 +697,18 @@ class SchemaRegistry:
             def build(schema=payload):
                 return schema, Registry()
             return SchemaSource(where, _compile(key, build))
-        group, version = split_api_version(api_version)
-        gvk = f"{group}/{version} {kind}" if group else f"{version} {kind}"
+        gvk = f"{api_version} {kind}"
         if errors:
             return _Missing(f"no schema for {gvk}: " + "; ".join(errors),
                             fix=f"check the network or use a local schema directory; or {_SKIP_FIX}")
-        return _Missing(f"no schema for {gvk} (group {group or 'core'!r}, version {version!r}, "
-                        f"kind {kind!r})", fix=_SKIP_FIX)
+        return _Missing(f"no schema for {gvk} in {self._searched()}", fix=_SKIP_FIX)
+
+    def _searched(self) -> str:
+        places = [self._builtin_label]
+        if self.crd_dirs:
+            places.append(", ".join(f"CRDs in {d}" for d in self.crd_dirs))
+        places.extend(t for t in self.schema_locations if t != "default")
+        return ", ".join(places)
 
     # --- validation --------------------------------------------------------------------------
 
@@ -709,6 +727,11 @@ class SchemaRegistry:
                             path=missing[0],
                             message="resource has no " + " and no ".join(missing),
                             fix="every Kubernetes object needs a string apiVersion and kind")]
+        for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
+            if not pattern.fullmatch(value):
+                return [Finding(id="schema", severity=ERROR, file=file, resource=rid, path=name,
+                                message=f"invalid {name} {_short(value)}",
+                                fix="apiVersion is [group/]version (apps/v1, v1); kind is a CamelCase name")]
         if self.is_skipped(api_version, kind):
             return []
         found = self._lookup(api_version, kind)
@@ -745,8 +768,9 @@ class SchemaRegistry:
 # jsonschema errors -> one-line messages
 
 
+# the pattern controller-gen writes for resource.Quantity
 _QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
-                     r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")  # controller-gen's resource.Quantity
+                     r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 
 
 def _types(value: Any) -> list[str]:

@@ -36,7 +36,7 @@ class Gateway:
                 # get_app_handle blocks on the controller; keep it off the event loop.
                 self._handles[app_name] = await asyncio.to_thread(serve.get_app_handle, app_name)
             except RayServeException as err:
-                raise HTTPException(503, f"Serve application {app_name!r} is not available: {err}")
+                raise HTTPException(503, f"Serve application {app_name!r} is not available: {err}") from None
         return self._handles[app_name]
 
     @fastapi_app.get("/healthz")
@@ -50,11 +50,13 @@ class Gateway:
         results = await asyncio.gather(*(handle.analyze.remote(body.text) for handle in handles))
         return dict(zip(ANALYSES, results))
 
-    @fastapi_app.post("/notes")
+    # Not /notes: the notes app owns that route prefix, and Serve's proxy sends a
+    # request to the longest matching prefix, so these would never be reached.
+    @fastapi_app.post("/journal")
     async def add_note(self, body: TextIn) -> dict:
         return await (await self._handle("notes")).add.remote(body.text)
 
-    @fastapi_app.get("/notes")
+    @fastapi_app.get("/journal")
     async def list_notes(self) -> dict:
         return {"notes": await (await self._handle("notes")).recent.remote()}
 

@@ -18,9 +18,6 @@ SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared")).resolv
 _COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", "*.egg-info")
 
-# apps/ is deployed as a working_dir, not installed into the venv, so nothing else puts it on the path.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(scope="session")

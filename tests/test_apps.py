@@ -64,7 +64,7 @@ def test_every_configured_app_imports_and_fits_on_a_laptop(entry):
 
 
 def test_gateway_routes_and_docs():
-    assert {"/analyze", "/healthz", "/notes"} <= set(fastapi_app.openapi()["paths"])
+    assert {"/analyze", "/healthz", "/journal"} <= set(fastapi_app.openapi()["paths"])
     assert fastapi_app.docs_url == "/docs"
     assert importlib.import_module("apps.main").Gateway.ray_actor_options["num_cpus"] == 0.1
 

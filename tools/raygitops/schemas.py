@@ -31,11 +31,8 @@ import json
 import os
 import re
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -47,6 +44,7 @@ from referencing import exceptions as ref_exceptions
 
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.kustomize_schema import kubernetes_schema_dir
 
 __all__ = [
     "SchemaRegistry", "SchemaSource", "crd_to_jsonschema", "render_location", "split_api_version",
@@ -269,8 +267,8 @@ def compile_count() -> int:
     return _COMPILES
 
 
-def _kv_root():
-    return importlib_resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+def _kv_root() -> Path:
+    return kubernetes_schema_dir()
 
 
 @lru_cache(maxsize=None)
@@ -295,7 +293,7 @@ def _builtin_dir_name(kubernetes_version: str) -> str:
 
 @lru_cache(maxsize=None)
 def _builtin_definitions(dir_name: str) -> Resource:
-    text = _kv_root().joinpath(dir_name, "_definitions.json").read_text()
+    text = (_kv_root() / dir_name / "_definitions.json").read_text()
     return Resource.from_contents(json.loads(text))
 
 
@@ -306,9 +304,8 @@ def _definitions_registry(dir_name: str) -> Registry:
 
 @lru_cache(maxsize=None)
 def _builtin_schema(dir_name: str, filename: str) -> dict | None:
-    entry = _kv_root().joinpath(dir_name, filename)
     try:
-        return json.loads(entry.read_text())
+        return json.loads((_kv_root() / dir_name / filename).read_text())
     except FileNotFoundError:
         return None
 
@@ -503,6 +500,9 @@ _FETCHED: dict[str, tuple[str, Any]] = {}  # url -> ("ok", schema) | ("missing",
 
 
 def _fetch_url(url: str, timeout: float) -> tuple[str, Any]:
+    import urllib.error  # only needed for URL locations
+    import urllib.request
+
     cached = _FETCHED.get(url)
     if cached is not None:
         return cached

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from raygitops import schemas
 from raygitops.errors import UserError
@@ -375,7 +375,7 @@ def test_malformed_resources_are_findings(registry, resource, path, message):
     assert (f.id, f.severity, f.path, f.message) == ("schema", ERROR, path, message)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(spec=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
                          lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
                          max_leaves=12),
@@ -475,6 +475,7 @@ def _crd(group: str, kind: str, versions: dict[str, dict], *, deprecated=()) -> 
 
 SIMPLE = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
     "size": {"type": "integer"},
+    "operator": {"type": "string", "enum": ["=", "!="]},
     "template": {"type": "object", "x-kubernetes-embedded-resource": True,
                  "properties": {"spec": {"type": "object"}}}}}}}
 
@@ -483,7 +484,7 @@ def test_crd_files_multi_document_and_lists(tmp_path):
     widget = _crd("example.com", "Widget", {"v1": SIMPLE, "v0": SIMPLE})
     gadget = _crd("example.com", "Gadget", {"v2": SIMPLE, "v1beta1": SIMPLE}, deprecated=["v1beta1"])
     (tmp_path / "bundle.yaml").write_text(
-        "# leading comment\n---\n" + yaml.safe_dump(widget) + "---\n"
+        "# leading comment\n---\n" + yaml.safe_dump(widget).replace("- '='", "- =") + "---\n"
         + yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
         + "...\n---\n" + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [gadget]}))
     (tmp_path / "notes.txt").write_text("not yaml: [")
@@ -491,6 +492,7 @@ def test_crd_files_multi_document_and_lists(tmp_path):
     ok = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
           "spec": {"size": 1, "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": {}}}}
     assert reg.validate(ok) == []
+    assert reg.validate({**ok, "spec": {"operator": "="}}) == []  # a plain `=` in the CRD reads as "="
     assert _paths(reg.validate({**ok, "spec": {"size": "1", "extra": 1}})) == [
         ("spec", "unknown field 'extra'"), ("spec.size", "'1' is not of type 'integer'")]
     assert reg.validate({**ok, "kind": "Gadget", "apiVersion": "example.com/v2"}) == []
@@ -534,3 +536,10 @@ KUBECONFORM_DEFAULT = ("https://kubernetesjsonschema.dev/{{ .NormalizedKubernete
 ])
 def test_render_location_matches_kubeconform(template, api_version, kind, expected):
     assert render_location(template, api_version, kind, "1.16.0") == expected
+
+
+def test_broken_schema_file_is_a_finding(tmp_path):
+    (tmp_path / "example.com").mkdir()
+    (tmp_path / "example.com/widget_v1.json").write_text("{not json")
+    [f] = SchemaRegistry(schema_locations=[tmp_path]).validate(WIDGET)
+    assert f.severity == ERROR and "widget_v1.json is not valid JSON" in f.message

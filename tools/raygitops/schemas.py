@@ -64,7 +64,13 @@ _SKIP_FIX = ("add the CRD's directory to crd_dirs, add a --schema-location that 
 _API_VERSION = re.compile(r"(?:[a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[a-z0-9]+")
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading that also reads a plain `=` (PyYAML resolves it to a tag it can't construct)."""
+
+
+_SafeLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 _LOCK = threading.RLock()
 
 
@@ -500,24 +506,27 @@ _FETCHED: dict[str, tuple[str, Any]] = {}  # url -> ("ok", schema) | ("missing",
 
 
 def _fetch_url(url: str, timeout: float) -> tuple[str, Any]:
-    import urllib.error  # only needed for URL locations
+    import http.client  # only needed for URL locations
+    import urllib.error
     import urllib.request
 
     cached = _FETCHED.get(url)
     if cached is not None:
         return cached
+    result: tuple[str, Any]
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http/https only)
             body = response.read()
-        result: tuple[str, Any] = ("ok", json.loads(body))
     except urllib.error.HTTPError as err:
         result = ("missing", None) if err.code == 404 else (
             "error", f"could not download schema {url}: HTTP {err.code}")
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        result = ("error", f"could not download schema {url}: {reason}")
-    except (ValueError, UnicodeDecodeError) as err:
-        result = ("error", f"schema {url} is not valid JSON: {err}")
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as err:
+        result = ("error", f"could not download schema {url}: {getattr(err, 'reason', None) or err}")
+    else:
+        try:
+            result = ("ok", json.loads(body))
+        except (ValueError, UnicodeDecodeError) as err:
+            result = ("error", f"schema {url} is not valid JSON: {err}")
     _FETCHED[url] = result
     return result
 
@@ -584,8 +593,8 @@ class SchemaRegistry:
             location = location.rstrip("/") + "/" + CATALOG_LAYOUT
         _check_template(location)
         if not _is_url(location):
-            base = Path(location.split("{{", 1)[0])
-            base = base if location.split("{{", 1)[0].endswith(("/", os.sep)) else base.parent
+            prefix = location.split("{{", 1)[0]
+            base = Path(prefix) if prefix.endswith(("/", os.sep)) else Path(prefix).parent
             if not base.is_dir():
                 raise UserError(f"schema location not found: {base}",
                                 fix="give an existing directory, a path template or an http(s) URL")

@@ -1,0 +1,46 @@
+"""Check rendered overlays and manifests: schemas, the serve config and RayService policies.
+
+    tools/validate                       # every overlay and argocd/
+    tools/validate overlays/prod - --output github
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
+                                                 "(default: every overlay and argocd/)")
+    parser.add_argument("--output", "-o", choices=("text", "json", "junit", "github"), default="text")
+    parser.add_argument("--kubernetes-version", help="schemas of this Kubernetes version (default: raygitops.yaml)")
+    parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")
+    parser.add_argument("--schema-location", action="append", default=[],
+                        help="kubeconform-style template, e.g. dir/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json")
+    parser.add_argument("--skip", action="append", default=[], help="kinds to skip (Kind or group/Kind)")
+    parser.add_argument("--strict-warnings", action="store_true", help="warnings fail too")
+    parser.add_argument("--jobs", "-j", type=int, help="parallel renders (default: all cores)")
+    parser.add_argument("--no-cache", action="store_true", help="re-render even when inputs are unchanged")
+    parser.add_argument("--engine", choices=("builtin", "kubeconform"), default="builtin",
+                        help="schema engine; kubeconform must be on PATH")
+
+
+def run(args: argparse.Namespace) -> int:
+    from raygitops.cli import _root
+    from raygitops.errors import UserError
+    from raygitops.validate import ValidateOptions, format_report, validate
+
+    if args.engine == "kubeconform" and not shutil.which("kubeconform"):
+        raise UserError("kubeconform is not on PATH", fix="install it, or use the default --engine builtin")
+    if args.engine == "kubeconform":
+        raise UserError("--engine kubeconform is not wired up yet", fix="use the default --engine builtin")
+    root = _root()
+    options = ValidateOptions(kubernetes_version=args.kubernetes_version, crd_dirs=tuple(args.crd_dir),
+                              schema_locations=tuple(args.schema_location), skip_kinds=tuple(args.skip),
+                              jobs=args.jobs, use_cache=not args.no_cache)
+    paths = [p if p == "-" else Path(p) for p in args.paths]
+    report = validate(root, paths or None, options)
+    print(format_report(report, args.output, root))
+    return report.exit_code(args.strict_warnings)

@@ -1,0 +1,336 @@
+"""tools/validate: render → schemas → serve config → policies → one report.
+
+    report = validate(root, ["overlays/prod"])         # or None: every overlay and argocd/
+    print(format_report(report, "text")); raise SystemExit(report.exit_code())
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+from xml.sax.saxutils import escape, quoteattr
+
+import yaml
+
+from raygitops.config import RepoConfig, load_config
+from raygitops.errors import UserError
+from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.policies import PolicyContext, PolicySettings, run_policies
+from raygitops.render import Rendered, is_kustomization, render_many
+from raygitops.schemas import SchemaRegistry
+from raygitops.serveconfig import check_serve_config_text
+from raygitops.versions import pinned_ray_serve_version
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    kubernetes_version: str | None = None    # default: versions.kubernetes
+    crd_dirs: tuple[str, ...] = ()           # added to raygitops.yaml's schemas.crd_dirs
+    schema_locations: tuple[str, ...] = ()
+    skip_kinds: tuple[str, ...] = ()
+    jobs: int | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class Source:
+    """One input: a rendered kustomization, a YAML file, or stdin."""
+    label: str
+    environment: str = ""
+    resources: tuple = ()
+    lines: tuple = ()               # first line of each resource, for plain files
+    error: UserError | None = None
+
+
+@dataclass
+class ValidationReport:
+    sources: list[Source]
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    @property
+    def resource_count(self) -> int:
+        return sum(len(s.resources) for s in self.sources)
+
+    def exit_code(self, strict_warnings: bool = False) -> int:
+        return 1 if self.errors or (strict_warnings and self.warnings) else 0
+
+
+# --- load -------------------------------------------------------------------------------
+
+def _environment_of(path: Path, root: Path) -> str:
+    try:
+        parts = path.resolve().relative_to(root.resolve()).parts
+    except ValueError:
+        return ""
+    return parts[1] if len(parts) >= 2 and parts[0] == "overlays" else ""
+
+
+def _label(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def _documents(text: str, label: str) -> Source:
+    """Parse a multi-document YAML stream, keeping where each document starts."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=loader))
+        documents = list(yaml.load_all(text, Loader=loader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
+                                             line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
+    pairs = [(d, n.start_mark.line + 1) for d, n in zip(documents, nodes) if d is not None]
+    return Source(label, resources=tuple(d for d, _ in pairs), lines=tuple(line for _, line in pairs))
+
+
+def _plain_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def default_paths(root: Path, config: RepoConfig) -> list[Path]:
+    paths = [root / "overlays" / env for env in config.environments()]
+    if is_kustomization(root / "argocd"):
+        paths.append(root / "argocd")
+    return paths
+
+
+def load_sources(root: Path, paths: list[Path | str], options: ValidateOptions) -> list[Source]:
+    """Render kustomizations (in parallel) and read plain YAML, in the order given."""
+    kustomizations = [Path(p) for p in paths if p != STDIN and is_kustomization(Path(p))]
+    rendered = render_many(kustomizations, root=root, jobs=options.jobs, use_cache=options.use_cache)
+    sources: list[Source] = []
+    for raw in paths:
+        if raw == STDIN:
+            sources.append(_documents(sys.stdin.read(), "<stdin>"))
+            continue
+        path = Path(raw)
+        label = _label(path, root)
+        if path in rendered:
+            result = rendered[path]
+            if isinstance(result, UserError):
+                sources.append(Source(label, _environment_of(path, root), error=result))
+            else:
+                sources.append(Source(label, _environment_of(path, root), resources=result.resources))
+        elif path.exists():
+            for file in _plain_files(path):
+                sources.append(_documents(file.read_text(errors="replace"), _label(file, root)))
+        else:
+            raise UserError("no such file or directory", file=str(raw),
+                            fix="give overlay directories, YAML files or directories, or - for stdin")
+    return sources
+
+
+def base_worker_groups(root: Path) -> tuple[str, ...] | None:
+    """The worker groups of base/ in order: rendered order must start with exactly these."""
+    base = root / "base"
+    if not is_kustomization(base):
+        return None
+    result = render_many([base], root=root)[base]
+    if not isinstance(result, Rendered):
+        return None
+    for resource in result.resources:
+        if isinstance(resource, dict) and resource.get("kind") == "RayService":
+            groups = ((resource.get("spec") or {}).get("rayClusterConfig") or {}).get("workerGroupSpecs") or []
+            return tuple(g.get("groupName") for g in groups if isinstance(g, dict))
+    return None
+
+
+# --- check ------------------------------------------------------------------------------
+
+def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegistry:
+    return SchemaRegistry(
+        options.kubernetes_version or config.versions.kubernetes,
+        crd_dirs=[config.expand_shared(d) for d in config.schemas.crd_dirs] + list(options.crd_dirs),
+        schema_locations=[config.expand_shared(s) for s in config.schemas.schema_locations]
+        + list(options.schema_locations),
+        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
+
+
+def policy_settings(config: RepoConfig) -> PolicySettings:
+    raw = config.policies
+    defaults = PolicySettings()
+    return PolicySettings(
+        ephemeral_storage_min=str(raw.get("ephemeral_storage_min", defaults.ephemeral_storage_min)),
+        dev_environments=tuple(raw.get("dev_environments", defaults.dev_environments)),
+        require_digest=tuple(raw.get("require_digest", defaults.require_digest)),
+        severity=raw.get("severity") or {},
+        gpu_toleration_keys=tuple(raw.get("gpu_toleration_keys", defaults.gpu_toleration_keys)))
+
+
+_serve_cache: dict[str, list[Finding]] = {}
+
+
+def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
+    text = (resource.get("spec") or {}).get("serveConfigV2") if isinstance(resource.get("spec"), dict) else None
+    # Environments often share a serve config; Ray's schema check runs once per distinct text.
+    key = hashlib.sha256(repr((text, source.label, resource_id(resource))).encode()).hexdigest()
+    if key not in _serve_cache:
+        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
+                                                    file=source.label, resource=resource_id(resource))
+    return _serve_cache[key]
+
+
+def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
+                 settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
+    if source.error is not None:
+        error = source.error
+        return [Finding(id="kustomize" if "kustomize" in error.message else "yaml", severity=ERROR,
+                        message=error.message, fix=error.fix or "", file=error.file or source.label, line=error.line)]
+    findings: list[Finding] = []
+    for index, resource in enumerate(source.resources):
+        line = source.lines[index] if index < len(source.lines) else None
+        located = [f.with_location(line=f.line or line) for f in registry.validate(resource, file=source.label)]
+        findings.extend(located)
+        if isinstance(resource, dict) and resource.get("kind") == "RayService":
+            findings.extend(f.with_location(line=f.line or line) for f in _serve_findings(resource, source, config))
+    pyproject = config.root / "pyproject.toml"
+    context = PolicyContext(
+        environment=source.environment, source=source.label,
+        resources=tuple(r for r in source.resources if isinstance(r, dict)),
+        ray_version=config.versions.ray,
+        pinned_serve_version=pinned_ray_serve_version(pyproject.read_text()) if pyproject.exists() else None,
+        kuberay_version=config.versions.kuberay,
+        base_worker_groups=base_groups if source.environment else None,
+        settings=settings)
+    lines = {id(r): source.lines[i] for i, r in enumerate(source.resources) if i < len(source.lines)}
+    for finding in run_policies([r for r in source.resources if isinstance(r, dict)], context):
+        findings.append(finding)
+    if lines:
+        by_resource = {resource_id(r): lines[id(r)] for r in source.resources if isinstance(r, dict) and id(r) in lines}
+        findings = [f if f.line else f.with_location(line=by_resource.get(f.resource)) for f in findings]
+    return findings
+
+
+def _preload_ray_schema() -> threading.Thread:
+    """Importing Ray's schema takes about a second; do it while kustomize renders."""
+    def load() -> None:
+        try:
+            import ray.serve.schema  # noqa: F401
+        except Exception:
+            pass  # the real import later reports the problem
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
+
+
+def validate(root: Path, paths: Iterable[str | Path] | None = None,
+             options: ValidateOptions = ValidateOptions()) -> ValidationReport:
+    config = load_config(root)
+    preload = _preload_ray_schema()
+    chosen = list(paths) if paths else default_paths(root, config)
+    if not chosen:
+        raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
+    registry = schema_registry(config, options)
+    settings = policy_settings(config)
+    sources = load_sources(root, chosen, options)
+    base_groups = base_worker_groups(root) if any(s.environment for s in sources) else None
+    preload.join()
+    report = ValidationReport(sources=sources)
+    for source in sources:
+        report.findings.extend(check_source(source, config, registry, settings, base_groups))
+    report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
+    return report
+
+
+# --- report ------------------------------------------------------------------------------
+
+def _resource_words(finding: Finding) -> str:
+    kind, _, rest = finding.resource.partition("/")
+    name = rest.rpartition("/")[2]
+    return f"{kind} {name}: " if finding.resource else ""
+
+
+def format_text(report: ValidationReport) -> str:
+    lines = []
+    for f in report.findings:
+        where = f"{f.file}:{f.line}" if f.line and f.file and not f.file.startswith("overlays/") else (f.file or "")
+        path = f" ({f.path})" if f.path and f.id.startswith(("schema", "serve-")) else ""
+        fix = f" — {f.fix}" if f.fix else ""
+        lines.append(f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}")
+    lines.append(summary_line(report))
+    return "\n".join(lines)
+
+
+def summary_line(report: ValidationReport) -> str:
+    """kubeconform's summary, plus warnings."""
+    bad = {f.resource for f in report.errors if f.resource}
+    failed_sources = sum(1 for s in report.sources if s.error is not None)
+    valid = report.resource_count - len(bad)
+    return (f"Summary: {report.resource_count} resources found in {len(report.sources)} sources - "
+            f"Valid: {valid}, Invalid: {len(bad)}, Errors: {failed_sources}, Skipped: 0, "
+            f"Warnings: {len(report.warnings)}")
+
+
+def format_json(report: ValidationReport) -> str:
+    return json.dumps({"findings": [f.to_json() for f in report.findings],
+                       "summary": {"resources": report.resource_count, "sources": len(report.sources),
+                                   "errors": len(report.errors), "warnings": len(report.warnings)}},
+                      indent=2, sort_keys=True)
+
+
+def _annotation_file(finding: Finding, root: Path | None) -> str:
+    file = finding.file or ""
+    if root is not None and (root / file).is_dir():
+        file = f"{file.rstrip('/')}/kustomization.yaml"
+    return file
+
+
+def format_github(report: ValidationReport, root: Path | None = None) -> str:
+    lines = []
+    for f in report.findings:
+        level = "error" if f.severity == ERROR else "warning"
+        props = f"file={_annotation_file(f, root)}" + (f",line={f.line}" if f.line else "")
+        text = f"{f.resource} {f.id}: {f.message}" + (f" ({f.path})" if f.path else "") + (f" — {f.fix}" if f.fix else "")
+        lines.append(f"::{level} {props},title={f.id}::{text.replace('%', '%25').replace(chr(10), '%0A')}")
+    lines.append(summary_line(report))
+    return "\n".join(lines)
+
+
+def format_junit(report: ValidationReport) -> str:
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<testsuites name="tools/validate" tests="{report.resource_count}" failures="{len(report.errors)}">']
+    for source in report.sources:
+        findings = [f for f in report.findings if f.file == source.label or (f.file or "").startswith(source.label + ":")]
+        errors = [f for f in findings if f.severity == ERROR]
+        out.append(f'  <testsuite name={quoteattr(source.label)} tests="{max(1, len(source.resources))}" '
+                   f'failures="{len(errors)}">')
+        names = [resource_id(r) if isinstance(r, dict) else "?" for r in source.resources] or [source.label]
+        for name in names:
+            mine = [f for f in errors if f.resource == name or (name == source.label and not f.resource)]
+            out.append(f'    <testcase classname={quoteattr(source.label)} name={quoteattr(name)}>')
+            for f in mine:
+                out.append(f'      <failure type={quoteattr(f.id)} message={quoteattr(f.message)}>'
+                           f'{escape(f.path + " — " + f.fix)}</failure>')
+            out.append("    </testcase>")
+        out.append("  </testsuite>")
+    out.append("</testsuites>")
+    return "\n".join(out)
+
+
+def format_report(report: ValidationReport, output: str, root: Path | None = None) -> str:
+    if output == "json":
+        return format_json(report)
+    if output == "junit":
+        return format_junit(report)
+    if output == "github":
+        return format_github(report, root)
+    return format_text(report)

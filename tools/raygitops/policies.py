@@ -1,7 +1,7 @@
 """RayService-aware policies: small functions over one rendered resource, listed in POLICIES.
 
-    ctx = PolicyContext(environment="prod", source="overlays/prod", resources=tuple(docs), ray_version="2.46.0", pinned_serve_version="2.46.0", kuberay_version="1.7.0")
-    findings = run_policies(docs, ctx)  # list[Finding], per-environment severities applied
+    findings = run_policies(docs, PolicyContext(environment="prod", source="overlays/prod", resources=tuple(docs),
+                            ray_version="2.46.0", pinned_serve_version="2.46.0", kuberay_version="1.7.0"))
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def parse_quantity(q: Any) -> float | None:
         return None
     try:
         v = float(m[1]) * (_SUFFIX[m[2]] if m[2] else 10.0 ** int(m[3]) if m[3] else 1)
-    except OverflowError:
+    except (OverflowError, ValueError):   # 1e999…, or an exponent past int()'s digit limit
         return None
     return v if math.isfinite(v) else None
 
@@ -225,8 +225,8 @@ def _pod_resource(g: Group, kind: str) -> float | None:
         values = _d(res.get(section))
         if kind == "cpu":
             q = parse_quantity(values.get("cpu"))
-            if q is not None:
-                return float(math.ceil(q - 1e-9))   # KubeRay rounds a fractional CPU limit up
+            if q:   # KubeRay skips a zero limit, and rounds a fractional one up (Quantity.Value)
+                return float(math.ceil(q - 1e-9))
         else:
             gpus = [parse_quantity(v) for k, v in values.items() if isinstance(k, str) and k.endswith("gpu")]
             if any(q is not None for q in gpus):
@@ -304,9 +304,7 @@ def _max_replicas(dep: dict) -> float | None:
     auto = dep.get("autoscaling_config")
     if isinstance(auto, dict) or n == "auto":
         # Serve's defaults: max_replicas 1 for an autoscaling_config, 100 for num_replicas "auto".
-        default = 100 if n == "auto" else 1
-        v = _num(_d(auto).get("max_replicas", default))
-        return v
+        return _num(_d(auto).get("max_replicas", 100 if n == "auto" else 1))
     return 1 if n is None else _num(n)
 
 
@@ -417,7 +415,7 @@ def check_gpu_image(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
             continue
         for path, c in ray_containers(g):
             tag = parse_ray_image(c.get("image"))
-            if tag is not None and tag.ray_version is not None and not tag.is_gpu:
+            if tag is not None and not tag.is_gpu:
                 yield _f("gpu-image", r, ctx, f"{path}.image",
                          f"group {g.name} requests nvidia.com/gpu but runs the CPU image {c.get('image')}")
 
@@ -670,8 +668,23 @@ def _can_have_workers(gs: list[Group]) -> bool:
 
 
 def _can_host_replicas(g: Group) -> bool:
-    return _replicas(g, True) > 0 and ((_pod_resource(g, "cpu") is None) or (_pod_resource(g, "cpu") or 0) > 0
-                                       or (_pod_resource(g, "gpu") or 0) > 0)
+    cpu = _pod_resource(g, "cpu")
+    return _replicas(g, True) > 0 and (cpu is None or cpu > 0 or (_pod_resource(g, "gpu") or 0) > 0)
+
+
+def _aana_dirs(env_vars: dict, container: dict) -> list[tuple[str, str]]:
+    """(what, directory) Aana writes to for one app in one container: TMP_DATA_DIR and a SQLite file."""
+    tmp = env_vars.get("TMP_DATA_DIR", _d(_env(container).get("TMP_DATA_DIR")).get("value"))
+    # Aana's settings ignore an empty value (env_ignore_empty), so "" means the default.
+    out = [(f"TMP_DATA_DIR {tmp}", tmp) if isinstance(tmp, str) and tmp
+           else (f"TMP_DATA_DIR {_TMP_DEFAULT} (Aana's default)", _TMP_DEFAULT)]
+    db = env_vars.get("DB_CONFIG")
+    data = _load_db_config(db)[0] if isinstance(db, str) else None
+    if data is not None and data.get("datastore_type", "sqlite") == "sqlite":
+        path = _d(data.get("datastore_config")).get("path")
+        if isinstance(path, str) and path:
+            out.append((f"the SQLite database {path}", path))
+    return out
 
 
 def check_node_local_storage(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
@@ -680,30 +693,18 @@ def check_node_local_storage(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
         return
     severity = WARNING if ctx.environment in ctx.settings.dev_environments else ERROR
     seen = set()
-    for app_name, app_path, app in apps(r):
+    for _, _, app in apps(r):
         env_vars = _d(_d(app.get("runtime_env")).get("env_vars"))
-        sqlite = [d for v, p, d, _, _ in db_configs(r) if p.startswith(app_path + ".runtime_env.") and d is not None
-                  and d.get("datastore_type", "sqlite") == "sqlite"]
-        for g in gs:
-            if not _can_host_replicas(g):
-                continue
+        for g in filter(_can_host_replicas, gs):
             c = _main_container(g)
-            paths = []
-            tmp = env_vars.get("TMP_DATA_DIR", _d(_env(c).get("TMP_DATA_DIR")).get("value"))
-            paths.append(("TMP_DATA_DIR", tmp if isinstance(tmp, str) and tmp else _TMP_DEFAULT,
-                          "" if isinstance(tmp, str) and tmp else " (Aana's default)"))
-            for d in sqlite:
-                db_path = _d(d.get("datastore_config")).get("path")
-                if isinstance(db_path, str) and db_path:
-                    paths.append(("the SQLite database", db_path, ""))
             shared = _shared_volumes(r, ctx, g.pod)
-            for what, directory, note in paths:
-                if (what, directory, g.name) in seen or not directory.startswith("/") or _on_shared(directory, c, shared):
+            for what, directory in _aana_dirs(env_vars, c):
+                if (what, g.name) in seen or not directory.startswith("/") or _on_shared(directory, c, shared):
                     continue
-                seen.add((what, directory, g.name))
+                seen.add((what, g.name))
                 cs = _containers(g.pod, g.pod_path)
                 yield _f("node-local-storage", r, ctx, f"{cs[0][0] if cs else g.pod_path}.volumeMounts",
-                         f"{what} {directory}{note} is node-local disk in group {g.name}, but the cluster runs workers",
+                         f"{what} is node-local disk in group {g.name}, but the cluster runs workers",
                          severity=severity)
 
 
@@ -916,8 +917,11 @@ def _severity(settings: PolicySettings, env: str, pid: str) -> str | None:
 
 
 def run_policies(resources: Sequence[dict], ctx: PolicyContext) -> list[Finding]:
-    """Every policy over every resource, in resource then registry order; "off" drops a policy."""
-    out: list[Finding] = []
+    """Every policy over every resource, in resource then registry order; "off" drops a policy.
+
+    Identical findings (one per app that shares a DB_CONFIG, say) are reported once.
+    """
+    out: dict[Finding, None] = {}
     for r in resources:
         if not isinstance(r, dict):
             continue
@@ -928,5 +932,5 @@ def run_policies(resources: Sequence[dict], ctx: PolicyContext) -> list[Finding]
             if severity == "off":
                 continue
             for f in p.check(r, ctx):
-                out.append(replace(f, severity=severity) if severity else f)
-    return out
+                out[replace(f, severity=severity) if severity else f] = None
+    return list(out)

@@ -413,6 +413,23 @@ def test_workloads_are_checked_too():
     assert "empty, so Aana uses its default 'webhook_secret'" in findings[1].message
 
 
+def test_identical_findings_are_reported_once():
+    docs = valid_docs()
+    FAILING["password-not-from-secret"][0](docs)        # three apps share the DB_CONFIG
+    assert [f.message for f in run(docs)] == [
+        "DB_CONFIG has no password and group gpu-workers gets no DB_CONFIG__DATASTORE_CONFIG__PASSWORD from a Secret"]
+
+
+def test_raycluster_kind():
+    docs = valid_docs()
+    cluster = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "c"}, "spec": spec(docs)}
+    spec(docs)["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["image"] = "rayproject/ray"   # :latest, CPU
+    spec(docs)["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["image"] = "rayproject/ray:2.45.0" + DIGEST
+    assert [(f.id, f.path) for f in run([cluster], "staging")] == [
+        ("ray-version-mismatch", "spec.workerGroupSpecs[cpu-workers].template.spec.containers[ray-worker].image"),
+        ("gpu-image", "spec.workerGroupSpecs[gpu-workers].template.spec.containers[ray-worker].image")]
+
+
 @pytest.mark.parametrize("q, value", [
     ("10Gi", 10 * 2**30), ("500m", 0.5), ("1.5", 1.5), ("95Gi", 95 * 2**30), ("28G", 28e9), ("1e3", 1000.0),
     ("2E", 2e18), ("128974848", 128974848.0), (3, 3.0), ("12Ki", 12288.0), ("0.5k", 500.0),

@@ -23,7 +23,8 @@ class PolicySettings:
     ephemeral_storage_min: str = "10Gi"
     dev_environments: tuple[str, ...] = ("dev",)
     require_digest: tuple[str, ...] = ("prod",)   # environments where images must be pinned by digest
-    severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # {env or "*": {policy id: error|warning|off}}
+    # {env or "*": {policy id: "error" | "warning" | "off"}}; the environment's entry beats "*"
+    severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     gpu_toleration_keys: tuple[str, ...] = ("nvidia.com/gpu",)
 
 
@@ -357,7 +358,8 @@ def check_ray_version(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
             if v is None:
                 continue
             if ray_version and not versions_agree(v, ray_version):
-                yield _f("ray-version-mismatch", r, ctx, f"{path}.image", f"image {image} but rayVersion {ray_version}")
+                yield _f("ray-version-mismatch", r, ctx, f"{path}.image",
+                         f"image {image} but rayVersion {ray_version}")
             elif not versions_agree(v, pin):
                 yield _f("ray-version-mismatch", r, ctx, f"{path}.image", f"image {image} but versions.ray is {pin}")
 
@@ -376,7 +378,8 @@ def check_container_resources(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
 
 
 def check_ephemeral_storage(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
-    minimum = parse_quantity(ctx.settings.ephemeral_storage_min)
+    wanted = ctx.settings.ephemeral_storage_min
+    minimum = parse_quantity(wanted)
     if minimum is None:
         return
     for g in groups(r):
@@ -385,10 +388,10 @@ def check_ephemeral_storage(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
             q = parse_quantity(raw)
             if raw is None:
                 yield _f("ephemeral-storage-min", r, ctx, f"{path}.resources.requests",
-                         f"group {g.name} requests no ephemeral-storage (need ≥ {ctx.settings.ephemeral_storage_min})")
+                         f"group {g.name} requests no ephemeral-storage (need ≥ {wanted})")
             elif q is not None and q < minimum:
                 yield _f("ephemeral-storage-min", r, ctx, f"{path}.resources.requests.ephemeral-storage",
-                         f"group {g.name} requests ephemeral-storage {raw}, below {ctx.settings.ephemeral_storage_min}")
+                         f"group {g.name} requests ephemeral-storage {raw}, below {wanted}")
 
 
 # ---------------------------------------------------------------- 3. GPUs
@@ -479,11 +482,14 @@ def check_capacity(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
         per_pod = [_pod_resource(g, kind) for g in gs if _replicas(g, True) > 0]
         if kind == "gpu" and not any(per_pod):
             continue   # gpu-not-available reports a cluster without GPUs
-        if per_pod and all(p is not None for p in per_pod) and largest > max(per_pod) + 1e-9:
+        biggest = max(per_pod) if per_pod and all(p is not None for p in per_pod) else None
+        if biggest is not None and largest > biggest + 1e-9:
             yield _f("capacity", r, ctx, _SERVE_PATH,
-                     f"a replica of {who} needs {_fmt(largest)} {unit} but the largest Ray pod has {_fmt(max(per_pod))}")
+                     f"a replica of {who} needs {_fmt(largest)} {unit} but the largest Ray pod has {_fmt(biggest)}")
             continue
-        checks = [(True, ERROR, "at maxReplicas")] + ([] if autoscaling else [(False, WARNING, "at replicas (autoscaling off)")])
+        checks = [(True, ERROR, "at maxReplicas")]
+        if not autoscaling:
+            checks.append((False, WARNING, "at replicas (autoscaling off)"))
         for at_max, severity, when in checks:
             have, have_parts = _supply(gs, kind, at_max)
             if have is not None and asked > have + 1e-9:
@@ -571,7 +577,8 @@ def check_db_password(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
         if _d(data).get("datastore_type") != "postgresql":
             continue
         # The password then comes from the pod env: ${VAR} names it, else Aana's nested override.
-        needed = password[2:-1] if _is_ref(password) and password.count("${") == 1 else f"{var}__DATASTORE_CONFIG__PASSWORD"
+        one_ref = _is_ref(password) and password.count("${") == 1
+        needed = password[2:-1] if one_ref else f"{var}__DATASTORE_CONFIG__PASSWORD"
         if isinstance(env_vars.get(needed), str) and not _is_ref(env_vars[needed]):
             continue   # a literal there is reported below, as a serve env var
         for g in gs:
@@ -586,7 +593,8 @@ def check_db_password(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
     for path, c in all_containers(r):
         for name, e in sorted(_env(c).items()):
             if "PASSWORD" in name.upper() and isinstance(e.get("value"), str) and e["value"]:
-                yield _f("db-password-literal", r, ctx, f"{path}.env[{name}]", f"container env {name} holds a password literal",
+                yield _f("db-password-literal", r, ctx, f"{path}.env[{name}]",
+                         f"container env {name} holds a password literal",
                          fix="use valueFrom.secretKeyRef to a Secret made by an ExternalSecret")
 
 
@@ -597,7 +605,8 @@ def check_secret_in_git(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
         return
     for key in ("data", "stringData"):
         if isinstance(r.get(key), dict) and r[key]:
-            yield _f("secret-in-git", r, ctx, key, f"Secret holds {key} in Git ({', '.join(sorted(map(str, r[key])))})")
+            keys = ", ".join(sorted(map(str, r[key])))
+            yield _f("secret-in-git", r, ctx, key, f"Secret holds {key} in Git ({keys})")
 
 
 # Aana settings whose literal value is a credential; the HMAC secret has a public default.
@@ -638,9 +647,9 @@ def _shared_volumes(r: dict, ctx: PolicyContext, pod: dict) -> set[str]:
     """Volumes of a pod that every node sees: NFS, or a PVC whose claim is ReadWriteMany."""
     ns = _d(r.get("metadata")).get("namespace")
     rwx = set()
-    for o in ctx.resources:
-        meta = _d(_d(o).get("metadata"))
-        if (_d(o).get("kind") == "PersistentVolumeClaim" and "ReadWriteMany" in _l(_d(o.get("spec")).get("accessModes"))
+    for o in map(_d, ctx.resources):
+        meta = _d(o.get("metadata"))
+        if (o.get("kind") == "PersistentVolumeClaim" and "ReadWriteMany" in _l(_d(o.get("spec")).get("accessModes"))
                 and (not ns or not meta.get("namespace") or meta.get("namespace") == ns)):
             rwx.add(str(meta.get("name")))
     out = set()
@@ -716,7 +725,8 @@ def check_image_digest(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
     for path, c in all_containers(r):
         image = c.get("image")
         if not (isinstance(image, str) and "@sha256:" in image):
-            yield _f("image-digest", r, ctx, f"{path}.image", f"image {image or '(none)'} is not pinned by digest in {ctx.environment}")
+            yield _f("image-digest", r, ctx, f"{path}.image",
+                     f"image {image or '(none)'} is not pinned by digest in {ctx.environment}")
 
 
 # ---------------------------------------------------------------- 10. dashboard
@@ -830,15 +840,15 @@ _REGEN = "set both from the pin (versions.ray in raygitops.yaml) and run tools/r
 
 POLICIES: tuple[Policy, ...] = (
     Policy("ray-version-mismatch", ERROR,
-           "KubeRay fills defaults from rayVersion and the images must run the Ray that the serve config was built with.",
+           "KubeRay fills defaults from rayVersion, and the images must run the Ray the serve config was built with.",
            _REGEN, check_ray_version, RAY_KINDS),
     Policy("container-resources", ERROR,
            "Without CPU and memory requests and limits Ray guesses its resources from the node and pods get evicted.",
            "set resources.requests and resources.limits for cpu and memory on every Ray container",
            check_container_resources, RAY_KINDS),
     Policy("ephemeral-storage-min", ERROR,
-           "Ray spills objects and Aana writes files to local disk; a small ephemeral-storage request gets the pod evicted.",
-           "raise resources.requests.ephemeral-storage to at least the configured minimum (validation.ephemeral_storage_min)",
+           "Ray spills objects and Aana writes files to local disk; too little ephemeral-storage gets pods evicted.",
+           "raise resources.requests.ephemeral-storage to at least policies.ephemeral_storage_min (raygitops.yaml)",
            check_ephemeral_storage, RAY_KINDS),
     Policy("gpu-toleration", ERROR,
            "GPU nodes are tainted; a group requesting GPUs without a toleration stays Pending.",
@@ -853,13 +863,13 @@ POLICIES: tuple[Policy, ...] = (
            "add a GPU worker group (nvidia.com/gpu limit) or set num_gpus to 0",
            check_gpu_available, ("RayService",)),
     Policy("capacity", ERROR,
-           "Serve replicas that do not fit the cluster's CPUs/GPUs stay pending and the RayService never becomes ready.",
+           "Serve replicas that do not fit the cluster's CPUs/GPUs stay pending; the RayService never becomes ready.",
            "raise maxReplicas or per-pod CPUs/GPUs of a worker group, or lower num_replicas / num_cpus / num_gpus",
            check_capacity, ("RayService",)),
     Policy("db-config", ERROR,
            "Aana parses DB_CONFIG at import in every replica; a malformed one fails every deployment.",
-           'write DB_CONFIG as {"datastore_type": "postgresql", "datastore_config": {"host", "port", "user", "database"}} '
-           'or {"datastore_type": "sqlite", "datastore_config": {"path"}}',
+           'write DB_CONFIG as {"datastore_type": "postgresql", "datastore_config": {host, port, user, database}} '
+           'or {"datastore_type": "sqlite", "datastore_config": {path}}',
            check_db_config, ("RayService",)),
     Policy("db-sqlite-non-dev", ERROR,
            "SQLite lives on one node's disk; on a multi-node cluster other replicas see another (or no) database.",
@@ -875,12 +885,12 @@ POLICIES: tuple[Policy, ...] = (
            "use an ExternalSecret or a SealedSecret",
            check_secret_in_git, ("Secret",)),
     Policy("aana-secret-default", ERROR,
-           "Aana signs webhooks and calls paid APIs with these settings; a literal or default value leaks or is guessable.",
+           "Aana signs webhooks and calls paid APIs with these; a literal leaks with the repo, a default is guessable.",
            "set it from a Secret: container env valueFrom.secretKeyRef (or ${VAR} in env_vars)",
            check_aana_secrets, WORKLOAD_KINDS),
     Policy("node-local-storage", ERROR,
-           "Aana writes files under TMP_DATA_DIR (and SQLite's path); on node-local disk other nodes cannot read them.",
-           "mount a ReadWriteMany PersistentVolumeClaim in every Ray group and point TMP_DATA_DIR (and the SQLite path) into it",
+           "Aana writes files under TMP_DATA_DIR (and SQLite's path); other nodes cannot read node-local disk.",
+           "mount a ReadWriteMany PersistentVolumeClaim in every Ray group; point TMP_DATA_DIR (and SQLite) into it",
            check_node_local_storage, ("RayService",)),
     Policy("image-digest", ERROR,
            "A tag can be moved; only a digest pins what runs in this environment.",
@@ -899,8 +909,8 @@ POLICIES: tuple[Policy, ...] = (
            "use the content-addressed zip tools/regen writes (working_dir.url with {hash} in raygitops.yaml)",
            check_working_dir, ("RayService",)),
     Policy("worker-group-order", ERROR,
-           "Reordered worker groups make KubeRay roll a new RayCluster; a strategic-merge patch moves patched groups to the front.",
-           "list every base group in base order in the patch (unchanged ones by groupName only), new groups at the end",
+           "Reordered worker groups roll a new RayCluster; a strategic-merge patch moves patched groups to the front.",
+           "list every base group in base order in the patch (unchanged ones by groupName only); append new groups",
            check_worker_group_order, RAY_KINDS),
 )
 _BY_ID = {p.id: p for p in POLICIES}

@@ -106,9 +106,12 @@ def input_files(path: Path) -> list[Path]:
 
 
 def input_digest(path: Path) -> str:
+    """Same inputs, same digest. Paths are relative to the kustomization, so the same tree
+    checked out elsewhere (tools/diff's BASE worktree) hits the same cache entry."""
     digest = hashlib.sha256(" ".join(kustomize_command()).encode())
+    start = path.resolve()
     for file in input_files(path):
-        digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        digest.update(os.path.relpath(file, start).encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -1,6 +1,6 @@
 """Ray image tag parsing and the version-pin checks.
 
-    parse_ray_image("rayproject/ray:2.46.0-py311-gpu")  # RayImageTag(ray_version="2.46.0", python="3.11", platform="gpu", is_gpu=True, ...)
+    parse_ray_image("rayproject/ray:2.46.0-py311-gpu").is_gpu             # True; .ray_version "2.46.0", .python "3.11"
     ray_version_in_image("europe-docker.pkg.dev/p/aana:0.2-ray-2.46.0")  # "2.46.0"
 """
 from __future__ import annotations

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -42,5 +43,8 @@ def run(args: argparse.Namespace) -> int:
                               jobs=args.jobs, use_cache=not args.no_cache)
     paths = [p if p == "-" else Path(p) for p in args.paths]
     report = validate(root, paths or None, options)
-    print(format_report(report, args.output, root))
+    try:
+        print(format_report(report, args.output, root), flush=True)
+    except BrokenPipeError:  # the reader went away (`| head`): not a failure worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return report.exit_code(args.strict_warnings)

@@ -46,7 +46,6 @@ class _Embedded:
 
 
 EMBEDDED = _Embedded()
-Segment = "str | Named | Index | _Embedded"
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$-]+$")
 
 
@@ -73,9 +72,14 @@ def path_shape(path: tuple) -> tuple[str, ...]:
 
 # --- secrets -------------------------------------------------------------------------------
 
-# A key or item name whose value must never be printed.
-_SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|private.?key|api.?key|access.?key|"
-                          r"(?<=.)[._-]key$|\bdsn\b|connection.?string", re.I)
+# A key or item name whose value must never be printed ends in one of these words
+# (API_TOKEN, DB_CONFIG__DATASTORE_CONFIG__PASSWORD, clientSecret), or in "key" after one of
+# _KEY_QUALIFIERS (OPENAI_API_KEY, tls.key). Judging the last word keeps max_tokens,
+# tokenizer and sort_key readable.
+_SECRET_WORDS = {"password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "credential",
+                 "credentials", "apikey", "privatekey", "dsn"}
+_KEY_QUALIFIERS = {"api", "access", "private", "secret", "client", "ssh", "signing", "encryption", "tls"}
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Keys that hold a reference to a secret (its name, where to find it), not the secret itself.
 _REFERENCE = re.compile(r"(Ref|Name|^valueFrom)$")
 _SECRET_KINDS_DATA = {"Secret": ("data", "stringData")}
@@ -85,31 +89,42 @@ def _label(segment: Any) -> str:
     return segment.name if isinstance(segment, Named) else segment if isinstance(segment, str) else ""
 
 
+def names_a_secret(label: str) -> bool:
+    words = [word.lower() for word in _WORD.findall(label)]
+    if not words:
+        return False
+    if words[-1] in _SECRET_WORDS or words[-2:] == ["connection", "string"]:
+        return True
+    return words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS
+
+
 def is_secret_path(path: tuple, kind: str = "") -> bool:
     """Whether the value at `path` is secret: under a password/secret/token/…-like name and not
     inside a reference to one (valueFrom.secretKeyRef.name stays visible), or any Secret data."""
     if kind in _SECRET_KINDS_DATA and path and path[0] in _SECRET_KINDS_DATA[kind]:
         return True
+    if path and path[-1] == "name":
+        return False  # an item's identity (env[DB_PASSWORD].name) or a reference's target
     secret = False
     for segment in path:
         label = _label(segment)
         if _REFERENCE.search(label):
             secret = False
-        elif _SECRET_NAME.search(label):
+        elif names_a_secret(label):
             secret = True
     return secret
 
 
 def redact(value: Any, path: tuple = (), kind: str = "") -> Any:
     """`value` as it may be printed: secret leaves become (hidden), and so does a string that
-    holds a YAML/JSON document with a secret inside."""
-    if is_secret_path(path, kind):
-        return HIDDEN
+    holds a YAML/JSON document with a secret inside. Keys and names stay visible."""
     if isinstance(value, dict):
         return {key: redact(item, path + (key,), kind) for key, item in value.items()}
     if isinstance(value, list):
         return [redact(item, path + (Named(item["name"]) if isinstance(item, dict) and isinstance(item.get("name"), str)
                                      else Index(i),), kind) for i, item in enumerate(value)]
+    if is_secret_path(path, kind):
+        return HIDDEN
     if isinstance(value, str):
         document = parse_embedded(value)
         if document is not None and redact(document, path + (EMBEDDED,), kind) != document:
@@ -180,12 +195,20 @@ def show(value: Any, limit: int = 100) -> str:
     """A value on one line: strings bare, structures as compact JSON, long ones cut."""
     if isinstance(value, str) and _is_text(value):
         return f"({len(value.strip().splitlines())} lines of text)"
-    text = value if isinstance(value, str) and value and value.strip() == value else json.dumps(value, sort_keys=True)
+    text = value if isinstance(value, str) and value and value.strip() == value else to_json(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return to_json(value) if not isinstance(value, str) else value
+
+
+def to_json(value: Any, **options) -> str:
+    """JSON of a YAML value: keys sorted where they compare, dates and the like as strings."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str, **options)
+    except TypeError:  # mixed key types, such as 1 and "a"
+        return json.dumps(value, default=str, **options)
 
 
 def _list_key(before: list, after: list) -> str | None:
@@ -210,7 +233,7 @@ class _Differ:
         self.changes: list[FieldChange] = []
 
     def emit(self, path: tuple, change: str, before: Any = None, after: Any = None) -> None:
-        secret = is_secret_path(path, self.kind)
+        secret = _is_leaf(before) and _is_leaf(after) and is_secret_path(path, self.kind)
         self.changes.append(FieldChange(path, change, None if secret else redact(before, path, self.kind),
                                         None if secret else redact(after, path, self.kind), secret))
 
@@ -269,6 +292,10 @@ class _Differ:
         self.values(old, new, path + (EMBEDDED,))
         if len(self.changes) == count:
             self.emit(path, REFORMATTED)
+
+
+def _is_leaf(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
 
 
 def _all_scalars(*lists: list) -> bool:

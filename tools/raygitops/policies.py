@@ -784,6 +784,10 @@ def check_dashboard_exposed(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
                          f"head service of type {g.spec['serviceType']} {outside}")
             for path in _exposing_service(_d(g.spec.get("headService")), f"{g.path}.headService"):
                 yield _f("dashboard-exposed", r, ctx, path, f"headService {outside}")
+            # KubeRay then creates an Ingress to the head service's dashboard port (common/ingress.go).
+            if g.spec.get("enableIngress") is True:
+                yield _f("dashboard-exposed", r, ctx, f"{g.path}.enableIngress",
+                         f"enableIngress makes KubeRay create an Ingress that {outside}")
 
 
 # ---------------------------------------------------------------- 11. deprecated fields

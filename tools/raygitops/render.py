@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
 
 CACHE_DIR = ".run/render-cache"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: tools/diff reads every kustomization twice
 # Keys of a kustomization that name local files or directories.
 _PATH_LISTS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators",
                "validators", "patchesStrategicMerge")
@@ -89,7 +91,7 @@ def input_files(path: Path) -> list[Path]:
             return
         files.add(kfile)
         try:
-            data = yaml.safe_load(kfile.read_text()) or {}
+            data = yaml.load(kfile.read_text(), Loader=_LOADER) or {}
         except yaml.YAMLError:
             return  # kustomize itself will report it
         for ref in _local_references(data if isinstance(data, dict) else {}):
@@ -117,7 +119,7 @@ def input_digest(path: Path) -> str:
 
 def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
     try:
-        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        documents = list(yaml.load_all(text, Loader=_LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=source,
@@ -133,6 +135,24 @@ def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
     return tuple(out)
 
 
+# kubectl logs kustomize's error through klog: E1126 01:23:55.8 19580 run.go:72] "command failed" err="…"
+# (or err=<⏎\t…⏎ > when it spans lines); standalone kustomize prints "Error: …".
+_KLOG = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=(?:"(?P<quoted>.*)"|<(?P<block>.*)>)$', re.S)
+
+
+def kustomize_error(stderr: str, root: Path | None = None) -> str:
+    """kustomize's own message on one line: no log prefix or timestamp, paths relative to `root`."""
+    text = stderr.strip()
+    match = _KLOG.match(text)
+    if match:
+        text = match["quoted"].replace('\\"', '"') if match["quoted"] is not None else match["block"]
+    text = text.removeprefix("Error: ")
+    if root is not None:
+        text = text.replace(str(root.resolve()) + os.sep, "")
+    text = " ".join(text.split())
+    return text if len(text) <= 600 else text[:599] + "…"
+
+
 def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = True) -> Rendered:
     """Build one kustomization; a kustomize failure becomes a UserError with its own message."""
     label = _label(path, root)
@@ -145,8 +165,7 @@ def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = Tr
         return Rendered(path, text, parse_manifests(text, label), digest, cached=True)
     process = subprocess.run([*kustomize_command(), str(path)], capture_output=True, text=True)
     if process.returncode != 0:
-        message = process.stderr.strip().splitlines()
-        message = " ".join(line.strip() for line in message[-3:]) or f"exit code {process.returncode}"
+        message = kustomize_error(process.stderr, root) or f"exit code {process.returncode}"
         raise UserError(f"kustomize build failed: {message}", file=label,
                         fix="fix the kustomization (run `kubectl kustomize " + label + "` to see it)")
     if cache_file is not None:

@@ -5,10 +5,11 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -16,11 +17,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 import yaml
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.policies import PolicyContext, PolicySettings, run_policies
-from raygitops.render import Rendered, is_kustomization, render_many
+from raygitops.render import Rendered, is_kustomization, render_many, render_overlay
 from raygitops.schemas import SchemaRegistry
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
@@ -52,6 +53,7 @@ class Source:
 class ValidationReport:
     sources: list[Source]
     findings: list[Finding] = field(default_factory=list)
+    skipped: int = 0                # resources of a skipped kind (not schema-checked)
 
     @property
     def errors(self) -> list[Finding]:
@@ -100,10 +102,32 @@ def _documents(text: str, label: str) -> Source:
     return Source(label, resources=tuple(d for d, _ in pairs), lines=tuple(line for _, line in pairs))
 
 
-def _plain_files(path: Path) -> list[Path]:
+def _is_component(path: Path) -> bool:
+    """A kustomize Component cannot be built alone; it is checked through the overlays using it."""
+    file = next((path / n for n in KUSTOMIZATION_NAMES if (path / n).is_file()), None)
+    try:
+        data = yaml.safe_load(file.read_text(errors="replace")) if file else None
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and data.get("kind") == "Component"
+
+
+def _expand(path: Path) -> list[Path]:
+    """A directory of manifests: its YAML files, and any kustomization below it as one unit
+    (rendered, not read file by file; Components are skipped)."""
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    out: list[Path] = []
+    for child in sorted(path.iterdir()):
+        if child.is_dir():
+            if is_kustomization(child):
+                if not _is_component(child):
+                    out.append(child)
+            else:
+                out.extend(_expand(child))
+        elif child.suffix in (".yaml", ".yml") and child.is_file():
+            out.append(child)
+    return out
 
 
 def default_paths(root: Path, config: RepoConfig) -> list[Path]:
@@ -113,38 +137,49 @@ def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     return paths
 
 
-def load_sources(root: Path, paths: list[Path | str], options: ValidateOptions) -> list[Source]:
-    """Render kustomizations (in parallel) and read plain YAML, in the order given."""
-    kustomizations = [Path(p) for p in paths if p != STDIN and is_kustomization(Path(p))]
-    rendered = render_many(kustomizations, root=root, jobs=options.jobs, use_cache=options.use_cache)
-    sources: list[Source] = []
+def _units(paths: list[Path | str]) -> list[Path | str]:
+    """The inputs one by one: stdin, kustomization directories and YAML files."""
+    units: list[Path | str] = []
     for raw in paths:
         if raw == STDIN:
-            sources.append(_documents(sys.stdin.read(), "<stdin>"))
+            units.append(raw)
             continue
         path = Path(raw)
-        label = _label(path, root)
-        if path in rendered:
-            result = rendered[path]
-            if isinstance(result, UserError):
-                sources.append(Source(label, _environment_of(path, root), error=result))
-            else:
-                sources.append(Source(label, _environment_of(path, root), resources=result.resources))
+        if is_kustomization(path):
+            units.append(path)
+        elif path.is_dir():
+            units.extend(_expand(path))
         elif path.exists():
-            for file in _plain_files(path):
-                sources.append(_documents(file.read_text(errors="replace"), _label(file, root)))
+            units.append(path)
         else:
             raise UserError("no such file or directory", file=str(raw),
                             fix="give overlay directories, YAML files or directories, or - for stdin")
+    return units
+
+
+def load_sources(root: Path, paths: list[Path | str], options: ValidateOptions) -> list[Source]:
+    """Render kustomizations (in parallel) and read plain YAML, in the order given. A directory
+    that is not a kustomization is expanded: its YAML files, and kustomizations below it rendered."""
+    units = _units(paths)
+    rendered = render_many(list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir())),
+                           root=root, jobs=options.jobs, use_cache=options.use_cache)
+    sources: list[Source] = []
+    for unit in units:
+        if unit == STDIN:
+            sources.append(_documents(sys.stdin.read(), "<stdin>"))
+            continue
+        path = Path(unit)
+        if path in rendered:
+            result = rendered[path]
+            label, environment = _label(path, root), _environment_of(path, root)
+            sources.append(Source(label, environment, error=result) if isinstance(result, UserError)
+                           else Source(label, environment, resources=result.resources))
+        else:
+            sources.append(_documents(path.read_text(errors="replace"), _label(path, root)))
     return sources
 
 
-def base_worker_groups(root: Path) -> tuple[str, ...] | None:
-    """The worker groups of base/ in order: rendered order must start with exactly these."""
-    base = root / "base"
-    if not is_kustomization(base):
-        return None
-    result = render_many([base], root=root)[base]
+def _base_groups(result) -> tuple[str, ...] | None:
     if not isinstance(result, Rendered):
         return None
     for resource in result.resources:
@@ -152,6 +187,14 @@ def base_worker_groups(root: Path) -> tuple[str, ...] | None:
             groups = ((resource.get("spec") or {}).get("rayClusterConfig") or {}).get("workerGroupSpecs") or []
             return tuple(g.get("groupName") for g in groups if isinstance(g, dict))
     return None
+
+
+def base_worker_groups(root: Path, use_cache: bool = True) -> tuple[str, ...] | None:
+    """The worker groups of base/ in order: rendered order must start with exactly these."""
+    base = root / "base"
+    if not is_kustomization(base):
+        return None
+    return _base_groups(render_many([base], root=root, use_cache=use_cache)[base])
 
 
 # --- check ------------------------------------------------------------------------------
@@ -176,17 +219,20 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
         gpu_toleration_keys=tuple(raw.get("gpu_toleration_keys", defaults.gpu_toleration_keys)))
 
 
-_serve_cache: dict[str, list[Finding]] = {}
+_serve_cache: dict[tuple, list[Finding]] = {}
 
 
 def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
-    text = (resource.get("spec") or {}).get("serveConfigV2") if isinstance(resource.get("spec"), dict) else None
-    # Environments often share a serve config; Ray's schema check runs once per distinct text.
-    key = hashlib.sha256(repr((text, source.label, resource_id(resource))).encode()).hexdigest()
+    spec = resource.get("spec")
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    # Environments often share a serve config: Ray's schema check runs once per distinct text
+    # (and repository), and the findings are then placed in each resource.
+    key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
         _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
-                                                    file=source.label, resource=resource_id(resource))
-    return _serve_cache[key]
+                                                    file="", resource="")
+    rid = resource_id(resource)
+    return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
 
 
 def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
@@ -220,33 +266,69 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
     return findings
 
 
-def _preload_ray_schema() -> threading.Thread:
-    """Importing Ray's schema takes about a second; do it while kustomize renders."""
+def _preload(registry: SchemaRegistry) -> threading.Thread:
+    """Importing Ray's schema (about a second) and compiling the RayService CRD (half a second)
+    happen in a thread while kustomize renders, so both cores stay busy."""
     def load() -> None:
         try:
             import ray.serve.schema  # noqa: F401
         except Exception:
             pass  # the real import later reports the problem
+        try:
+            registry.lookup("ray.io/v1", "RayService")
+        except Exception:
+            pass  # validation reports it
     thread = threading.Thread(target=load, daemon=True)
     thread.start()
     return thread
 
 
+def _render(path: Path, root: Path, use_cache: bool) -> Rendered | UserError:
+    try:
+        return render_overlay(path, root=root, use_cache=use_cache)
+    except UserError as error:
+        return error
+
+
 def validate(root: Path, paths: Iterable[str | Path] | None = None,
              options: ValidateOptions = ValidateOptions()) -> ValidationReport:
     config = load_config(root)
-    preload = _preload_ray_schema()
     chosen = list(paths) if paths else default_paths(root, config)
     if not chosen:
         raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
     registry = schema_registry(config, options)
     settings = policy_settings(config)
-    sources = load_sources(root, chosen, options)
-    base_groups = base_worker_groups(root) if any(s.environment for s in sources) else None
-    preload.join()
-    report = ValidationReport(sources=sources)
-    for source in sources:
-        report.findings.extend(check_source(source, config, registry, settings, base_groups))
+    units = _units(chosen)
+    preload = _preload(registry)
+    kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
+    # base/ renders in the same parallel batch, first: overlays must keep its worker-group order.
+    base = root / "base"
+    wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
+    batch = list(dict.fromkeys(([base] if wants_base else []) + kustomizations))
+    report = ValidationReport(sources=[])
+    workers = max(1, min(len(batch), options.jobs or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Each source is checked as soon as it is rendered, while the others still render.
+        futures = {path: pool.submit(_render, path, root, options.use_cache) for path in batch}
+        base_groups = _base_groups(futures[base].result()) if wants_base else None
+        preload.join()
+        for unit in units:
+            if unit == STDIN:
+                source = _documents(sys.stdin.read(), "<stdin>")
+            elif Path(unit) in futures:
+                path = Path(unit)
+                result = futures[path].result()
+                label, environment = _label(path, root), _environment_of(path, root)
+                source = (Source(label, environment, error=result) if isinstance(result, UserError)
+                          else Source(label, environment, resources=result.resources))
+            else:
+                source = _documents(Path(unit).read_text(errors="replace"), _label(Path(unit), root))
+            report.sources.append(source)
+            report.findings.extend(check_source(source, config, registry, settings,
+                                                base_groups if source.environment else None))
+            report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
+                                  and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
+                                  and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 
@@ -271,17 +353,21 @@ def format_text(report: ValidationReport) -> str:
 
 
 def summary_line(report: ValidationReport) -> str:
-    """kubeconform's summary, plus warnings."""
-    bad = {f.resource for f in report.errors if f.resource}
+    """kubeconform's summary, plus warnings. A resource is invalid when it has an error."""
+    bad = {(f.file, f.resource) for f in report.errors if f.resource}
     failed_sources = sum(1 for s in report.sources if s.error is not None)
-    valid = report.resource_count - len(bad)
+    valid = report.resource_count - len(bad) - report.skipped
     return (f"Summary: {report.resource_count} resources found in {len(report.sources)} sources - "
-            f"Valid: {valid}, Invalid: {len(bad)}, Errors: {failed_sources}, Skipped: 0, "
+            f"Valid: {max(valid, 0)}, Invalid: {len(bad)}, Errors: {failed_sources}, Skipped: {report.skipped}, "
             f"Warnings: {len(report.warnings)}")
 
 
 def format_json(report: ValidationReport) -> str:
-    return json.dumps({"findings": [f.to_json() for f in report.findings],
+    # Every finding carries the same keys ("" where unknown); line only where known.
+    keys = ("id", "severity", "file", "resource", "path", "message", "fix")
+    findings = [{**{k: getattr(f, k) or "" for k in keys}, **({"line": f.line} if f.line else {})}
+                for f in report.findings]
+    return json.dumps({"findings": findings,
                        "summary": {"resources": report.resource_count, "sources": len(report.sources),
                                    "errors": len(report.errors), "warnings": len(report.warnings)}},
                       indent=2, sort_keys=True)

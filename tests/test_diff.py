@@ -123,7 +123,7 @@ def test_serve_config_changes_are_judged_per_field(git_repo):
     [config_map] = {c["resource"] for c in dev["changes"] if c["kind"] == "ConfigMap"}
     assert config_map.startswith("ConfigMap/aana-dev/raygitops-env-")   # a generated name, paired across the hash
     assert {c["impact"] for c in dev["changes"] if c["kind"] == "ConfigMap"} == {"Kubernetes apply"}
-    assert all(c["note"] == "not used by the Ray pods" for c in dev["changes"] if c["kind"] == "ConfigMap")
+    assert all(c["note"] == "not used by any pod in this environment" for c in dev["changes"] if c["kind"] == "ConfigMap")
 
 
 def test_import_path_and_user_config_changes(git_repo):
@@ -266,9 +266,24 @@ def test_pvc_change_is_a_kubernetes_apply_and_unchanged_overlays_are_not_rendere
         env = environment(data, name)
         [change] = env["changes"]
         assert (env["verdict"], change["kind"], change["impact"]) == (IN_PLACE, "PersistentVolumeClaim", "Kubernetes apply")
-        assert "volume of Ray pods (head, cpu-workers" in change["note"]
+        assert change["note"].startswith("the volume of Ray head, Ray cpu-workers")
     # The cache holds exactly the renders done: staging and prod on both sides, dev not at all.
     assert len(list((git_repo / ".run/render-cache").glob("*.yaml"))) == 4
+
+
+def test_hook_job_and_the_config_map_it_mounts(git_repo):
+    edit(git_repo, "base/components/postgres/migration/migration-job.yaml", "activeDeadlineSeconds: 1800",
+         "activeDeadlineSeconds: 3600")
+    with (git_repo / "base/components/postgres/migration/migrate.py").open("a") as script:
+        script.write("# changed\n")
+    commit(git_repo)
+    staging = environment(report(git_repo, "HEAD~1", "HEAD"), "staging")
+    assert staging["verdict"] == IN_PLACE
+    job = change_at(staging, "spec.activeDeadlineSeconds")
+    assert job["impact"] == "Argo CD sync hook: recreated and run on every sync"
+    [script] = [c for c in staging["changes"] if c["resource"].startswith("ConfigMap/aana-staging/raygitops-migrate-")
+                and c.get("path", "").startswith("data.")]
+    assert script["note"].startswith("mounted by Job/aana-db-migrate")
 
 
 def test_secrets_are_never_printed(git_repo):
@@ -293,7 +308,8 @@ def test_secrets_are_never_printed(git_repo):
     assert "stringData.token: (changed)" in outputs[0]
     assert "containers[ray-head].env[SERVICE_PASSWORD].value: (changed)" in outputs[0]
     assert "DB_CONFIG:datastore_config.password: (changed)" in outputs[0]
-    assert "read as env by Ray pods (head)" in outputs[0]   # the Secret reaches running pods only on restart
+    assert "read as env by Ray head when their pods start; running Ray pods see the change only after a restart" \
+        in outputs[0]
 
 
 def test_secret_paths():

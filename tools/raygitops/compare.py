@@ -161,9 +161,8 @@ def _environment(name: str, status: str, old: Rendered | None, new: Rendered | N
     env.resources = diff_resources(old.resources if old else (), new.resources if new else ())
     if status == CHANGED and not env.resources:
         env.status = SAME_OUTPUT
-    services = tuple(r for r in (new or old).resources if isinstance(r, dict) and r.get("kind") == "RayService")
     for resource in env.resources:
-        env.classified += classify(resource, kuberay=kuberay, rayservices=services)
+        env.classified += classify(resource, kuberay=kuberay, environment=(new or old).resources)
     env.capacity = _rollover_capacity(env)
     return env
 

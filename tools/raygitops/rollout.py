@@ -1,6 +1,6 @@
 """What a change does to the running cluster, by KubeRay version: one rules table, each row with its source.
 
-    classified = classify(resource_diff, kuberay="1.7.0", rayservices=(service,))  # [Classified]
+    classified = classify(resource_diff, kuberay="1.7.0", environment=resources)  # [Classified]
     worst(c.verdict for c in classified)   # "no-op" < "in-place" < "replica restart" < "app restart" < "new cluster"
 
 Sources: shared/reference/notes-kuberay-argocd.md §3 (KubeRay's RayService upgrade semantics, read from
@@ -41,6 +41,9 @@ SERVE_GLOBAL = ("Ray 2.46 dashboard/modules/serve/serve_head.py validate_http_op
                 "while it runs; schema.py: grpc_options port 'cannot be updated once Serve has started running'")
 SERVE_DEPLOY = "docs.ray.io serve production-guide: the config is declarative; KubeRay re-submits serveConfigV2 on change"
 K8S_APPLY = "Kubernetes: the object is applied as is; pods read env from ConfigMaps/Secrets only when they start"
+K8S_JOB = "Kubernetes API: Job spec.template is immutable once created"
+ARGOCD_HOOKS = ("argo-cd docs/user-guide/resource_hooks.md: hooks run on every sync; "
+                "hook-delete-policy BeforeHookCreation deletes the previous one first")
 
 # Fields of a Serve deployment that Serve updates without restarting replicas (Ray's
 # DeploymentConfig: LightWeight, NeedsReconfigure and NeedsActorReconfigure; user_config
@@ -72,7 +75,7 @@ class Rule:
     impact: str
     source: str
     kuberay: str = ""                   # ">=1.2.0", "<1.2.0" or "" for every version
-    kind: str = "RayService"            # "*": any other kind
+    kind: str = "RayService"            # or another kind; "*": any kind but RayService
     changes: frozenset = frozenset()    # only these FieldChange kinds (ADDED, REORDERED…); empty: any
     exact: bool = False                 # the path must equal the pattern, not just start with it
     when: Callable[[Context], bool] | None = None
@@ -117,6 +120,11 @@ def _strategy_none(ctx: Context) -> bool:
 
 def _strategy_incremental(ctx: Context) -> bool:
     return _upgrade_strategy(ctx) == "NewClusterWithIncrementalUpgrade"
+
+
+def _argocd_hook(ctx: Context) -> bool:
+    resource = ctx.resource.after or ctx.resource.before or {}
+    return "argocd.argoproj.io/hook" in ((resource.get("metadata") or {}).get("annotations") or {})
 
 
 def _appended_group(ctx: Context) -> bool:
@@ -218,7 +226,12 @@ RULES: tuple[Rule, ...] = (
     Rule("spec", IN_PLACE, "RayService updated in place (not part of the cluster hash)", NOT_HASHED),
     Rule("", IN_PLACE, "RayService metadata only; the RayCluster is not touched", NOT_HASHED),
 
-    # Every other kind: a normal apply. The note says which Ray pods read it only at start.
+    # Every other kind: a normal apply. The note says which pods read it only at start.
+    Rule("", IN_PLACE, "Argo CD sync hook: recreated and run on every sync", ARGOCD_HOOKS, kind="*",
+         when=_argocd_hook),
+    Rule("spec.template", IN_PLACE, "Kubernetes apply", K8S_JOB, kind="Job",
+         warning="A Job's spec.template is immutable: the apply fails unless the Job is deleted first "
+                 "(or is an Argo CD hook, or synced with Replace=true)."),
     Rule("", IN_PLACE, "Kubernetes apply", K8S_APPLY, kind="*"),
 )
 
@@ -245,7 +258,7 @@ _SHAPES = {rule.pattern: _pattern_shape(rule.pattern) for rule in RULES}
 
 
 def _matches(rule: Rule, ctx: Context) -> bool:
-    if (rule.kind == "RayService") != (ctx.resource.kind == "RayService"):
+    if rule.kind != ctx.resource.kind and (rule.kind != "*" or ctx.resource.kind == "RayService"):
         return False
     if not _version_ok(rule.kuberay, ctx.kuberay):
         return False
@@ -258,11 +271,11 @@ def _matches(rule: Rule, ctx: Context) -> bool:
     return rule.when is None or rule.when(ctx)
 
 
-def classify(resource: ResourceDiff, *, kuberay: str, rayservices: Iterable[dict] = ()) -> list[Classified]:
+def classify(resource: ResourceDiff, *, kuberay: str, environment: Iterable[dict] = ()) -> list[Classified]:
     """One Classified per field change (or one for a whole added/removed resource).
-    `rayservices` (the environment's) tell who reads a ConfigMap, Secret or PVC."""
+    `environment` (all its resources) tells which pods read a ConfigMap, Secret or PVC."""
     version = parse_version(kuberay)
-    note = consumer_note(resource, tuple(rayservices))
+    note = consumer_note(resource, tuple(environment))
     out = []
     for change in resource.fields or (None,):
         ctx = Context(version, resource, change)
@@ -277,12 +290,25 @@ def worst(verdicts: Iterable[str]) -> str:
 
 # --- who reads a ConfigMap, Secret or PVC -------------------------------------------------------
 
-def _pod_templates(service: dict) -> list[tuple[str, dict]]:
-    cluster = (service.get("spec") or {}).get("rayClusterConfig") or {}
-    groups = [("head", (cluster.get("headGroupSpec") or {}).get("template") or {})]
-    groups += [(g.get("groupName", "?"), g.get("template") or {}) for g in cluster.get("workerGroupSpecs") or []
-               if isinstance(g, dict)]
-    return [(name, (template.get("spec") or {})) for name, template in groups]
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
+
+
+def _pod_specs(resource: dict) -> list[tuple[str, dict, bool]]:
+    """(who, pod spec, whether it is a Ray pod) for every pod template a resource holds."""
+    kind, spec = resource.get("kind"), resource.get("spec") or {}
+    if kind == "RayService":
+        cluster = spec.get("rayClusterConfig") or {}
+        groups = [("head", cluster.get("headGroupSpec") or {})]
+        groups += [(g.get("groupName", "?"), g) for g in cluster.get("workerGroupSpecs") or [] if isinstance(g, dict)]
+        return [(f"Ray {name}", (group.get("template") or {}).get("spec") or {}, True) for name, group in groups]
+    if kind not in _WORKLOAD_KINDS:
+        return []
+    who = f"{kind}/{(resource.get('metadata') or {}).get('name', '?')}"
+    if kind == "Pod":
+        return [(who, spec, False)]
+    template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") if kind == "CronJob" \
+        else spec.get("template")
+    return [(who, (template or {}).get("spec") or {}, False)]
 
 
 def _references(pod: dict) -> set[tuple[str, str, str]]:
@@ -318,32 +344,34 @@ def _target(resource: dict) -> tuple[str, str]:
     if resource.get("kind") == "ExternalSecret":
         target = ((resource.get("spec") or {}).get("target") or {}).get("name") or meta.get("name", "")
         return "Secret", target
-    name = meta.get("name", "")
-    return resource.get("kind", ""), name
+    return resource.get("kind", ""), meta.get("name", "")
 
 
-def consumer_note(resource: ResourceDiff, rayservices: tuple[dict, ...]) -> str:
-    """Which Ray pods use this ConfigMap/Secret/PVC, and when they see a change."""
+def consumer_note(resource: ResourceDiff, workloads: tuple[dict, ...]) -> str:
+    """Which pods of the environment use this ConfigMap/Secret/PVC, and when they see a change."""
     if resource.kind not in ("ConfigMap", "Secret", "ExternalSecret", "PersistentVolumeClaim"):
         return ""
     names = {_target(side) for side in (resource.before, resource.after) if side}
-    by_use: dict[str, list[str]] = {"env": [], "volume": []}
-    for service in rayservices:
-        for group, pod in _pod_templates(service):
+    users: dict[str, list[str]] = {"env": [], "volume": []}
+    ray_env = False
+    for workload in workloads:
+        for who, pod, is_ray in _pod_specs(workload):
             for kind, name, how in sorted(_references(pod)):
-                if (kind, name) in names and group not in by_use[how]:
-                    by_use[how].append(group)
+                if (kind, name) in names and who not in users[how]:
+                    users[how].append(who)
+                    ray_env |= is_ray and how == "env"
     notes = []
-    if by_use["env"]:
-        notes.append(f"read as env by Ray pods ({', '.join(by_use['env'])}): they see the change only when they "
-                     f"restart (the next new cluster)")
-    if by_use["volume"]:
-        what = ("mounted by Ray pods" if resource.kind != "PersistentVolumeClaim" else "the volume of Ray pods")
-        notes.append(f"{what} ({', '.join(by_use['volume'])})"
-                     + (": files update in running pods after the kubelet sync (not with subPath)"
-                        if resource.kind != "PersistentVolumeClaim" else
-                        "; a PVC's storage can only grow, and only where the StorageClass allows expansion"))
-    return "; ".join(notes) or "not used by the Ray pods"
+    if users["env"]:
+        notes.append(f"read as env by {', '.join(users['env'])} when their pods start"
+                     + ("; running Ray pods see the change only after a restart (the next new cluster)"
+                        if ray_env else ""))
+    if users["volume"] and resource.kind == "PersistentVolumeClaim":
+        notes.append(f"the volume of {', '.join(users['volume'])}; a PVC's storage can only grow, "
+                     f"and only where the StorageClass allows expansion")
+    elif users["volume"]:
+        notes.append(f"mounted by {', '.join(users['volume'])}: running pods see new files after the kubelet "
+                     f"sync (not with subPath)")
+    return "; ".join(notes) or "not used by any pod in this environment"
 
 
 # --- capacity during a rollover -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Aana's DB_CONFIG settings (without importing Aana), the engine they describe, and the migration.
 
     engine = engine_for(db_config_from_env())      # DB_CONFIG plus DB_CONFIG__A__B variables
-    python -m apps.db migrate                      # what the Argo CD PreSync Job and tools/up run
+    python -m apps.db migrate                      # what the Argo CD migration hook Job and tools/up run
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ PREFIX = "DB_CONFIG"
 # Aana's own default is /var/lib/aana_data, which a non-root laptop user cannot create.
 DEFAULT_CONFIG = {"datastore_type": "sqlite", "datastore_config": {"path": "/tmp/aana_data/aana.sqlite"}}
 REQUIRED_KEYS = {"sqlite": ["path"], "postgresql": ["host", "port", "user", "password", "database"]}
-# Fail a PreSync Job pointed at an unreachable host in seconds rather than hanging it.
+# Fail a migration Job pointed at an unreachable host in seconds rather than hanging it.
 CONNECT_TIMEOUT_S = 10
 
 metadata = MetaData()

@@ -145,7 +145,7 @@ def test_serve_table_agrees_with_rays_own_update_types():
     from ray.serve._private.config import DeploymentConfig
     from ray.serve.schema import DeploymentSchema
 
-    from raygitops.diff import ResourceDiff, diff_values
+    from raygitops.diff import ResourceDiff
     from raygitops.rollout import classify
 
     for field in sorted(set(DeploymentSchema.__fields__) - {"name"}):

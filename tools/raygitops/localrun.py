@@ -844,7 +844,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
                 stack.record(detached=True)
                 keep = True
                 console.out(f"detached; stop it with: tools/down {run.overlay_label}")
-            elif not options.check:
+            else:
                 _stay_attached(stack, console)
         return 0
     finally:

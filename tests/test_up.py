@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -19,9 +21,18 @@ import pytest
 import requests
 
 from conftest import SHARED, run_tool
-from raygitops.localrun import STATE_FILE, RunDir, tagged_processes
+from raygitops.config import load_config
+from raygitops.localdb import expand_like_ray, password_variable
+from raygitops.localrun import STATE_FILE, RunDir, localize, rendered_serve_config, tagged_processes
 
-pytestmark = pytest.mark.ray
+
+@pytest.fixture
+def repo_copy(repo_copy: Path):
+    """conftest's copy; afterwards also the short /tmp directory that tools/up used for its Ray
+    temp dir and database (the copy's own path is too long for Ray's unix sockets)."""
+    yield repo_copy
+    for env in ("dev", "staging"):
+        shutil.rmtree(RunDir(repo_copy, env).scratch(), ignore_errors=True)
 
 
 def free_port() -> int:
@@ -59,6 +70,39 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+def test_local_substitutions_change_only_local_fields(repo_copy: Path):
+    """What tools/up deploys is the rendered serveConfigV2 except for the fields it reports."""
+    rendered = rendered_serve_config(repo_copy, "overlays/staging")
+    run = RunDir(repo_copy, "staging")
+    local = localize(rendered, root=repo_copy, run=run, working_dir_url=load_config(repo_copy).working_dir_url,
+                     serve_port=18000, pg_port=15432, ray_is_ours=True,
+                     secret=lambda: pytest.fail("with its own Ray, the password stays out of the serve config"))
+    expected = json.loads(json.dumps(rendered))
+    expected["http_options"].update(host="127.0.0.1", port=18000)
+    zips = set()
+    for app in expected["applications"]:
+        name = app["runtime_env"]["working_dir"].rsplit("/", 1)[1]
+        zips.add(name)
+        app["runtime_env"]["working_dir"] = (repo_copy / "build/working_dir" / name).as_uri()
+        db = json.loads(app["runtime_env"]["env_vars"]["DB_CONFIG"])
+        db["datastore_config"].update(host="127.0.0.1", port=15432)
+        app["runtime_env"]["env_vars"]["DB_CONFIG"] = json.dumps(db, separators=(",", ":"))
+    assert len(zips) == 1 and local.config == expected
+    assert (repo_copy / "build/working_dir" / zips.pop()).is_file()   # written from apps/ on a fresh clone
+    assert [line.split(" ", 2)[1] for line in local.lines] == [
+        "http_options", "working_dir", "DB_CONFIG", "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
+    assert local.password_vars == ["DB_CONFIG__DATASTORE_CONFIG__PASSWORD"] and len(local.postgres) == 1
+
+
+def test_password_reference_and_ray_style_expansion():
+    assert password_variable({"datastore_config": {"password": "${AANA_DB_PASSWORD}"}}) == "AANA_DB_PASSWORD"
+    assert password_variable({"datastore_config": {"user": "aana"}}) == "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"
+    env = expand_like_ray({"DB_CONFIG": '{"password": "${AANA_DB_PASSWORD}"}', "X": "${UNSET_VAR}/a"},
+                          {"AANA_DB_PASSWORD": "s3cret", "HOME": "/root"})
+    assert env["DB_CONFIG"] == '{"password": "s3cret"}' and env["X"] == "/a" and env["HOME"] == "/root"
+
+
+@pytest.mark.ray
 def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
     port = free_port()
     result = run_tool(repo_copy, "up", "--detach", "overlays/dev", "--port", str(port))
@@ -91,6 +135,7 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
     assert_clean(repo_copy, "dev")
 
 
+@pytest.mark.ray
 def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
     result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -121,6 +166,7 @@ def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
     assert not RunDir(repo_copy, "staging").pg_dir().exists()
 
 
+@pytest.mark.ray
 def test_a_deployment_that_raises_in_init(repo_copy: Path):
     source = repo_copy / "apps/text_stats.py"
     text = source.read_text()
@@ -140,6 +186,7 @@ def test_a_deployment_that_raises_in_init(repo_copy: Path):
     assert_clean(repo_copy, "dev")
 
 
+@pytest.mark.ray
 def test_a_bad_import_path_stops_before_ray(repo_copy: Path):
     config = repo_copy / "raygitops.yaml"
     config.write_text(config.read_text().replace("import_path: apps.language:app", "import_path: apps.langauge:app"))
@@ -151,6 +198,7 @@ def test_a_bad_import_path_stops_before_ray(repo_copy: Path):
     assert_clean(repo_copy, "dev")
 
 
+@pytest.mark.ray
 def test_the_serve_port_in_use_fails_before_anything_starts(repo_copy: Path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -165,6 +213,7 @@ def test_the_serve_port_in_use_fails_before_anything_starts(repo_copy: Path):
     assert_clean(repo_copy, "staging")
 
 
+@pytest.mark.ray
 def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
     # Ray rejects this after it has started GCS and the dashboard: they must not survive.
     result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()),
@@ -176,6 +225,7 @@ def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
     assert_clean(repo_copy, "dev")
 
 
+@pytest.mark.ray
 def test_ctrl_c_during_start_up(repo_copy: Path):
     env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy), RAYGITOPS_SHARED=str(SHARED))
     process = subprocess.Popen([sys.executable, "-m", "raygitops", "up", "overlays/dev", "--port", str(free_port())],

@@ -29,7 +29,7 @@ from raygitops.config import load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding
 from raygitops.policies import POLICIES
-from raygitops.render import is_kustomization, kustomize_command, render_many, render_overlay
+from raygitops.render import is_kustomization, kustomize_command, render_batch, render_many, render_overlay
 from raygitops.validate import (Source, ValidateOptions, check_source, format_report, policy_settings,
                                 schema_registry, summary_line, validate)
 
@@ -110,6 +110,7 @@ def test_cli_on_the_repository_prints_findings_and_a_kubeconform_summary(repo, r
     assert (valid, invalid, errors, warnings) == (resources, 0, 0, len(repo_report.warnings))
     # one line per finding: "<source>: <Kind> <name>: <severity> <id>: <message> — <fix>"
     assert len(lines) == len(repo_report.findings)
+    assert len(set(lines)) == len(lines)   # alike findings (two containers, one image) show their field
     for line, finding in zip(lines, repo_report.findings):
         assert line.startswith(f"{finding.file}: ") and f" {finding.severity} {finding.id}: " in line
         assert finding.message in line and line.endswith(f" — {finding.fix}")
@@ -779,12 +780,47 @@ def test_overlays_render_in_parallel(logged_kustomize):
     builds = logged_kustomize()
     assert all(builds[i][1] <= builds[i + 1][0] for i in range(len(builds) - 1))   # one after another
 
-    # tools/validate renders base/ (for the worker-group order) in the same parallel batch
-    report = validate(REPO, overlays, ValidateOptions(jobs=len(overlays) + 1, use_cache=False))
+    # tools/validate: one kustomize per core, each for a batch of overlays, and base/ (for the
+    # worker-group order) beside them
+    report = validate(REPO, overlays, ValidateOptions(jobs=len(overlays), use_cache=False))
     assert report.errors == []
     builds = logged_kustomize()
     assert len(builds) == len(overlays) + 1
     assert max(start for start, _ in builds) < min(end for _, end in builds)
+    report = validate(REPO, overlays, ValidateOptions(jobs=2, use_cache=False))
+    assert report.errors == [] and len(logged_kustomize()) == 3
+
+
+def test_batched_renders_are_the_texts_of_separate_builds(overlay_root):
+    """render_batch builds many kustomizations in one kustomize process (tools/validate uses it):
+    every text is byte for byte what a build of that kustomization alone prints, and a broken one
+    in the batch still reports its own kustomize error."""
+    names = ["dev", "staging", "prod", "control", "secret-in-git", "dashboard-ingress", "gpu-toleration",
+             "kustomize-missing-base", "worker-group-order", "ray-version-mismatch"]
+    paths = [overlay_root / "overlays" / name for name in names]
+    if is_kustomization(overlay_root / "argocd"):
+        paths.append(overlay_root / "argocd")
+    batched = render_batch(paths, root=overlay_root, use_cache=False)
+    assert list(batched) == paths
+    for path in paths:
+        try:
+            alone = render_overlay(path, root=overlay_root, use_cache=False)
+        except UserError as error:
+            assert isinstance(batched[path], UserError) and str(batched[path]) == str(error)
+            continue
+        assert not isinstance(batched[path], UserError), batched[path]
+        assert batched[path].text == alone.text and batched[path].digest == alone.digest
+    assert sum(isinstance(r, UserError) for r in batched.values()) == 1
+
+
+def test_batched_renders_use_and_fill_the_cache(repo_copy):
+    overlays = [repo_copy / "overlays" / env for env in load_config(repo_copy).environments()]
+    first = render_batch(overlays, root=repo_copy)
+    assert not any(r.cached for r in first.values())
+    again = render_batch(overlays, root=repo_copy)
+    assert all(r.cached for r in again.values())
+    assert [r.text for r in again.values()] == [r.text for r in first.values()]
+    assert render_overlay(overlays[0], root=repo_copy).cached   # the same cache as single builds
 
 
 def test_unchanged_overlays_come_from_the_render_cache(repo_copy):

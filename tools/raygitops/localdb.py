@@ -1,6 +1,6 @@
 """The database side of tools/up: DB_CONFIG's password variable, the local secret, a local PostgreSQL.
 
-    pg = LocalPostgres(pg_dir, port, tag_env); pg.start(); pg.ensure_role("aana", secret, "aana")
+    pg = LocalPostgres(pg_dir, port, tag_env); pg.initialised() or pg.init(); pg.start()
     migrate(root, env_for_the_app)          # `python -m apps.db migrate`, as the PreSync Job runs it
 """
 from __future__ import annotations

@@ -569,16 +569,15 @@ def traceback_tail(message: str, lines: int = 6) -> list[str]:
     unpacked working_dir shortened to the repository's."""
     text = re.sub(r'"[^"]*/working_dir_files/[^/"]+/', '"', _ANSI.sub("", message or ""))
     body = [line.rstrip() for line in text.splitlines() if line.strip()]
-    starts = [i for i, line in enumerate(body) if line.lstrip().startswith('File "apps/')]
+    starts = [i for i, line in enumerate(body) if re.match(r'\s*File "[^/"]', line)]  # relative: the app's
     return body[starts[-1]:][:lines + 4] if starts else body[-lines:]
 
 
 class ReplicaLogs:
     """Serve's log files of a local Ray: <temp>/session_latest/logs/serve/."""
 
-    def __init__(self, temp_dir: Path | None, root: Path):
+    def __init__(self, temp_dir: Path | None):
         self.dir = temp_dir / "session_latest" / "logs" if temp_dir else None
-        self.root = root
 
     def find(self, apps: dict, app: str, deployment: str | None) -> Path | None:
         if self.dir is None:
@@ -875,10 +874,10 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
     dashboard.deploy(local.config)
     names = [app["name"] for app in local.config["applications"]]
     wait_until_running(dashboard, names, timeout=options.timeout, console=console,
-                       logs=ReplicaLogs(head.temp_dir, root))
+                       logs=ReplicaLogs(head.temp_dir))
     base = f"http://{LOCAL_HOST}:{local.serve_port}"
     stack.record(serve=base)
-    _smoke(config, base, console, ReplicaLogs(head.temp_dir, root), dashboard)
+    _smoke(config, base, console, ReplicaLogs(head.temp_dir), dashboard)
     console.out(f"ready in {time.perf_counter() - started:.1f} s")
     _print_urls(config, base, head.dashboard, run, console)
 

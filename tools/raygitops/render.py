@@ -2,6 +2,7 @@
 
     resources = render_overlay(Path("overlays/dev"))                # list of dicts
     rendered = render_many([Path("overlays/dev"), ...], root=root)  # {path: Rendered}
+    rendered = render_batch([Path("overlays/dev"), ...], root=root)  # the same, one kustomize process
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -169,11 +172,102 @@ def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = Tr
         raise UserError(f"kustomize build failed: {message}", file=label,
                         fix="fix the kustomization (run `kubectl kustomize " + label + "` to see it)")
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(process.stdout)
-        tmp.replace(cache_file)
+        _store(cache_file, process.stdout)
     return Rendered(path, process.stdout, parse_manifests(process.stdout, label), digest)
+
+
+def _store(cache_file: Path, text: str) -> None:
+    """All or nothing; threads of one process may store the same digest at once."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(cache_file)
+
+
+# One kustomize process renders many kustomizations: its start-up is most of a small build's time.
+_BATCH_KEY = "internal.raygitops/batch"
+_BATCH_LINE = re.compile(rf"^    {re.escape(_BATCH_KEY)}: b(\d+)\n", re.M)
+_DOCUMENT_START = re.compile(r"^---\n", re.M)
+
+
+def _batch_texts(paths: list[Path]) -> list[str] | None:
+    """Each kustomization's text as a build of it alone prints it, from one kustomize process; None
+    when the batch does not build (a broken kustomization, or two that make the same resource).
+
+    Each kustomization is wrapped in one that only annotates its resources' metadata with its
+    index; the annotation line is taken out of the output again. kustomize sorts the whole batch
+    with the order it sorts each build, so every kustomization's documents keep their order."""
+    with tempfile.TemporaryDirectory(prefix="raygitops-batch-") as tmp:
+        top = Path(tmp)
+        for i, path in enumerate(paths):
+            wrapper = top / f"b{i}"
+            wrapper.mkdir()
+            # kustomize accepts only relative paths to other kustomizations
+            (wrapper / "kustomization.yaml").write_text(
+                f"resources:\n- {os.path.relpath(path.resolve(), wrapper)}\ntransformers:\n- mark.yaml\n")
+            (wrapper / "mark.yaml").write_text(
+                "apiVersion: builtin\nkind: AnnotationsTransformer\nmetadata:\n  name: raygitops-batch\n"
+                f"annotations:\n  {_BATCH_KEY}: b{i}\nfieldSpecs:\n- path: metadata/annotations\n  create: true\n")
+        (top / "kustomization.yaml").write_text("resources:\n" + "".join(f"- b{i}\n" for i in range(len(paths))))
+        process = subprocess.run([*kustomize_command(), str(top)], capture_output=True, text=True)
+    if process.returncode != 0:
+        return None
+    documents: list[list[str]] = [[] for _ in paths]
+    for document in _DOCUMENT_START.split(process.stdout):
+        mark = _BATCH_LINE.search(document)
+        if mark is None or int(mark[1]) >= len(paths):
+            return None
+        before, after = document[:mark.start()], document[mark.end():]
+        if before.endswith("\n  annotations:\n") and not after.startswith("    "):
+            before = before[:-len("  annotations:\n")]   # the mark was its only annotation
+        documents[int(mark[1])].append(before + after)
+    return ["---\n".join(docs) for docs in documents]
+
+
+def render_batch(paths: list[Path], *, root: Path | None = None,
+                 use_cache: bool = True) -> dict[Path, Rendered | UserError]:
+    """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that
+    does not build is split in halves until the broken kustomization builds alone and reports its
+    own error. The texts are exactly those of separate builds (tests/test_validate.py checks)."""
+    results: dict[Path, Rendered | UserError] = {}
+    misses: list[tuple[Path, str]] = []
+    for path in paths:
+        if not is_kustomization(path):
+            results[path] = UserError("not a kustomization directory", file=_label(path, root),
+                                      fix="point at a directory with kustomization.yaml")
+            continue
+        digest = input_digest(path)
+        cache_file = (root / CACHE_DIR / f"{digest}.yaml") if (root and use_cache) else None
+        if cache_file is not None and cache_file.exists():
+            text = cache_file.read_text()
+            results[path] = Rendered(path, text, parse_manifests(text, _label(path, root)), digest, cached=True)
+        else:
+            misses.append((path, digest))
+
+    def build(group: list[tuple[Path, str]]) -> None:
+        if len(group) == 1:
+            try:
+                results[group[0][0]] = render_overlay(group[0][0], root=root, use_cache=use_cache)
+            except UserError as error:
+                results[group[0][0]] = error
+            return
+        texts = _batch_texts([path for path, _ in group])
+        if texts is None:
+            build(group[:len(group) // 2])
+            build(group[len(group) // 2:])
+            return
+        for (path, digest), text in zip(group, texts):
+            try:
+                results[path] = Rendered(path, text, parse_manifests(text, _label(path, root)), digest)
+            except UserError as error:
+                results[path] = error
+                continue
+            if root and use_cache:
+                _store(root / CACHE_DIR / f"{digest}.yaml", text)
+
+    if misses:
+        build(misses)
+    return {path: results[path] for path in paths}
 
 
 def render_many(paths: list[Path], *, root: Path | None = None, jobs: int | None = None,

@@ -11,6 +11,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape, quoteattr
@@ -21,7 +22,7 @@ from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.policies import PolicyContext, PolicySettings, run_policies
-from raygitops.render import Rendered, is_kustomization, render_many, render_overlay
+from raygitops.render import Rendered, is_kustomization, render_batch, render_many
 from raygitops.schemas import SchemaRegistry
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
@@ -235,6 +236,11 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
 
 
+@lru_cache(maxsize=4)
+def _pinned(pyproject_text: str) -> str | None:
+    return pinned_ray_serve_version(pyproject_text)
+
+
 def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
                  settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
     if source.error is not None:
@@ -253,7 +259,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         environment=source.environment, source=source.label,
         resources=tuple(r for r in source.resources if isinstance(r, dict)),
         ray_version=config.versions.ray,
-        pinned_serve_version=pinned_ray_serve_version(pyproject.read_text()) if pyproject.exists() else None,
+        pinned_serve_version=_pinned(pyproject.read_text()) if pyproject.exists() else None,
         kuberay_version=config.versions.kuberay,
         base_worker_groups=base_groups if source.environment else None,
         settings=settings)
@@ -283,11 +289,16 @@ def _preload(registry: SchemaRegistry) -> threading.Thread:
     return thread
 
 
-def _render(path: Path, root: Path, use_cache: bool) -> Rendered | UserError:
-    try:
-        return render_overlay(path, root=root, use_cache=use_cache)
-    except UserError as error:
-        return error
+def _chunks(items: list, count: int) -> list[list]:
+    """`count` contiguous, nearly equal chunks (none empty)."""
+    count = max(1, min(count, len(items)))
+    size, extra = divmod(len(items), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
 
 
 def validate(root: Path, paths: Iterable[str | Path] | None = None,
@@ -301,23 +312,27 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     units = _units(chosen)
     preload = _preload(registry)
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
-    # base/ renders in the same parallel batch, first: overlays must keep its worker-group order.
     base = root / "base"
     wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
-    batch = list(dict.fromkeys(([base] if wants_base else []) + kustomizations))
+    workers = max(1, options.jobs or os.cpu_count() or 1)
     report = ValidationReport(sources=[])
-    workers = max(1, min(len(batch), options.jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # Each source is checked as soon as it is rendered, while the others still render.
-        futures = {path: pool.submit(_render, path, root, options.use_cache) for path in batch}
-        base_groups = _base_groups(futures[base].result()) if wants_base else None
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        # base/ (its worker-group order is the one overlays must keep) renders beside one batch
+        # per core; each batch is one kustomize process for its cache misses (render_batch).
+        # A source is checked as soon as its batch is done, while the other batches render.
+        base_future = pool.submit(render_batch, [base], root=root, use_cache=options.use_cache) if wants_base else None
+        futures = {}
+        for chunk in _chunks(kustomizations, workers):
+            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache)
+            futures.update((path, future) for path in chunk)
+        base_groups = _base_groups(base_future.result()[base]) if base_future else None
         preload.join()
         for unit in units:
             if unit == STDIN:
                 source = _documents(sys.stdin.read(), "<stdin>")
             elif Path(unit) in futures:
                 path = Path(unit)
-                result = futures[path].result()
+                result = futures[path].result()[path]
                 label, environment = _label(path, root), _environment_of(path, root)
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
@@ -342,12 +357,15 @@ def _resource_words(finding: Finding) -> str:
 
 
 def format_text(report: ValidationReport) -> str:
-    lines = []
-    for f in report.findings:
+    def line(f: Finding, with_path: bool) -> str:
         where = f"{f.file}:{f.line}" if f.line and f.file and not f.file.startswith("overlays/") else (f.file or "")
-        path = f" ({f.path})" if f.path and f.id.startswith(("schema", "serve-")) else ""
+        path = f" ({f.path})" if f.path and with_path else ""
         fix = f" — {f.fix}" if f.fix else ""
-        lines.append(f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}")
+        return f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}"
+
+    # Policy messages name what is wrong; the field is shown when it tells two alike findings apart.
+    short = [line(f, f.id.startswith(("schema", "serve-"))) for f in report.findings]
+    lines = [line(f, True) if short.count(text) > 1 else text for f, text in zip(report.findings, short)]
     lines.append(summary_line(report))
     return "\n".join(lines)
 

@@ -265,9 +265,36 @@ def render_batch(paths: list[Path], *, root: Path | None = None,
             if root and use_cache:
                 _store(root / CACHE_DIR / f"{digest}.yaml", text)
 
-    if misses:
-        build(misses)
+    groups: dict[tuple, list[tuple[Path, str]]] = {}
+    for path, digest in misses:
+        key = _batch_key(path)
+        groups.setdefault(("alone", str(path)) if key is None else key, []).append((path, digest))
+    for group in groups.values():
+        build(group)
     return {path: results[path] for path in paths}
+
+
+_PROCESS_WIDE = ("configurations", "crds", "helmCharts", "helmGlobals")
+
+
+def _batch_key(path: Path) -> tuple[str, ...] | None:
+    """What a kustomization must share with the others in one kustomize process: the `openapi`
+    schemas its tree sets (kustomize keeps the last one set for the whole process). None when it
+    builds alone: `configurations` and `crds` reach into every resource's name references, Helm
+    charts need a flag, and a kustomization that does not parse reports its own error."""
+    key: set[str] = set()
+    for file in input_files(path):
+        if file.name not in KUSTOMIZATION_NAMES:
+            continue
+        try:
+            data = yaml.load(file.read_text(), Loader=_LOADER)
+        except yaml.YAMLError:
+            return None
+        if not isinstance(data, dict) or any(data.get(k) for k in _PROCESS_WIDE):
+            return None
+        if data.get("openapi"):
+            key.add(f"{file.parent}: {data['openapi']!r}")
+    return tuple(sorted(key))
 
 
 def render_many(paths: list[Path], *, root: Path | None = None, jobs: int | None = None,

@@ -22,7 +22,7 @@ from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.policies import PolicyContext, PolicySettings, run_policies
-from raygitops.render import Rendered, is_kustomization, render_batch, render_many
+from raygitops.render import Rendered, is_kustomization, render_batch
 from raygitops.schemas import SchemaRegistry
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
@@ -158,28 +158,6 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
     return units
 
 
-def load_sources(root: Path, paths: list[Path | str], options: ValidateOptions) -> list[Source]:
-    """Render kustomizations (in parallel) and read plain YAML, in the order given. A directory
-    that is not a kustomization is expanded: its YAML files, and kustomizations below it rendered."""
-    units = _units(paths)
-    rendered = render_many(list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir())),
-                           root=root, jobs=options.jobs, use_cache=options.use_cache)
-    sources: list[Source] = []
-    for unit in units:
-        if unit == STDIN:
-            sources.append(_documents(sys.stdin.read(), "<stdin>"))
-            continue
-        path = Path(unit)
-        if path in rendered:
-            result = rendered[path]
-            label, environment = _label(path, root), _environment_of(path, root)
-            sources.append(Source(label, environment, error=result) if isinstance(result, UserError)
-                           else Source(label, environment, resources=result.resources))
-        else:
-            sources.append(_documents(path.read_text(errors="replace"), _label(path, root)))
-    return sources
-
-
 def _base_groups(result) -> tuple[str, ...] | None:
     if not isinstance(result, Rendered):
         return None
@@ -188,14 +166,6 @@ def _base_groups(result) -> tuple[str, ...] | None:
             groups = ((resource.get("spec") or {}).get("rayClusterConfig") or {}).get("workerGroupSpecs") or []
             return tuple(g.get("groupName") for g in groups if isinstance(g, dict))
     return None
-
-
-def base_worker_groups(root: Path, use_cache: bool = True) -> tuple[str, ...] | None:
-    """The worker groups of base/ in order: rendered order must start with exactly these."""
-    base = root / "base"
-    if not is_kustomization(base):
-        return None
-    return _base_groups(render_many([base], root=root, use_cache=use_cache)[base])
 
 
 # --- check ------------------------------------------------------------------------------

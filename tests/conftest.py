@@ -42,6 +42,6 @@ def repo_copy(tmp_path: Path) -> Path:
 
 def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m raygitops <args>` against the repository at `root`, as the shims run it."""
-    full_env = dict(os.environ, RAYGITOPS_ROOT=str(root), RAYGITOPS_SHARED=str(SHARED), **(env or {}))
+    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), "RAYGITOPS_SHARED": str(SHARED), **(env or {})}
     return subprocess.run([sys.executable, "-m", "raygitops", *args], cwd=root, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -200,7 +200,7 @@ FAILING = {
     "no-gpu-group": (lambda d: [ray(d, "gpu-workers")["resources"][s].pop("nvidia.com/gpu") for s in ("requests", "limits")],
                      "prod", "gpu-not-available",
                      "embedding/Embedder asks for 1 GPU per replica but no Ray group has GPUs",
-                     "spec.serveConfigV2.applications[embedding].deployments[Embedder].ray_actor_options.num_gpus"),
+                     "spec.serveConfigV2:applications[embedding].deployments[Embedder].ray_actor_options.num_gpus"),
     "too-many-cpus": (lambda d: serve(d, lambda c: app(c, "main")["deployments"][0].update(num_replicas=20)),
                       "prod", "capacity", "asks for 15 CPUs (main/Gateway 20×0.5, text_stats/TextStats 4×1, "
                       "embedding/Embedder 1×1) but the cluster has 12 at maxReplicas (cpu-workers 4×2, gpu-workers 1×4)",
@@ -211,17 +211,17 @@ FAILING = {
                         ray_actor_options={"num_cpus": 8, "num_gpus": 1})), "prod", "capacity",
                         "a replica of embedding/Embedder needs 8 CPUs but the largest Ray pod has 4", "spec.serveConfigV2"),
     "db-not-json": (lambda d: set_db(d, "{'datastore_type': 'postgresql'}"), "prod", "db-config", "DB_CONFIG is not JSON",
-                    "spec.serveConfigV2.applications[main].runtime_env.env_vars.DB_CONFIG"),
+                    "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "db-no-host": (lambda d: set_db(d, with_pg(host=None)), "prod", "db-config", "DB_CONFIG (postgresql) has no host",
-                   "spec.serveConfigV2.applications[main].runtime_env.env_vars.DB_CONFIG"),
+                   "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "db-type": (lambda d: set_db(d, {"datastore_type": "mysql", "datastore_config": {}}), "prod", "db-config",
-                "datastore_type 'mysql'", "spec.serveConfigV2.applications[main].runtime_env.env_vars.DB_CONFIG"),
+                "datastore_type 'mysql'", "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "sqlite-in-prod": (lambda d: set_db(d, {"datastore_type": "sqlite", "datastore_config": {"path": "/mnt/aana-data/db"}}),
                        "prod", "db-sqlite-non-dev", "DB_CONFIG uses SQLite in prod",
-                       "spec.serveConfigV2.applications[main].runtime_env.env_vars.DB_CONFIG"),
+                       "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "password-literal": (lambda d: set_db(d, with_pg(password="hunter2")), "prod", "db-password-literal",
                          "DB_CONFIG holds a password literal",
-                         "spec.serveConfigV2.applications[main].runtime_env.env_vars.DB_CONFIG"),
+                         "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "password-not-from-secret": (lambda d: ray(d, "gpu-workers").pop("env"), "prod", "db-password-literal",
                                  "group gpu-workers gets no DB_CONFIG__DATASTORE_CONFIG__PASSWORD from a Secret",
                                  "spec.rayClusterConfig.workerGroupSpecs[gpu-workers].template.spec.containers"),
@@ -234,7 +234,7 @@ FAILING = {
     "hmac-default": (lambda d: serve(d, lambda c: app(c, "main")["runtime_env"]["env_vars"].update(
                      WEBHOOK__HMAC_SECRET="webhook_secret")), "prod", "aana-secret-default",
                      "WEBHOOK__HMAC_SECRET is Aana's public default 'webhook_secret'",
-                     "spec.serveConfigV2.applications[main].runtime_env.env_vars.WEBHOOK__HMAC_SECRET"),
+                     "spec.serveConfigV2:applications[main].runtime_env.env_vars.WEBHOOK__HMAC_SECRET"),
     "hf-token-literal": (lambda d: ray(d, "gpu-workers")["env"].append({"name": "HF_TOKEN", "value": "hf_abc"}), "prod",
                          "aana-secret-default", "container env HF_TOKEN is a literal",
                          "spec.rayClusterConfig.workerGroupSpecs[gpu-workers].template.spec.containers[ray-worker]"
@@ -265,11 +265,11 @@ FAILING = {
     "latest-zip": (lambda d: serve(d, lambda c: app(c, "main")["runtime_env"].update(
                    working_dir="https://artifacts.example.com/raygitops/latest.zip")), "prod", "working-dir-mutable",
                    "app main working_dir https://artifacts.example.com/raygitops/latest.zip is not content-addressed",
-                   "spec.serveConfigV2.applications[main].runtime_env.working_dir"),
+                   "spec.serveConfigV2:applications[main].runtime_env.working_dir"),
     "actor-working-dir": (lambda d: serve(d, lambda c: app(c, "embedding")["deployments"][0]["ray_actor_options"].update(
                           runtime_env={"working_dir": "s3://bucket/app.zip"})), "prod", "working-dir-mutable",
                           "working_dir s3://bucket/app.zip",
-                          "spec.serveConfigV2.applications[embedding].deployments[Embedder].ray_actor_options"
+                          "spec.serveConfigV2:applications[embedding].deployments[Embedder].ray_actor_options"
                           ".runtime_env.working_dir"),
     "reordered": (lambda d: spec(d)["workerGroupSpecs"].reverse(), "prod", "worker-group-order",
                   "worker groups are [gpu-workers, cpu-workers] but must start with the base's [cpu-workers, gpu-workers]",

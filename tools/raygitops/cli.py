@@ -36,7 +36,7 @@ def cmd_regen(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from raygitops.render import render_many
+    from raygitops.render import render_many, summary
     root = _root()
     paths = [Path(p) for p in args.paths] or [root / "overlays" / env for env in _environments(root)]
     results = render_many(paths, root=root)
@@ -46,7 +46,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"error: {result}", file=sys.stderr)
             failed += 1
         elif args.summary:
-            print(_summary_line(path, result, root))
+            print(summary(result, root))
         else:
             print(f"# Source: {path}\n---\n{result.text}", end="")
     return 2 if failed else 0
@@ -55,30 +55,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _environments(root: Path) -> list[str]:
     from raygitops.config import load_config
     return load_config(root).environments()
-
-
-def _summary_line(path: Path, rendered, root: Path) -> str:
-    import yaml
-    kinds: dict[str, int] = {}
-    details = []
-    for resource in rendered.resources:
-        kinds[resource.get("kind", "?")] = kinds.get(resource.get("kind", "?"), 0) + 1
-        if resource.get("kind") == "RayService":
-            spec = resource.get("spec", {})
-            cluster = spec.get("rayClusterConfig", {})
-            serve = yaml.safe_load(spec.get("serveConfigV2") or "{}") or {}
-            apps = serve.get("applications", [])
-            replicas = sum(d.get("num_replicas", 1) if isinstance(d.get("num_replicas", 1), int) else 1
-                           for a in apps for d in a.get("deployments", []))
-            groups = ", ".join(f"{g.get('groupName')}×{g.get('replicas', 0)}" for g in cluster.get("workerGroupSpecs", []))
-            db = next((a.get("runtime_env", {}).get("env_vars", {}).get("DB_CONFIG") for a in apps), None)
-            db_type = yaml.safe_load(db).get("datastore_type") if db else "none"
-            details.append(f"RayService {resource['metadata'].get('namespace', '')}/{resource['metadata']['name']}: "
-                           f"ray {cluster.get('rayVersion')}, {len(apps)} apps, {replicas} replicas, "
-                           f"workers [{groups}], db {db_type}")
-    label = path.resolve().relative_to(root.resolve()) if path.resolve().is_relative_to(root.resolve()) else path
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-    return f"{label}: {counts}" + "".join(f"\n  {d}" for d in details)
 
 
 def cmd_test(args: argparse.Namespace) -> int:

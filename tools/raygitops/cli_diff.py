@@ -27,11 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from raygitops.cli import _root
     from raygitops.compare import DiffOptions, compare
-    from raygitops.config import _VERSION
+    from raygitops.config import VERSION_PATTERN
     from raygitops.diffreport import format_report
     from raygitops.errors import UserError
 
-    if args.kuberay_version and not _VERSION.match(args.kuberay_version):
+    if args.kuberay_version and not VERSION_PATTERN.match(args.kuberay_version):
         raise UserError(f"--kuberay-version '{args.kuberay_version}' is not a version like 1.7.0",
                         fix="write MAJOR.MINOR.PATCH")
     options = DiffOptions(base=args.base, head=args.head, kuberay=args.kuberay_version,

@@ -15,7 +15,7 @@ from raygitops.errors import UserError
 from raygitops.yamlio import YamlDoc, load_yaml
 
 CONFIG_FILE = "raygitops.yaml"
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")   # MAJOR.MINOR.PATCH
 _APP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -107,7 +107,7 @@ def load_config(root: Path) -> RepoConfig:
     versions = {}
     for key in ("ray", "kuberay", "kubernetes"):
         value = str(_require(doc, raw_versions, key, ("versions",), (str, int, float), "a version like 2.46.0"))
-        if not _VERSION.match(value):
+        if not VERSION_PATTERN.match(value):
             raise UserError(f"versions.{key} '{value}' is not a version like 2.46.0", file=doc.file,
                             line=doc.line_of(("versions", key)), fix="write MAJOR.MINOR.PATCH")
         versions[key] = value

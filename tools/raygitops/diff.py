@@ -15,8 +15,7 @@ from typing import Any, Iterable
 import yaml
 
 from raygitops.findings import resource_id
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from raygitops.yamlio import LOADER
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 REORDERED = "reordered"       # same named items, another order (KubeRay: a new cluster for worker groups)
@@ -141,7 +140,7 @@ def parse_embedded(text: str) -> dict | list | None:
     if not ("\n" in stripped or stripped[:1] in ("{", "[")):
         return None
     try:
-        document = yaml.load(text, Loader=_LOADER)
+        document = yaml.load(text, Loader=LOADER)
     except yaml.YAMLError:
         return None
     return document if isinstance(document, (dict, list)) else None

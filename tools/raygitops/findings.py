@@ -1,11 +1,11 @@
-"""What every check returns: a Finding, and how findings are counted.
+"""What every check returns: a Finding, and the kind/namespace/name it names the resource by.
 
     f = Finding(id="schema", severity="error", message="unknown field 'replica'",
                 resource="RayService/aana-dev/aana", path="spec.rayClusterConfig", file="overlays/dev")
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 ERROR = "error"
 WARNING = "warning"
@@ -20,13 +20,12 @@ class Finding:
     file: str | None = None      # overlay directory or YAML file the resource came from
     line: int | None = None
     resource: str = ""           # kind/namespace/name
-    path: str = ""               # the field, dotted: spec.rayClusterConfig.workerGroupSpecs[gpu]
+    # The field, dotted: spec.rayClusterConfig.workerGroupSpecs[gpu]; ':' steps into the YAML a
+    # string holds: spec.serveConfigV2:applications[main].deployments[Gateway] (as tools/diff writes it).
+    path: str = ""
 
     def with_location(self, **changes) -> "Finding":
         return replace(self, **changes)
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
 
 
 def resource_id(resource: dict) -> str:

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from raygitops.errors import UserError
+from raygitops.yamlio import dump_json_as_yaml
 
 # Kustomize's `openapi: {path}` replaces its built-in schema, so every built-in kind an
 # overlay may patch needs its Kubernetes definition here too, or its lists stop merging.
@@ -123,4 +124,4 @@ def kustomize_schema(kubernetes_version: str) -> dict:
 
 def render_schema_file(schema: dict, header: str) -> str:
     # JSON is valid YAML, so the file can start with the generated-file comment.
-    return header + json.dumps(schema, indent=1, sort_keys=True) + "\n"
+    return header + dump_json_as_yaml(schema)

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,11 +22,10 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import yaml
-
 from raygitops.errors import UserError
 from raygitops.localdb import (LocalPostgres, expand_like_ray, is_postgres, local_secret, migrate, parse_db_config,
                                password_variable, reachable_by_other_users, stop_postgres)
+from raygitops.yamlio import relpath
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
@@ -246,24 +246,24 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
 def rendered_serve_config(root: Path, overlay_label: str) -> dict:
     """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
     from raygitops.render import render_overlay
+    from raygitops.serveconfig import serve_config_of
     rendered = render_overlay(root / overlay_label, root=root)
     services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")
-    text = (services[0].get("spec") or {}).get("serveConfigV2")
-    config = yaml.safe_load(text) if isinstance(text, str) else None
-    if not isinstance(config, dict) or not isinstance(config.get("applications"), list):
+    config = serve_config_of(services[0])
+    if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")
-    return config
+    return copy.deepcopy(config)   # serve_config_of's result is shared
 
 
 def ensure_package(root: Path, digest: str) -> Path:
     """build/working_dir/apps-<digest>.zip, written from apps/ when missing (a fresh clone:
     build/ is not in Git)."""
-    from raygitops.workingdir import build_package, write_package
-    path = root / "build" / "working_dir" / f"apps-{digest}.zip"   # workingdir.Package.filename
+    from raygitops.workingdir import build_package, package_path, write_package
+    path = package_path(root, digest)
     if path.exists():
         return path
     package = build_package(root)
@@ -291,7 +291,6 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
     """Every local-only change to the rendered serve config, in one place, each reported as a
     `local:` line: the working_dir zip, DB_CONFIG's host and SQLite path, the HTTP address, and
     where the database password comes from."""
-    import copy
     config = copy.deepcopy(config)
     lines: dict[str, str] = {}   # one line per distinct change, in order
     result = LocalConfig(config=config)
@@ -407,10 +406,10 @@ def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[st
     try:
         code = process.wait(timeout=RAY_START_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise UserError(f"ray start did not finish in {RAY_START_TIMEOUT_S} s", file=_rel(log, run.root),
+        raise UserError(f"ray start did not finish in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
                         fix="read the log") from None
     if code != 0:
-        raise UserError(f"Ray failed to start: {_ray_start_reason(log)}", file=_rel(log, run.root),
+        raise UserError(f"Ray failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
                         fix="read the log; options given with --ray-start-arg go to `ray start` as they are")
     return head
 
@@ -1007,11 +1006,4 @@ def _purge(run: RunDir, console: Console) -> None:
     for path in (run.path, run.scratch()):
         if path.exists():
             shutil.rmtree(path)
-            console.out(f"{run.overlay_label}: deleted {_rel(path, run.root)}")
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+            console.out(f"{run.overlay_label}: deleted {relpath(path, run.root)}")

@@ -9,13 +9,11 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import yaml
-
-from .findings import ERROR, WARNING, Finding, resource_id
-from .versions import parse_ray_image, ray_version_in_image, versions_agree
+from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.serveconfig import serve_config_of
+from raygitops.versions import parse_ray_image, ray_version_in_image, versions_agree
 
 
 @dataclass(frozen=True)
@@ -241,34 +239,19 @@ def _requests_gpu(g: Group) -> bool:
 
 
 # ---------------------------------------------------------------- serve config
-
-@lru_cache(maxsize=64)
-def _parse_serve(text: str) -> dict | None:
-    try:
-        data = yaml.safe_load(text)
-    except Exception:   # any YAML error, or a pathological document: unreadable means skipped
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def serve_config(r: dict) -> dict | None:
-    """spec.serveConfigV2 of a RayService parsed once (cached by text), or None when unreadable."""
-    if r.get("kind") != "RayService":
-        return None
-    text = _d(r.get("spec")).get("serveConfigV2")
-    return _parse_serve(text) if isinstance(text, str) else None
-
+# Paths into the serve config step into the string with ':' (spec.serveConfigV2:applications[main]),
+# as serve-* findings and tools/diff write them.
 
 _SERVE_PATH = "spec.serveConfigV2"
 
 
 def apps(r: dict) -> list[tuple[str, str, dict]]:
-    """(name, path, app) of every serve application."""
+    """(name, path, app) of every serve application (none when the serve config is unreadable)."""
     out = []
-    for i, a in enumerate(_l(_d(serve_config(r)).get("applications"))):
+    for i, a in enumerate(_l(_d(serve_config_of(r)).get("applications"))):
         if isinstance(a, dict):
             name = _label(a, "name", i)
-            out.append((name, f"{_SERVE_PATH}.applications[{name}]", a))
+            out.append((name, f"{_SERVE_PATH}:applications[{name}]", a))
     return out
 
 

@@ -95,10 +95,11 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
         for path in sorted((root / top).rglob("*.yaml")):
             if "generated" in path.parts:
                 continue
-            for match in _IMAGE_LINE.finditer(path.read_text(errors="replace")):
+            text = path.read_text(errors="replace")
+            for match in _IMAGE_LINE.finditer(text):
                 tag = parse_ray_image(match.group(1))
                 if tag and tag.ray_version and tag.ray_version != ray:
-                    line = path.read_text(errors="replace").count("\n", 0, match.start(1)) + 1
+                    line = text.count("\n", 0, match.start(1)) + 1
                     problems.append(f"{path.relative_to(root).as_posix()}:{line}: image {match.group(1)} "
                                     f"but raygitops.yaml versions.ray is {ray} — use the placeholder image "
                                     f"({', '.join(i.placeholder for i in config.images)}) so tools/regen sets the tag")

@@ -23,9 +23,9 @@ import yaml
 
 from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
+from raygitops.yamlio import LOADER, relpath
 
 CACHE_DIR = ".run/render-cache"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: tools/diff reads every kustomization twice
 # Keys of a kustomization that name local files or directories.
 _PATH_LISTS = ("resources", "components", "bases", "crds", "configurations", "transformers", "generators",
                "validators", "patchesStrategicMerge")
@@ -56,6 +56,23 @@ def is_kustomization(path: Path) -> bool:
 
 def _kustomization_file(path: Path) -> Path | None:
     return next((path / n for n in KUSTOMIZATION_NAMES if (path / n).exists()), None)
+
+
+def read_kustomization(file: Path) -> dict | None:
+    """A kustomization file's mapping; None when it is not YAML or not a mapping (kustomize
+    itself reports that when it builds)."""
+    try:
+        data = yaml.load(file.read_text(errors="replace"), Loader=LOADER)
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_component(path: Path) -> bool:
+    """A kustomize Component cannot be built alone; it is checked through the overlays using it."""
+    file = _kustomization_file(path)
+    data = read_kustomization(file) if file is not None else None
+    return data is not None and data.get("kind") == "Component"
 
 
 def _local_references(kustomization: dict) -> Iterable[str]:
@@ -93,11 +110,7 @@ def input_files(path: Path) -> list[Path]:
         if kfile is None:
             return
         files.add(kfile)
-        try:
-            data = yaml.load(kfile.read_text(), Loader=_LOADER) or {}
-        except yaml.YAMLError:
-            return  # kustomize itself will report it
-        for ref in _local_references(data if isinstance(data, dict) else {}):
+        for ref in _local_references(read_kustomization(kfile) or {}):
             if "://" in ref or ref.startswith(("github.com/", "git@")):
                 continue
             target = (directory / ref)
@@ -122,7 +135,7 @@ def input_digest(path: Path) -> str:
 
 def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
     try:
-        documents = list(yaml.load_all(text, Loader=_LOADER))
+        documents = list(yaml.load_all(text, Loader=LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=source,
@@ -286,11 +299,8 @@ def _batch_key(path: Path) -> tuple[str, ...] | None:
     for file in input_files(path):
         if file.name not in KUSTOMIZATION_NAMES:
             continue
-        try:
-            data = yaml.load(file.read_text(), Loader=_LOADER)
-        except yaml.YAMLError:
-            return None
-        if not isinstance(data, dict) or any(data.get(k) for k in _PROCESS_WIDE):
+        data = read_kustomization(file)
+        if data is None or any(data.get(k) for k in _PROCESS_WIDE):
             return None
         if data.get("openapi"):
             key.add(f"{file.parent}: {data['openapi']!r}")
@@ -312,9 +322,27 @@ def render_many(paths: list[Path], *, root: Path | None = None, jobs: int | None
 
 
 def _label(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
+    return relpath(path, root) if root is not None else str(path)
+
+
+def summary(rendered: Rendered, root: Path) -> str:
+    """`tools/render --summary`: resource counts, and per RayService its Ray version, apps,
+    replicas, worker groups and database type."""
+    from raygitops.serveconfig import serve_config_of
+    kinds: dict[str, int] = {}
+    details = []
+    for resource in rendered.resources:
+        kinds[resource.get("kind", "?")] = kinds.get(resource.get("kind", "?"), 0) + 1
+        if resource.get("kind") == "RayService":
+            cluster = resource.get("spec", {}).get("rayClusterConfig", {})
+            apps = (serve_config_of(resource) or {}).get("applications", [])
+            replicas = sum(d.get("num_replicas", 1) if isinstance(d.get("num_replicas", 1), int) else 1
+                           for a in apps for d in a.get("deployments", []))
+            groups = ", ".join(f"{g.get('groupName')}×{g.get('replicas', 0)}" for g in cluster.get("workerGroupSpecs", []))
+            db = next((a.get("runtime_env", {}).get("env_vars", {}).get("DB_CONFIG") for a in apps), None)
+            db_type = yaml.load(db, Loader=LOADER).get("datastore_type") if db else "none"   # JSON is YAML
+            details.append(f"RayService {resource['metadata'].get('namespace', '')}/{resource['metadata']['name']}: "
+                           f"ray {cluster.get('rayVersion')}, {len(apps)} apps, {replicas} replicas, "
+                           f"workers [{groups}], db {db_type}")
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return f"{_label(rendered.path, root)}: {counts}" + "".join(f"\n  {d}" for d in details)

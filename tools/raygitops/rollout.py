@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from raygitops.diff import ADDED, REFORMATTED, REMOVED, REORDERED, FieldChange, Named, ResourceDiff, path_shape
+from raygitops.policies import RAY_KINDS, groups, parse_quantity, pod_specs
 
 NO_OP, IN_PLACE, REPLICA_RESTART, APP_RESTART, NEW_CLUSTER = (
     "no-op", "in-place", "replica restart", "app restart", "new cluster")
@@ -129,9 +130,8 @@ def _argocd_hook(ctx: Context) -> bool:
 
 def _appended_group(ctx: Context) -> bool:
     """A worker group added after every existing group, which keep their order."""
-    def names(resource: dict | None) -> list:
-        groups = ((resource or {}).get("spec") or {}).get("rayClusterConfig", {}).get("workerGroupSpecs") or []
-        return [g.get("groupName") for g in groups if isinstance(g, dict)]
+    def names(resource: dict | None) -> list[str]:
+        return [g.name for g in groups(resource or {}) if not g.is_head]
 
     old, new = names(ctx.resource.before), names(ctx.resource.after)
     added = ctx.change.path[-1]
@@ -290,25 +290,15 @@ def worst(verdicts: Iterable[str]) -> str:
 
 # --- who reads a ConfigMap, Secret or PVC -------------------------------------------------------
 
-_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
-
-
 def _pod_specs(resource: dict) -> list[tuple[str, dict, bool]]:
     """(who, pod spec, whether it is a Ray pod) for every pod template a resource holds."""
-    kind, spec = resource.get("kind"), resource.get("spec") or {}
+    kind = resource.get("kind")
     if kind == "RayService":
-        cluster = spec.get("rayClusterConfig") or {}
-        groups = [("head", cluster.get("headGroupSpec") or {})]
-        groups += [(g.get("groupName", "?"), g) for g in cluster.get("workerGroupSpecs") or [] if isinstance(g, dict)]
-        return [(f"Ray {name}", (group.get("template") or {}).get("spec") or {}, True) for name, group in groups]
-    if kind not in _WORKLOAD_KINDS:
-        return []
+        return [(f"Ray {group.name}", group.pod, True) for group in groups(resource)]
+    if kind in RAY_KINDS:
+        return []   # a RayCluster or RayJob of its own is not followed
     who = f"{kind}/{(resource.get('metadata') or {}).get('name', '?')}"
-    if kind == "Pod":
-        return [(who, spec, False)]
-    template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") if kind == "CronJob" \
-        else spec.get("template")
-    return [(who, (template or {}).get("spec") or {}, False)]
+    return [(who, pod, False) for _, pod in pod_specs(resource)]
 
 
 def _references(pod: dict) -> set[tuple[str, str, str]]:
@@ -376,33 +366,18 @@ def consumer_note(resource: ResourceDiff, workloads: tuple[dict, ...]) -> str:
 
 # --- capacity during a rollover -------------------------------------------------------------------
 
-_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-
-
-def parse_quantity(value) -> float:
-    """Kubernetes quantity → number: '500m' → 0.5, '4Gi' → 4294967296."""
-    match = re.fullmatch(r"\s*([0-9.]+(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*", str(value))
-    if not match or match.group(2) not in _SUFFIX:
-        return 0.0
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
-
-
 def cluster_requests(service: dict | None) -> dict[str, float]:
-    """CPU, memory and GPU requests of the head plus every worker group × its replicas."""
+    """CPU, memory and GPU requests of the head plus every worker group × its replicas
+    (an unreadable quantity counts as 0)."""
     total: dict[str, float] = {}
-    if not service:
-        return total
-    cluster = (service.get("spec") or {}).get("rayClusterConfig") or {}
-    groups = [(1, cluster.get("headGroupSpec") or {})]
-    for group in cluster.get("workerGroupSpecs") or []:
-        replicas = group.get("replicas", group.get("minReplicas", 0)) or 0
-        groups.append((int(replicas) * int(group.get("numOfHosts", 1) or 1), group))
-    for count, group in groups:
-        for container in ((group.get("template") or {}).get("spec") or {}).get("containers") or []:
+    for group in groups(service or {}):
+        spec = group.spec
+        count = 1 if group.is_head else (int(spec.get("replicas", spec.get("minReplicas", 0)) or 0)
+                                         * int(spec.get("numOfHosts", 1) or 1))
+        for container in group.pod.get("containers") or []:
             for resource, value in ((container.get("resources") or {}).get("requests") or {}).items():
                 if resource in ("cpu", "memory") or resource.endswith("gpu"):
-                    total[resource] = total.get(resource, 0.0) + count * parse_quantity(value)
+                    total[resource] = total.get(resource, 0.0) + count * (parse_quantity(value) or 0.0)
     return total
 
 

@@ -45,6 +45,7 @@ from referencing import exceptions as ref_exceptions
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.kustomize_schema import kubernetes_schema_dir
+from raygitops.yamlio import LOADER
 
 __all__ = [
     "SchemaRegistry", "SchemaSource", "crd_to_jsonschema", "render_location", "split_api_version",
@@ -65,8 +66,7 @@ _API_VERSION = re.compile(r"(?:[a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[a-z0-9]+")
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
-
-class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _SafeLoader(LOADER):  # type: ignore[misc]
     """Safe loading that also reads a plain `=` (PyYAML resolves it to a tag it can't construct)."""
 
 
@@ -273,15 +273,11 @@ def compile_count() -> int:
     return _COMPILES
 
 
-def _kv_root() -> Path:
-    return kubernetes_schema_dir()
-
-
 @lru_cache(maxsize=None)
 def builtin_kubernetes_versions() -> tuple[str, ...]:
     """The MAJOR.MINOR versions that kubernetes-validate ships strict schemas for."""
     found = []
-    for entry in _kv_root().iterdir():
+    for entry in kubernetes_schema_dir().iterdir():
         m = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local-strict", entry.name)
         if m:
             found.append((int(m.group(1)), int(m.group(2))))
@@ -299,7 +295,7 @@ def _builtin_dir_name(kubernetes_version: str) -> str:
 
 @lru_cache(maxsize=None)
 def _builtin_definitions(dir_name: str) -> Resource:
-    text = (_kv_root() / dir_name / "_definitions.json").read_text()
+    text = (kubernetes_schema_dir() / dir_name / "_definitions.json").read_text()
     return Resource.from_contents(json.loads(text))
 
 
@@ -311,7 +307,7 @@ def _definitions_registry(dir_name: str) -> Registry:
 @lru_cache(maxsize=None)
 def _builtin_schema(dir_name: str, filename: str) -> dict | None:
     try:
-        return json.loads((_kv_root() / dir_name / filename).read_text())
+        return json.loads((kubernetes_schema_dir() / dir_name / filename).read_text())
     except FileNotFoundError:
         return None
 
@@ -764,13 +760,6 @@ class SchemaRegistry:
                                   resource=rid, path="apiVersion", file=file,
                                   fix="move to a served, non-deprecated version"))
         return result
-
-    def validate_all(self, resources: Iterable[Any], *, file: str | None = None) -> list[Finding]:
-        """`validate` over many resources, in order."""
-        out: list[Finding] = []
-        for r in resources:
-            out.extend(self.validate(r, file=file))
-        return out
 
 
 # ---------------------------------------------------------------------------------------------

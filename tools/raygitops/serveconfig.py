@@ -19,12 +19,10 @@ import yaml
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, Finding
-from raygitops.yamlio import YamlDoc
+from raygitops.yamlio import LOADER, YamlDoc
 
-# Keys an environment's serve.yaml may hold beyond a partial serve config.
+# The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"
-_OVERRIDE_TOP = {"applications", ENV_LEVEL_ENV_VARS, "http_options", "logging_config", "proxy_location",
-                 "target_capacity"}
 _OVERRIDE_APP = {"name", "deployments", "runtime_env", "args"}
 _OVERRIDE_RUNTIME_ENV = {"env_vars"}
 _RUNTIME_ENV_KEYS = {"working_dir", "py_modules", "py_executable", "pip", "uv", "conda", "container",
@@ -240,8 +238,8 @@ def _check_override_shape(doc: YamlDoc) -> None:
             if not isinstance(deployment, dict) or not isinstance(deployment.get("name"), str):
                 raise UserError("each deployment needs a name", file=doc.file,
                                 line=doc.line_of(path + ("deployments", d)), fix="add `name: <deployment name>`")
-        _reject_duplicate_names(doc, apps, path=("applications",), what="application")
         _reject_duplicate_names(doc, deployments, path=path + ("deployments",), what="deployment")
+    _reject_duplicate_names(doc, apps, path=("applications",), what="application")   # every app has a name now
 
 
 def _reject_duplicate_names(doc: YamlDoc, items: list, path: tuple, what: str) -> None:
@@ -341,6 +339,28 @@ def _override_line(doc: YamlDoc, config: dict, loc: tuple, message: str = "") ->
     return doc.line_of(tuple(path)) if path else None
 
 
+# --- a rendered serveConfigV2 ----------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _parse_serve_config(text: str) -> dict | None:
+    try:
+        data = yaml.load(text, Loader=LOADER)
+    except Exception:   # any YAML error, or a pathological document: unreadable means absent
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def serve_config_of(resource: dict) -> dict | None:
+    """spec.serveConfigV2 of a RayService, parsed once per distinct text (so: read it, never
+    change it); None when the resource is no RayService or the string is missing or unreadable.
+    check_serve_config_text says why it is unreadable."""
+    if resource.get("kind") != "RayService":
+        return None
+    spec = resource.get("spec")
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    return _parse_serve_config(text) if isinstance(text, str) else None
+
+
 # --- checks on a rendered serveConfigV2 (tools/validate) -----------------------------------
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -374,7 +394,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
     if not isinstance(text, str) or not text.strip():
         return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]
     try:
-        config = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 20× faster
+        config = yaml.load(text, Loader=LOADER)
     except yaml.YAMLError as exc:
         # The problem, not PyYAML's first line ("while parsing a flow mapping"), and where.
         mark = getattr(exc, "problem_mark", None)

@@ -18,14 +18,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 import yaml
 
-from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
+from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
-from raygitops.policies import PolicyContext, PolicySettings, run_policies
-from raygitops.render import Rendered, is_kustomization, render_batch
+from raygitops.policies import PolicyContext, PolicySettings, groups, run_policies
+from raygitops.render import Rendered, is_component, is_kustomization, render_batch
 from raygitops.schemas import SchemaRegistry
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
+from raygitops.yamlio import LOADER, relpath
 
 STDIN = "-"
 
@@ -82,35 +83,17 @@ def _environment_of(path: Path, root: Path) -> str:
     return parts[1] if len(parts) >= 2 and parts[0] == "overlays" else ""
 
 
-def _label(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix() or "."
-    except ValueError:
-        return str(path)
-
-
 def _documents(text: str, label: str) -> Source:
     """Parse a multi-document YAML stream, keeping where each document starts."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        nodes = list(yaml.compose_all(text, Loader=loader))
-        documents = list(yaml.load_all(text, Loader=loader))
+        nodes = list(yaml.compose_all(text, Loader=LOADER))
+        documents = list(yaml.load_all(text, Loader=LOADER))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
                                              line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
     pairs = [(d, n.start_mark.line + 1) for d, n in zip(documents, nodes) if d is not None]
     return Source(label, resources=tuple(d for d, _ in pairs), lines=tuple(line for _, line in pairs))
-
-
-def _is_component(path: Path) -> bool:
-    """A kustomize Component cannot be built alone; it is checked through the overlays using it."""
-    file = next((path / n for n in KUSTOMIZATION_NAMES if (path / n).is_file()), None)
-    try:
-        data = yaml.safe_load(file.read_text(errors="replace")) if file else None
-    except yaml.YAMLError:
-        return False
-    return isinstance(data, dict) and data.get("kind") == "Component"
 
 
 def _expand(path: Path) -> list[Path]:
@@ -122,7 +105,7 @@ def _expand(path: Path) -> list[Path]:
     for child in sorted(path.iterdir()):
         if child.is_dir():
             if is_kustomization(child):
-                if not _is_component(child):
+                if not is_component(child):
                     out.append(child)
             else:
                 out.extend(_expand(child))
@@ -159,12 +142,12 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
 
 
 def _base_groups(result) -> tuple[str, ...] | None:
+    """The worker groups of base/'s RayService, in order: what worker-group-order compares with."""
     if not isinstance(result, Rendered):
         return None
     for resource in result.resources:
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            groups = ((resource.get("spec") or {}).get("rayClusterConfig") or {}).get("workerGroupSpecs") or []
-            return tuple(g.get("groupName") for g in groups if isinstance(g, dict))
+            return tuple(g.name for g in groups(resource) if not g.is_head)
     return None
 
 
@@ -303,11 +286,11 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
             elif Path(unit) in futures:
                 path = Path(unit)
                 result = futures[path].result()[path]
-                label, environment = _label(path, root), _environment_of(path, root)
+                label, environment = relpath(path, root), _environment_of(path, root)
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
             else:
-                source = _documents(Path(unit).read_text(errors="replace"), _label(Path(unit), root))
+                source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None))

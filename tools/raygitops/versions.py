@@ -9,7 +9,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 
-from .errors import UserError
+from raygitops.errors import UserError
 
 
 @dataclass(frozen=True)

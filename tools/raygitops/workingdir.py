@@ -33,6 +33,11 @@ class Package:
         return f"apps-{self.digest}.zip"
 
 
+def package_path(root: Path, digest: str) -> Path:
+    """build/working_dir/apps-<digest>.zip: where write_package puts the package of that digest."""
+    return root / "build" / "working_dir" / f"apps-{digest}.zip"
+
+
 def package_files(root: Path) -> list[Path]:
     apps = root / "apps"
     return sorted(
@@ -58,7 +63,7 @@ def build_package(root: Path) -> Package:
 
 def write_package(root: Path, package: Package) -> Path:
     """build/working_dir/apps-<hash>.zip; uploading it to working_dir.url is CI's job."""
-    target = root / "build" / "working_dir" / package.filename
+    target = package_path(root, package.digest)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".zip.tmp")

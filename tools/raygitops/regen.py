@@ -23,6 +23,7 @@ SERVE_OVERRIDE = "serve.yaml"
 SCHEMA_FILE = "base/generated/kustomize-schema.yaml"
 SERVE_CONFIGMAP = "raygitops-serve-config"
 ENV_CONFIGMAP = "raygitops-env"
+ARGOCD_SETTINGS = "argocd/settings/settings.yaml"   # Argo CD installs KubeRay at this version
 
 
 @dataclass
@@ -83,7 +84,7 @@ _IMAGE_LINE = re.compile(r"^\s*-?\s*image:\s*[\"']?([^\s\"'#]+)", re.M)
 
 
 def version_pin_problems(config: RepoConfig) -> list[str]:
-    """Places that name a Ray version other than versions.ray in raygitops.yaml."""
+    """Places that name a Ray or KubeRay version other than raygitops.yaml's versions."""
     root, ray = config.root, config.versions.ray
     problems = []
     pyproject = root / "pyproject.toml"
@@ -103,6 +104,12 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
                     problems.append(f"{path.relative_to(root).as_posix()}:{line}: image {match.group(1)} "
                                     f"but raygitops.yaml versions.ray is {ray} — use the placeholder image "
                                     f"({', '.join(i.placeholder for i in config.images)}) so tools/regen sets the tag")
+    settings = root / ARGOCD_SETTINGS
+    if settings.exists():
+        match = re.search(r"^\s*kuberayVersion:\s*[\"']?([^\s\"'#]+)", settings.read_text(errors="replace"), re.M)
+        if match and match.group(1) != config.versions.kuberay:
+            problems.append(f"{ARGOCD_SETTINGS}: kuberayVersion {match.group(1)} but raygitops.yaml "
+                            f"versions.kuberay is {config.versions.kuberay}")
     return problems
 
 

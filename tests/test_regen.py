@@ -14,9 +14,10 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from conftest import run_tool
+from conftest import overlays, overlays_with_component, run_tool
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = overlays()                                # every overlays/<env>
+POSTGRES_ENVIRONMENTS = overlays_with_component("postgres")   # those listing base/components/postgres
 
 
 def kustomize(path: Path) -> list[dict]:
@@ -62,11 +63,16 @@ def test_every_overlay_renders_a_consistent_rayservice(repo, env):
     assert names == ["text_stats", "language", "embedding", "notes", "main"]
     assert {app["route_prefix"] for app in config["applications"]} == {"/text_stats", "/language", "/embedding", "/notes", "/"}
     db = json.loads(config["applications"][0]["runtime_env"]["env_vars"]["DB_CONFIG"])
-    assert db["datastore_type"] == ("sqlite" if env == "dev" else "postgresql")
+    assert db["datastore_type"] == ("postgresql" if env in POSTGRES_ENVIRONMENTS else "sqlite")
     assert "password" not in db["datastore_config"]
 
 
-@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_dev_uses_sqlite_and_staging_and_prod_postgres():
+    assert "dev" in ENVIRONMENTS and "dev" not in POSTGRES_ENVIRONMENTS
+    assert {"staging", "prod"} <= set(POSTGRES_ENVIRONMENTS)
+
+
+@pytest.mark.parametrize("env", POSTGRES_ENVIRONMENTS)
 def test_postgres_password_comes_from_the_external_secret(repo, env):
     resources = kustomize(repo / "overlays" / env)
     assert not [r for r in resources if r["kind"] == "Secret"]
@@ -240,3 +246,16 @@ def test_killed_regen_leaves_old_or_new_files(repo_copy):
         for rel, content in snapshot.items():
             assert content in (old[rel], new[rel]), rel
     assert run_tool(repo_copy, "regen", "--check").returncode == 0
+
+
+def test_validate_reports_generated_files_older_than_their_inputs(repo_copy):
+    """Kustomize renders the committed generated files, so a serve.yaml edit without regen
+    would otherwise validate clean."""
+    serve_yaml = repo_copy / "overlays" / "staging" / "serve.yaml"
+    serve_yaml.write_text(serve_yaml.read_text().replace("num_replicas: 2", "num_replicas: 5", 1))
+    result = run_tool(repo_copy, "validate")
+    assert result.returncode == 1
+    assert "overlays/staging: error regen-stale:" in result.stdout
+    assert "overlays/dev: error regen-stale" not in result.stdout
+    assert run_tool(repo_copy, "regen").returncode == 0
+    assert run_tool(repo_copy, "validate").returncode == 0

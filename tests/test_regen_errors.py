@@ -72,6 +72,8 @@ CASES = [
      "missing 'versions.kuberay'"),
     ("working-dir-without-hash", lambda r: edit(r / "raygitops.yaml", "apps-{hash}.zip", "apps-latest.zip"),
      "raygitops.yaml:", "working_dir.url has no {hash}"),
+    ("environment-without-kustomization", lambda r: (r / "overlays/dev/kustomization.yaml").unlink(), "overlays/dev/",
+     "environment dev has no kustomization.yaml"),
     ("missing-overlay-file", lambda r: (r / STAGING).unlink(), STAGING, "missing serve.yaml for environment staging"),
     ("unknown-kubernetes-version", lambda r: edit(r / "raygitops.yaml", "kubernetes: 1.32.0", "kubernetes: 1.99.0"),
      "raygitops.yaml", "no schemas for Kubernetes 1.99.0"),

@@ -57,29 +57,28 @@ def _environments(root: Path) -> list[str]:
     return load_config(root).environments()
 
 
-def cmd_test(args: argparse.Namespace) -> int:
+def run_tests(pytest_args: list[str]) -> int:
+    """`tools/test [pytest options]`: every argument goes to pytest untouched."""
     import pytest
-    root = _root()
-    os.chdir(root)
-    return pytest.main(["-q", *args.pytest_args])
+    os.chdir(_root())
+    return pytest.main(["-q", *pytest_args])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tools/<command>", description="raygitops tools")
+    parser = argparse.ArgumentParser(prog="tools", description="raygitops tools: tools/<command> --help")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    regen = sub.add_parser("regen", help="write every environment's serve config and the kustomize glue")
+    regen = sub.add_parser("regen", prog="tools/regen",
+                           help="write every environment's serve config and the kustomize glue")
     regen.add_argument("--check", action="store_true", help="write nothing; exit 1 and show a diff when stale")
     regen.set_defaults(func=cmd_regen)
 
-    render = sub.add_parser("render", help="kustomize build overlays (all by default)")
+    render = sub.add_parser("render", prog="tools/render", help="kustomize build overlays (all by default)")
     render.add_argument("paths", nargs="*", help="kustomization directories")
     render.add_argument("--summary", action="store_true", help="one summary per overlay instead of the YAML")
     render.set_defaults(func=cmd_render)
 
-    test = sub.add_parser("test", help="run the test suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    test.set_defaults(func=cmd_test)
+    sub.add_parser("test", prog="tools/test", help="run the test suite (options go to pytest)")
 
     for name in ("validate", "up", "down", "diff"):
         _register_optional(sub, name)
@@ -94,16 +93,21 @@ def _register_optional(sub, name: str) -> None:
         library = importlib.import_module(f"raygitops.cli_{name}")
     except ModuleNotFoundError:
         return
-    command = sub.add_parser(name, help=library.__doc__.splitlines()[0] if library.__doc__ else name)
+    command = sub.add_parser(name, prog=f"tools/{name}", help=library.__doc__.splitlines()[0] if library.__doc__ else name)
     library.add_arguments(command)
     command.set_defaults(func=library.run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["test"]:
+            return run_tests(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`| head`): not worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

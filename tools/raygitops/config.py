@@ -77,6 +77,16 @@ class RepoConfig:
         return sorted(p.name for p in overlays.iterdir()
                       if p.is_dir() and any((p / k).exists() for k in KUSTOMIZATION_NAMES))
 
+    def broken_environments(self) -> list[str]:
+        """overlays/<env> directories that look like environments but have no kustomization:
+        Argo CD's generator would still make an Application for them."""
+        overlays = self.root / "overlays"
+        if not overlays.is_dir():
+            return []
+        return sorted(p.name for p in overlays.iterdir()
+                      if p.is_dir() and p.name not in self.environments()
+                      and ((p / "serve.yaml").exists() or (p / "generated").is_dir()))
+
     def expand_shared(self, template: str) -> str:
         """`{shared}` in a schema setting → $RAYGITOPS_SHARED, default ../shared beside the repo."""
         shared = os.environ.get("RAYGITOPS_SHARED") or str(self.root.parent / "shared")

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import CONFIG_FILE, RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.kustomize_schema import kustomize_schema, render_schema_file
 from raygitops.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
@@ -113,11 +114,38 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
     return problems
 
 
+INPUTS_LINE = "# Inputs: {digest}\n"
+
+
+def inputs_digest(root: Path, env: str, package_digest: str) -> str:
+    """A hash of what an environment's serve config is made from, written into it so that
+    tools/validate can tell a stale one without importing Ray."""
+    digest = hashlib.sha256(package_digest.encode())
+    for rel in (CONFIG_FILE, f"overlays/{env}/{SERVE_OVERRIDE}"):
+        path = root / rel
+        digest.update(b"\0" + rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def stale_environments(root: Path, environments: list[str], package_digest: str) -> list[str]:
+    """Environments whose generated serve config was made from other inputs than today's."""
+    stale = []
+    for env in environments:
+        generated = root / generated_dir(env) / "serve-config.yaml"
+        head = generated.read_text(errors="replace").splitlines()[:2] if generated.exists() else []
+        if INPUTS_LINE.format(digest=inputs_digest(root, env, package_digest)).strip() not in head:
+            stale.append(env)
+    return stale
+
+
 def plan_regen(root: Path) -> RegenPlan:
     config = load_config(root)
     package = build_package(root)
     plan = RegenPlan(config=config, package=package, pin_problems=version_pin_problems(config))
     environments = config.environments()
+    for env in config.broken_environments():
+        raise UserError(f"environment {env} has no kustomization.yaml", file=f"overlays/{env}/",
+                        fix="restore it, or delete the whole directory to remove the environment")
     if not environments:
         raise UserError("no environments", file="overlays/", fix="add overlays/<env>/kustomization.yaml and serve.yaml")
     overrides = {}
@@ -133,7 +161,8 @@ def plan_regen(root: Path) -> RegenPlan:
         serve_config = apply_environment(base, doc, url)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
         header = _header("apps/", "raygitops.yaml", doc.file)
-        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
+        inputs = INPUTS_LINE.format(digest=inputs_digest(root, env, package.digest))
+        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + inputs + dump_yaml(serve_config)).encode()
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
             header + _component(config, shared_env, url)).encode()
         plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
@@ -185,9 +214,11 @@ def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
     plan = plan_regen(root)
     if plan.pin_problems:
         raise UserError(plan.pin_problems[0], fix="make every Ray version equal versions.ray in raygitops.yaml")
-    for path in sorted((root / "overlays").glob("*/generated/*")):
-        if path.relative_to(root).as_posix() not in plan.files and path.is_file():
-            path.unlink()  # an override file removed: its generated twin goes too
     changed = write_generated(root, plan.files)
+    for path in sorted((root / "overlays").glob("*/generated/*")):
+        rel = path.relative_to(root).as_posix()
+        if rel not in plan.files and path.is_file() and not rel.endswith(".regen-tmp"):
+            path.unlink()  # no environment writes it any more
+            changed.append(f"{rel} (removed)")
     zip_path = write_package(root, plan.package)
     return changed, zip_path, plan

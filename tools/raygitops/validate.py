@@ -24,6 +24,8 @@ from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.policies import PolicyContext, PolicySettings, groups, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch
 from raygitops.schemas import SchemaRegistry
+from raygitops.regen import SERVE_OVERRIDE, stale_environments
+from raygitops.workingdir import build_package
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
 from raygitops.yamlio import LOADER, relpath
@@ -132,7 +134,11 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
         if is_kustomization(path):
             units.append(path)
         elif path.is_dir():
-            units.extend(_expand(path))
+            found = _expand(path)
+            if not found:
+                raise UserError("no YAML files or kustomizations here", file=str(raw),
+                                fix="give overlay directories, YAML files or directories, or - for stdin")
+            units.extend(found)
         elif path.exists():
             units.append(path)
         else:
@@ -297,8 +303,28 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
             report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
                                   and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
                                   and registry.is_skipped(r["apiVersion"], r["kind"]))
+    report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
+                                                                  if s.environment], checks_all=not paths))
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
+
+
+def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool) -> list[Finding]:
+    """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
+    change without tools/regen would otherwise pass unseen."""
+    findings = []
+    wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
+    if wanted:
+        for env in stale_environments(root, wanted, build_package(root).digest):
+            findings.append(Finding(
+                id="regen-stale", severity=ERROR, file=f"overlays/{env}",
+                message=f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
+                fix="run tools/regen and commit the result"))
+    for env in config.broken_environments() if checks_all else ():
+        findings.append(Finding(id="kustomize", severity=ERROR, file=f"overlays/{env}",
+                                message=f"environment {env} has no kustomization.yaml (Argo CD would still deploy it)",
+                                fix="restore it, or delete the whole directory to remove the environment"))
+    return findings
 
 
 # --- report ------------------------------------------------------------------------------
@@ -306,7 +332,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
 def _resource_words(finding: Finding) -> str:
     kind, _, rest = finding.resource.partition("/")
     name = rest.rpartition("/")[2]
-    return f"{kind} {name}: " if finding.resource else ""
+    return f"{kind} {name}: " if finding.resource and kind != "?" else ""
 
 
 def format_text(report: ValidationReport) -> str:

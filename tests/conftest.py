@@ -13,11 +13,32 @@ from pathlib import Path
 
 import pytest
 
+from raygitops.config import KUSTOMIZATION_NAMES, load_config
+from raygitops.render import read_kustomization
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared")).resolve()
 _COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", "*.egg-info")
 
+
+def overlays(root: Path = REPO) -> list[str]:
+    """Every environment: each overlays/<env> with a kustomization, sorted (as the tools and
+    Argo CD's ApplicationSet see them). Tests about "every environment" use this, never a list."""
+    return load_config(root).environments()
+
+
+def overlays_with_component(component: str, root: Path = REPO) -> list[str]:
+    """The environments whose kustomization lists base/components/<component>, sorted."""
+    target = (root / "base" / "components" / component).resolve()
+    found = []
+    for env in overlays(root):
+        overlay = root / "overlays" / env
+        file = next(overlay / n for n in KUSTOMIZATION_NAMES if (overlay / n).exists())
+        entries = (read_kustomization(file) or {}).get("components") or []
+        if any(isinstance(e, str) and (overlay / e).resolve() == target for e in entries):
+            found.append(env)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from lupa.lua51 import LuaRuntime  # Argo CD's gopher-lua is Lua 5.1
 
-from conftest import run_tool
+from conftest import overlays_with_component, run_tool
 from raygitops.config import load_config
 from raygitops.render import kustomize_command
 from raygitops.workingdir import build_package
@@ -39,6 +39,7 @@ WAVE = "argocd.argoproj.io/sync-wave"
 HOOK = "argocd.argoproj.io/hook"
 PLACEHOLDERS = ("set-by-argocd-settings", "v0.0.0")
 ENVIRONMENTS = "overlays"
+NEW_ENV = "zz-temp-env"   # a name no real environment has
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -420,11 +421,13 @@ def test_each_application_deploys_to_its_overlays_namespace(env_apps, rendered):
 
 
 def test_a_new_overlay_gets_an_application_without_editing_argocd(argocd, repo):
-    directories = repo_directories(repo) + ["overlays/qa", "overlays/qa/generated"]
+    assert not (repo / ENVIRONMENTS / NEW_ENV).exists()
+    directories = repo_directories(repo) + [f"{ENVIRONMENTS}/{NEW_ENV}", f"{ENVIRONMENTS}/{NEW_ENV}/generated"]
     apps = generate_applications(one(argocd, "ApplicationSet", "aana"), directories)
-    [qa] = [a for a in apps if a["metadata"]["name"] == "aana-qa"]
-    assert qa["spec"]["source"]["path"] == "overlays/qa"
-    assert destination_permitted(one(argocd, "AppProject"), IN_CLUSTER, "aana-qa")
+    [new] = [a for a in apps if a["metadata"]["name"] == f"aana-{NEW_ENV}"]
+    assert new["spec"]["source"]["path"] == f"{ENVIRONMENTS}/{NEW_ENV}"
+    assert new["spec"]["destination"]["namespace"] == f"aana-{NEW_ENV}"
+    assert destination_permitted(one(argocd, "AppProject"), IN_CLUSTER, f"aana-{NEW_ENV}")
 
 
 def test_environment_sync_policy(env_apps):
@@ -448,7 +451,8 @@ def test_prod_is_manual_through_the_one_sync_window(argocd, env_apps):
         if denied:
             assert all(w.get("manualSync") is True for w in denied), "a person could not sync it either"
         manual[app["metadata"]["name"]] = bool(denied)
-    assert manual == {"aana-dev": False, "aana-prod": True, "aana-staging": False}
+    assert manual.get("aana-prod") is True, "prod syncs automatically"
+    assert [name for name, is_manual in manual.items() if is_manual] == ["aana-prod"], "only prod is manual"
     names = {a["metadata"]["name"] for a in env_apps}
     for window in project["spec"]["syncWindows"]:
         for pattern in window["applications"]:
@@ -690,13 +694,21 @@ def test_application_health(health, expected, health_scripts, argocd):
 # === 8. the database migration hook ==============================================================================
 
 
+POSTGRES_ENVIRONMENTS = overlays_with_component("postgres")   # overlays listing base/components/postgres
+
+
 def postgres_environments(rendered, environments) -> list[str]:
     return [env for env in environments if any(r["kind"] == "ExternalSecret" for r in rendered[env])]
 
 
 def test_staging_and_prod_are_the_postgres_environments(rendered, environments):
-    assert postgres_environments(rendered, environments) == ["prod", "staging"]
-    assert not [r for r in rendered["dev"] if r["kind"] == "Job"]
+    """Every overlay with base/components/postgres (staging and prod among them) renders the
+    ExternalSecret and the migration Job; no other overlay does (dev uses SQLite)."""
+    assert {"staging", "prod"} <= set(POSTGRES_ENVIRONMENTS) and "dev" not in POSTGRES_ENVIRONMENTS
+    assert postgres_environments(rendered, environments) == POSTGRES_ENVIRONMENTS
+    for env in environments:
+        jobs = [r["metadata"]["name"] for r in rendered[env] if r["kind"] == "Job"]
+        assert jobs == (["aana-db-migrate"] if env in POSTGRES_ENVIRONMENTS else []), env
 
 
 def password_refs(service: dict) -> list[dict]:
@@ -706,7 +718,7 @@ def password_refs(service: dict) -> list[dict]:
             for env in c.get("env") or [] if env["name"] == "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
 
 
-@pytest.mark.parametrize("env", ["staging", "prod"])
+@pytest.mark.parametrize("env", POSTGRES_ENVIRONMENTS)
 def test_the_migration_job_runs_before_the_rayservice_with_its_settings(rendered, env):
     resources = rendered[env]
     job, service = one(resources, "Job", "aana-db-migrate"), one(resources, "RayService")

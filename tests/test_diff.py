@@ -15,15 +15,18 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
+from conftest import _COPY_IGNORE, REPO, SHARED, overlays, overlays_with_component, run_tool
 from raygitops.diff import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
+from raygitops.render import kustomize_command
 from raygitops.rollout import (APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REPLICA_RESTART, RULES, _pattern_shape,
                                parse_version)
 
 SERVE = "spec.serveConfigV2:"
 GATEWAY = "applications[main].deployments[Gateway]"
 GPU_GROUP = "spec.rayClusterConfig.workerGroupSpecs[gpu-workers]"
+NEW_ENV = "zz-temp-env"   # a name no real environment has
 
 
 # --- a repository with history ------------------------------------------------------------------
@@ -92,6 +95,16 @@ def environment(data: dict, name: str) -> dict:
 def change_at(env: dict, path: str) -> dict:
     [found] = [c for c in env["changes"] if c.get("path") == path]
     return found
+
+
+def container_images(root: Path, env: str) -> set[str]:
+    """Every container image of the environment's RayService, as kustomize renders it now."""
+    out = subprocess.run([*kustomize_command(), str(root / "overlays" / env)], check=True, capture_output=True,
+                         text=True).stdout
+    [service] = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "RayService"]
+    cluster = service["spec"]["rayClusterConfig"]
+    return {c["image"] for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+            for c in group["template"]["spec"]["containers"]}
 
 
 # --- serve config rows ----------------------------------------------------------------------------
@@ -227,9 +240,13 @@ def test_image_change_rolls_a_new_cluster_where_the_image_is_used(git_repo):
     regen(git_repo)
     commit(git_repo, "cpu image")
 
+    environments = overlays(git_repo)
+    gpu_users = {env for env in environments if any(i.endswith("-py312-gpu") for i in container_images(git_repo, env))}
+    assert "prod" in gpu_users and not {"dev", "staging"} & gpu_users
+
     gpu_only = report(git_repo, "HEAD~2", "HEAD~1")
-    assert {e["name"]: e["verdict"] for e in gpu_only["environments"]} == {"dev": None, "prod": NEW_CLUSTER,
-                                                                         "staging": None}
+    assert {e["name"]: e["verdict"] for e in gpu_only["environments"]} == {
+        env: NEW_CLUSTER if env in gpu_users else None for env in environments}
     prod = environment(gpu_only, "prod")
     image = change_at(prod, f"{GPU_GROUP}.template.spec.containers[ray-worker].image")
     assert image["after"].endswith("-py312-gpu")
@@ -239,8 +256,7 @@ def test_image_change_rolls_a_new_cluster_where_the_image_is_used(git_repo):
     assert "together cpu 28, memory 136Gi, nvidia.com/gpu 2" in diff(git_repo, "HEAD~2", "HEAD~1").stdout
 
     everywhere = report(git_repo, "HEAD~1", "HEAD")
-    assert {e["name"]: e["verdict"] for e in everywhere["environments"]} == dict.fromkeys(
-        ["dev", "prod", "staging"], NEW_CLUSTER)
+    assert {e["name"]: e["verdict"] for e in everywhere["environments"]} == dict.fromkeys(environments, NEW_CLUSTER)
 
 
 def test_upgrade_strategy_none_applies_nothing(git_repo):
@@ -261,14 +277,18 @@ def test_pvc_change_is_a_kubernetes_apply_and_unchanged_overlays_are_not_rendere
     edit(git_repo, "base/components/shared-data/pvc.yaml", "storage: 200Gi", "storage: 300Gi")
     commit(git_repo)
     data = report(git_repo, "HEAD~1", "HEAD")
-    assert environment(data, "dev")["status"] == "unchanged"
-    for name in ("staging", "prod"):
+    users = overlays_with_component("shared-data", git_repo)   # the overlays listing base/components/shared-data
+    assert {"staging", "prod"} <= set(users) and "dev" not in users
+    for name in overlays(git_repo):
         env = environment(data, name)
+        if name not in users:
+            assert env["status"] == "unchanged", name
+            continue
         [change] = env["changes"]
         assert (env["verdict"], change["kind"], change["impact"]) == (IN_PLACE, "PersistentVolumeClaim", "Kubernetes apply")
         assert change["note"].startswith("the volume of Ray head, Ray cpu-workers")
-    # The cache holds exactly the renders done: staging and prod on both sides, dev not at all.
-    assert len(list((git_repo / ".run/render-cache").glob("*.yaml"))) == 4
+    # The cache holds exactly the renders done: the overlays using the volume on both sides, the others not at all.
+    assert len(list((git_repo / ".run/render-cache").glob("*.yaml"))) == 2 * len(users)
 
 
 def test_hook_job_and_the_config_map_it_mounts(git_repo):
@@ -338,14 +358,15 @@ def test_rules_table_is_well_formed():
 # --- environments, output, exit codes ------------------------------------------------------------------
 
 def test_added_and_removed_environments(git_repo):
-    shutil.copytree(git_repo / "overlays/dev", git_repo / "overlays/qa")
-    edit(git_repo, "overlays/qa/kustomization.yaml", "namespace: aana-dev", "namespace: aana-qa")
+    shutil.copytree(git_repo / "overlays/dev", git_repo / f"overlays/{NEW_ENV}")
+    edit(git_repo, f"overlays/{NEW_ENV}/kustomization.yaml", "namespace: aana-dev", f"namespace: aana-{NEW_ENV}")
     shutil.rmtree(git_repo / "overlays/staging")
     commit(git_repo)
     data = report(git_repo, "HEAD~1", "HEAD")
-    qa, staging = environment(data, "qa"), environment(data, "staging")
-    assert (qa["status"], qa["verdict"]) == ("added", NEW_CLUSTER)
-    assert any(c["resource"] == "RayService/aana-qa/aana" and c["change"] == "added" for c in qa["changes"])
+    added, staging = environment(data, NEW_ENV), environment(data, "staging")
+    assert (added["status"], added["verdict"]) == ("added", NEW_CLUSTER)
+    assert any(c["resource"] == f"RayService/aana-{NEW_ENV}/aana" and c["change"] == "added"
+               for c in added["changes"])
     assert (staging["status"], staging["verdict"]) == ("removed", NEW_CLUSTER)
     assert any("deletes the RayService" in c["impact"] for c in staging["changes"])
 

@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from raygitops.config import load_config
 from raygitops.diff import ResourceDiff, diff_resources
 from raygitops.errors import UserError
 from raygitops.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
-from raygitops.render import Rendered, input_digest, is_kustomization, render_many
+from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch
 from raygitops.rollout import Classified, add_requests, classify, cluster_requests, worst
 
 # Environment status, beside the verdict.
@@ -100,12 +102,21 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
     dirty = uncommitted_files(repo, prefix.as_posix()) if head_commit is None else []
     if dirty and options.require_clean:
         _refuse_dirty(dirty)
-    with ExitStack() as stack:
+    memo = InputMemo()
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as helper:
+        # While git checks BASE out, one helper thread reads HEAD: its config and its input digests.
+        if head_commit is None:
+            head = _side("HEAD", root)
+            head_digests = helper.submit(_digests, head, memo)
+            config = helper.submit(load_config, head.root) if not options.kuberay else None
         base = _side("BASE", stack.enter_context(worktree(repo, base_commit)) / prefix)
-        head_root = stack.enter_context(worktree(repo, head_commit)) / prefix if head_commit else root
-        head = _side("HEAD", head_root)
-        kuberay = options.kuberay or load_config(head.root).versions.kuberay
-        environments = _compare_environments(base, head, kuberay, cache_root=root, jobs=options.jobs)
+        if head_commit is not None:
+            head = _side("HEAD", stack.enter_context(worktree(repo, head_commit)) / prefix)
+            head_digests = helper.submit(_digests, head, memo)
+            config = helper.submit(load_config, head.root) if not options.kuberay else None
+        kuberay = options.kuberay or config.result().versions.kuberay
+        environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
+                                              cache_root=root, jobs=options.jobs)
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -117,8 +128,12 @@ def _refuse_dirty(files: list[str]) -> None:
                     fix="commit or stash them, give HEAD as a revision, or drop --require-clean")
 
 
-def _compare_environments(base: _Side, head: _Side, kuberay: str, *, cache_root: Path,
-                          jobs: int | None) -> list[EnvironmentDiff]:
+def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
+    return {name: memo.digest(path) for name, path in side.environments.items()}
+
+
+def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
+                          cache_root: Path, jobs: int | None) -> list[EnvironmentDiff]:
     names = sorted(set(base.environments) | set(head.environments))
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
@@ -127,29 +142,53 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, cache_root:
         if old is None or new is None:
             status[name] = ENV_ADDED if old is None else ENV_REMOVED
             to_render.append((head, name) if old is None else (base, name))
-        elif input_digest(old) == input_digest(new):
+        elif memo.digest(old) == head_digests[name]:
             status[name] = UNCHANGED
         else:
             status[name] = CHANGED
             to_render += [(base, name), (head, name)]
-    rendered = _render(to_render, cache_root, jobs)
+    rendered = _render(to_render, cache_root, jobs, memo)
     return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
                          kuberay, _regen_hints(base, head, name)) for name in names]
 
 
-def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None) -> dict[tuple[str, str], Rendered]:
-    """Every wanted overlay in one parallel batch; the cache under the real repository serves
-    both sides, because the digest does not depend on where the tree is checked out."""
-    paths = [side.environments[name] for side, name in wanted]
-    results = render_many(paths, root=cache_root, jobs=jobs)
+def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
+            memo: InputMemo) -> dict[tuple[str, str], Rendered]:
+    """Every wanted overlay, each side in one kustomize process per core (`render_batch`: a process
+    per overlay would cost its start-up each time); the sides apart, since each has its own base
+    schema. The cache under the real repository serves both sides, because the digest does not
+    depend on where the tree is checked out."""
+    sides: dict[str, list[Path]] = {}
+    for side, name in wanted:
+        sides.setdefault(side.label, []).append(side.environments[name])
+    workers = max(1, jobs or os.cpu_count() or 1)
+    chunks = [chunk for paths in sides.values()
+              for chunk in _chunks(paths, max(1, round(workers * len(paths) / len(wanted))))]
+    results: dict[Path, Rendered | UserError] = {}
+    if chunks:
+        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            for batch in pool.map(lambda chunk: render_batch(chunk, root=cache_root, memo=memo), chunks):
+                results.update(batch)
     out = {}
-    for (side, name), path in zip(wanted, paths):
-        result = results[path]
+    for side, name in wanted:
+        result = results[side.environments[name]]
         if isinstance(result, UserError):
             message = result.message.replace(f"{side.root}/", "")
             raise UserError(f"{side.label} does not render: {message}", file=f"overlays/{name}",
                             fix=f"fix the kustomization at {side.label}, or diff against another revision")
         out[(side.label, name)] = result
+    return out
+
+
+def _chunks(items: list, count: int) -> list[list]:
+    """`count` contiguous, nearly equal chunks (none empty)."""
+    count = max(1, min(count, len(items)))
+    size, extra = divmod(len(items), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
     return out
 
 

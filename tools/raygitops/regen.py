@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import CONFIG_FILE, RepoConfig, load_config
+from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.kustomize_schema import kustomize_schema, render_schema_file
 from raygitops.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
@@ -115,25 +116,28 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
 
 
 INPUTS_LINE = "# Inputs: {digest}\n"
+# The parts of raygitops.yaml that regen's output depends on (not, say, policy settings).
+_CONFIG_INPUTS = ("versions", "images", "working_dir", "applications")
 
 
-def inputs_digest(root: Path, env: str, package_digest: str) -> str:
-    """A hash of what an environment's serve config is made from, written into it so that
-    tools/validate can tell a stale one without importing Ray."""
-    digest = hashlib.sha256(package_digest.encode())
-    for rel in (CONFIG_FILE, f"overlays/{env}/{SERVE_OVERRIDE}"):
-        path = root / rel
-        digest.update(b"\0" + rel.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
+    """A hash of what an environment's generated files are made from. It sits in the generated
+    Component's header (never deployed), so tools/validate can tell stale files without Ray."""
+    data = config.doc.data if config.doc is not None and isinstance(config.doc.data, dict) else {}
+    used = {key: data.get(key) for key in _CONFIG_INPUTS}
+    serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
+    digest = hashlib.sha256(package_digest.encode() + b"\0" + json.dumps(used, sort_keys=True, default=str).encode())
+    digest.update(b"\0" + (serve_yaml.read_bytes() if serve_yaml.exists() else b""))
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def stale_environments(root: Path, environments: list[str], package_digest: str) -> list[str]:
-    """Environments whose generated serve config was made from other inputs than today's."""
+def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
+    """Environments whose generated files were made from other inputs than today's."""
     stale = []
     for env in environments:
-        generated = root / generated_dir(env) / "serve-config.yaml"
-        head = generated.read_text(errors="replace").splitlines()[:2] if generated.exists() else []
-        if INPUTS_LINE.format(digest=inputs_digest(root, env, package_digest)).strip() not in head:
+        component = config.root / generated_dir(env) / "kustomization.yaml"
+        head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
+        if INPUTS_LINE.format(digest=inputs_digest(config, env, package_digest)).strip() not in head:
             stale.append(env)
     return stale
 
@@ -161,10 +165,10 @@ def plan_regen(root: Path) -> RegenPlan:
         serve_config = apply_environment(base, doc, url)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
         header = _header("apps/", "raygitops.yaml", doc.file)
-        inputs = INPUTS_LINE.format(digest=inputs_digest(root, env, package.digest))
-        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + inputs + dump_yaml(serve_config)).encode()
+        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
+        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
-            header + _component(config, shared_env, url)).encode()
+            header + inputs + _component(config, shared_env, url)).encode()
         plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
     schema = kustomize_schema(config.versions.kubernetes)
     plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()

@@ -98,39 +98,122 @@ def _local_references(kustomization: dict) -> Iterable[str]:
 def input_files(path: Path) -> list[Path]:
     """Every local file a kustomization reads, following resources and components.
     Remote bases (URLs) are not followed: their ref pins them."""
-    seen_dirs: set[Path] = set()
-    files: set[Path] = set()
-
-    def visit_dir(directory: Path) -> None:
-        directory = directory.resolve()
-        if directory in seen_dirs:
-            return
-        seen_dirs.add(directory)
-        kfile = _kustomization_file(directory)
-        if kfile is None:
-            return
-        files.add(kfile)
-        for ref in _local_references(read_kustomization(kfile) or {}):
-            if "://" in ref or ref.startswith(("github.com/", "git@")):
-                continue
-            target = (directory / ref)
-            if target.is_dir():
-                visit_dir(target)
-            elif target.exists():
-                files.add(target.resolve())
-
-    visit_dir(path)
-    return sorted(files)
+    return InputMemo().files(path)
 
 
 def input_digest(path: Path) -> str:
     """Same inputs, same digest. Paths are relative to the kustomization, so the same tree
     checked out elsewhere (tools/diff's BASE worktree) hits the same cache entry."""
-    digest = hashlib.sha256(" ".join(kustomize_command()).encode())
-    start = path.resolve()
-    for file in input_files(path):
-        digest.update(os.path.relpath(file, start).encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return InputMemo().digest(path)
+
+
+class InputMemo:
+    """`input_files` and `input_digest` of many kustomizations, each directory walked, each file read
+    once: overlays share `base/`. Only for trees that do not change while it is in use (one command).
+
+        memo = InputMemo(); [memo.digest(p) for p in overlays]; render_batch(overlays, root=root, memo=memo)
+    """
+
+    def __init__(self) -> None:
+        self._resolved: dict[Path, Path] = {}
+        self._kustomizations: dict[Path, dict | None] = {}
+        self._parsed: dict[bytes, dict | None] = {}
+        self._steps: dict[Path, tuple[Path | None, tuple[tuple[Path, bool], ...]]] = {}
+        self._bytes: dict[Path, bytes] = {}
+        self._files: dict[Path, list[Path]] = {}
+        self._digests: dict[Path, str] = {}
+        self._batch_keys: dict[Path, tuple[str, ...] | None] = {}
+
+    def resolve(self, path: Path) -> Path:
+        resolved = self._resolved.get(path)
+        if resolved is None:
+            resolved = self._resolved[path] = path.resolve()
+        return resolved
+
+    def kustomization(self, file: Path) -> dict | None:
+        """`read_kustomization(file)`, parsed once per content (BASE and HEAD share most files);
+        callers must not change the mapping."""
+        if file not in self._kustomizations:
+            try:
+                content: bytes | None = self.read_bytes(file)
+            except OSError:
+                content = None
+            if content is None or content not in self._parsed:
+                data = read_kustomization(file)
+                if content is not None:
+                    self._parsed[content] = data
+            else:
+                data = self._parsed[content]
+            self._kustomizations[file] = data
+        return self._kustomizations[file]
+
+    def _step(self, directory: Path) -> tuple[Path | None, tuple[tuple[Path, bool], ...]]:
+        """A resolved directory's kustomization file and its local references: (directory, True)
+        to follow, (resolved file, False) to read."""
+        step = self._steps.get(directory)
+        if step is None:
+            kfile = _kustomization_file(directory)
+            refs: list[tuple[Path, bool]] = []
+            if kfile is not None:
+                for ref in _local_references(self.kustomization(kfile) or {}):
+                    if "://" in ref or ref.startswith(("github.com/", "git@")):
+                        continue
+                    target = directory / ref
+                    if target.is_dir():
+                        refs.append((target, True))
+                    elif target.exists():
+                        refs.append((self.resolve(target), False))
+            step = self._steps[directory] = (kfile, tuple(refs))
+        return step
+
+    def files(self, path: Path) -> list[Path]:
+        start = self.resolve(path)
+        found = self._files.get(start)
+        if found is not None:
+            return list(found)
+        seen_dirs: set[Path] = set()
+        files: set[Path] = set()
+
+        def visit_dir(directory: Path) -> None:
+            directory = self.resolve(directory)
+            if directory in seen_dirs:
+                return
+            seen_dirs.add(directory)
+            kfile, refs = self._step(directory)
+            if kfile is None:
+                return
+            files.add(kfile)
+            for target, is_dir in refs:
+                if is_dir:
+                    visit_dir(target)
+                else:
+                    files.add(target)
+
+        visit_dir(start)
+        found = self._files[start] = sorted(files)
+        return list(found)
+
+    def read_bytes(self, file: Path) -> bytes:
+        data = self._bytes.get(file)
+        if data is None:
+            data = self._bytes[file] = file.read_bytes()
+        return data
+
+    def digest(self, path: Path) -> str:
+        start = self.resolve(path)
+        digest = self._digests.get(start)
+        if digest is None:
+            hasher = hashlib.sha256(" ".join(kustomize_command()).encode())
+            for file in self.files(start):
+                hasher.update(os.path.relpath(file, start).encode() + b"\0" + self.read_bytes(file) + b"\0")
+            digest = self._digests[start] = hasher.hexdigest()
+        return digest
+
+    def batch_key(self, path: Path) -> tuple[str, ...] | None:
+        start = self.resolve(path)
+        if start not in self._batch_keys:
+            self._batch_keys[start] = _batch_key(start, self)
+        return self._batch_keys[start]
 
 
 def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
@@ -237,11 +320,13 @@ def _batch_texts(paths: list[Path]) -> list[str] | None:
     return ["---\n".join(docs) for docs in documents]
 
 
-def render_batch(paths: list[Path], *, root: Path | None = None,
-                 use_cache: bool = True) -> dict[Path, Rendered | UserError]:
+def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool = True,
+                 memo: InputMemo | None = None) -> dict[Path, Rendered | UserError]:
     """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that
     does not build is split in halves until the broken kustomization builds alone and reports its
-    own error. The texts are exactly those of separate builds (tests/test_validate.py checks)."""
+    own error. The texts are exactly those of separate builds (tests/test_validate.py checks).
+    `memo` shares input walks and digests with a caller that computed them already."""
+    memo = memo if memo is not None else InputMemo()
     results: dict[Path, Rendered | UserError] = {}
     misses: list[tuple[Path, str]] = []
     for path in paths:
@@ -249,7 +334,7 @@ def render_batch(paths: list[Path], *, root: Path | None = None,
             results[path] = UserError("not a kustomization directory", file=_label(path, root),
                                       fix="point at a directory with kustomization.yaml")
             continue
-        digest = input_digest(path)
+        digest = memo.digest(path)
         cache_file = (root / CACHE_DIR / f"{digest}.yaml") if (root and use_cache) else None
         if cache_file is not None and cache_file.exists():
             text = cache_file.read_text()
@@ -280,7 +365,7 @@ def render_batch(paths: list[Path], *, root: Path | None = None,
 
     groups: dict[tuple, list[tuple[Path, str]]] = {}
     for path, digest in misses:
-        key = _batch_key(path)
+        key = memo.batch_key(path)
         groups.setdefault(("alone", str(path)) if key is None else key, []).append((path, digest))
     for group in groups.values():
         build(group)
@@ -290,16 +375,17 @@ def render_batch(paths: list[Path], *, root: Path | None = None,
 _PROCESS_WIDE = ("configurations", "crds", "helmCharts", "helmGlobals")
 
 
-def _batch_key(path: Path) -> tuple[str, ...] | None:
+def _batch_key(path: Path, memo: InputMemo | None = None) -> tuple[str, ...] | None:
     """What a kustomization must share with the others in one kustomize process: the `openapi`
     schemas its tree sets (kustomize keeps the last one set for the whole process). None when it
     builds alone: `configurations` and `crds` reach into every resource's name references, Helm
     charts need a flag, and a kustomization that does not parse reports its own error."""
+    memo = memo if memo is not None else InputMemo()
     key: set[str] = set()
-    for file in input_files(path):
+    for file in memo.files(path):
         if file.name not in KUSTOMIZATION_NAMES:
             continue
-        data = read_kustomization(file)
+        data = memo.kustomization(file)
         if data is None or any(data.get(k) for k in _PROCESS_WIDE):
             return None
         if data.get("openapi"):

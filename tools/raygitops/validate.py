@@ -315,7 +315,7 @@ def generated_file_findings(root: Path, config: RepoConfig, environments: list[s
     findings = []
     wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
     if wanted:
-        for env in stale_environments(root, wanted, build_package(root).digest):
+        for env in stale_environments(config, wanted, build_package(root).digest):
             findings.append(Finding(
                 id="regen-stale", severity=ERROR, file=f"overlays/{env}",
                 message=f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",

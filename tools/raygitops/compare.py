@@ -15,7 +15,7 @@ from raygitops.config import load_config
 from raygitops.diff import ResourceDiff, diff_resources
 from raygitops.errors import UserError
 from raygitops.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
-from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch
+from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
 from raygitops.rollout import Classified, add_requests, classify, cluster_requests, worst
 
 # Environment status, beside the verdict.
@@ -163,7 +163,7 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
         sides.setdefault(side.label, []).append(side.environments[name])
     workers = max(1, jobs or os.cpu_count() or 1)
     chunks = [chunk for paths in sides.values()
-              for chunk in _chunks(paths, max(1, round(workers * len(paths) / len(wanted))))]
+              for chunk in split_evenly(paths, max(1, round(workers * len(paths) / len(wanted))))]
     results: dict[Path, Rendered | UserError] = {}
     if chunks:
         with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
@@ -177,18 +177,6 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
             raise UserError(f"{side.label} does not render: {message}", file=f"overlays/{name}",
                             fix=f"fix the kustomization at {side.label}, or diff against another revision")
         out[(side.label, name)] = result
-    return out
-
-
-def _chunks(items: list, count: int) -> list[list]:
-    """`count` contiguous, nearly equal chunks (none empty)."""
-    count = max(1, min(count, len(items)))
-    size, extra = divmod(len(items), count)
-    out, start = [], 0
-    for i in range(count):
-        end = start + size + (1 if i < extra else 0)
-        out.append(items[start:end])
-        start = end
     return out
 
 

@@ -320,6 +320,18 @@ def _batch_texts(paths: list[Path]) -> list[str] | None:
     return ["---\n".join(docs) for docs in documents]
 
 
+def split_evenly(items: list, count: int) -> list[list]:
+    """`count` contiguous, nearly equal chunks (none empty): one render_batch per core."""
+    count = max(1, min(count, len(items)))
+    size, extra = divmod(len(items), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
 def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool = True,
                  memo: InputMemo | None = None) -> dict[Path, Rendered | UserError]:
     """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that

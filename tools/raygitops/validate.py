@@ -22,7 +22,7 @@ from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.policies import PolicyContext, PolicySettings, groups, run_policies
-from raygitops.render import Rendered, is_component, is_kustomization, render_batch
+from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.schemas import SchemaRegistry
 from raygitops.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.workingdir import build_package
@@ -248,18 +248,6 @@ def _preload(registry: SchemaRegistry) -> threading.Thread:
     return thread
 
 
-def _chunks(items: list, count: int) -> list[list]:
-    """`count` contiguous, nearly equal chunks (none empty)."""
-    count = max(1, min(count, len(items)))
-    size, extra = divmod(len(items), count)
-    out, start = [], 0
-    for i in range(count):
-        end = start + size + (1 if i < extra else 0)
-        out.append(items[start:end])
-        start = end
-    return out
-
-
 def validate(root: Path, paths: Iterable[str | Path] | None = None,
              options: ValidateOptions = ValidateOptions()) -> ValidationReport:
     config = load_config(root)
@@ -281,7 +269,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         # A source is checked as soon as its batch is done, while the other batches render.
         base_future = pool.submit(render_batch, [base], root=root, use_cache=options.use_cache) if wants_base else None
         futures = {}
-        for chunk in _chunks(kustomizations, workers):
+        for chunk in split_evenly(kustomizations, workers):
             future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache)
             futures.update((path, future) for path in chunk)
         base_groups = _base_groups(base_future.result()[base]) if base_future else None

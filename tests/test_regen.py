@@ -16,6 +16,8 @@ from ray.serve.schema import ServeDeploySchema
 
 from conftest import overlays, overlays_with_component, run_tool
 
+TOOLS = str(Path(__file__).resolve().parents[1] / "tools")
+
 ENVIRONMENTS = overlays()                                # every overlays/<env>
 POSTGRES_ENVIRONMENTS = overlays_with_component("postgres")   # those listing base/components/postgres
 
@@ -200,27 +202,74 @@ def _file_states(root: Path) -> set[bytes]:
 
 def test_killed_writes_never_leave_a_partial_or_mixed_set(tmp_path):
     """SIGKILL the writer at random moments: every file is whole, and after recovery the
-    set is entirely one generation."""
+    set is entirely one generation. The moments that matter most are pinned below."""
     from raygitops.yamlio import recover_interrupted_write
     rng = random.Random(7)
-    tools = str(Path(__file__).resolve().parents[1] / "tools")
     (tmp_path / "base").mkdir()
-    mixed_seen = 0
     for attempt in range(25):
-        process = subprocess.Popen([sys.executable, "-c", _WRITER.format(tools=tools, root=str(tmp_path))],
+        process = subprocess.Popen([sys.executable, "-c", _WRITER.format(tools=TOOLS, root=str(tmp_path))],
                                    stdout=subprocess.PIPE)
         process.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        states = _file_states(tmp_path)
-        assert b"partial" not in states
-        mixed_seen += len(states) > 1
+        assert b"partial" not in _file_states(tmp_path)
         recover_interrupted_write(tmp_path)
         assert len(_file_states(tmp_path)) == 1, f"attempt {attempt}: mixed generations after recovery"
         assert not list(tmp_path.rglob("*.regen-tmp"))
-    # Sanity: the kills really landed mid-write sometimes, or this test proves nothing.
-    assert mixed_seen > 0
+
+
+# The second write of _WRITER (generation B over A) is 24 temp files, the journal, 24 renames.
+# The writer stops after `step` of those file operations; SIGKILL then lands exactly there.
+_PAUSING_WRITER = """
+import os, sys, time
+sys.path.insert(0, {tools!r})
+from pathlib import Path
+from raygitops import yamlio
+root = Path({root!r})
+names = [f"overlays/env{{i}}/generated/file{{j}}.yaml" for i in range(6) for j in range(4)]
+yamlio.write_generated(root, {{n: b"A" * 200_000 + n.encode() for n in names}})
+steps = 0
+def counted(operation):
+    def run(*args):
+        global steps
+        if steps == {step}:
+            print("paused", flush=True)
+            time.sleep(60)
+        steps += 1
+        return operation(*args)
+    return run
+yamlio._fsync_write = counted(yamlio._fsync_write)
+yamlio.os.replace = counted(os.replace)
+yamlio.write_generated(root, {{n: b"B" * 200_000 + n.encode() for n in names}})
+print("paused", flush=True)
+"""
+
+
+@pytest.mark.parametrize("step, mixed_before, after", [
+    (5, False, b"A"),    # among the temp files: the old set stands
+    (24, False, b"A"),   # temp files done, journal not written
+    (25, False, b"B"),   # journal written, no rename yet: recovery rolls forward
+    (26, True, b"B"),    # one file renamed
+    (40, True, b"B"),
+    (48, True, b"B"),    # one rename to go
+    (49, False, b"B"),   # the write finished
+])
+def test_kill_at_each_stage_of_a_write_recovers_one_generation(tmp_path, step, mixed_before, after):
+    from raygitops.yamlio import recover_interrupted_write
+    (tmp_path / "base").mkdir()
+    process = subprocess.Popen([sys.executable, "-c", _PAUSING_WRITER.format(tools=TOOLS, root=str(tmp_path),
+                                                                              step=step)],
+                               stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"paused\n"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    states = _file_states(tmp_path)
+    assert b"partial" not in states
+    assert (len(states) > 1) == mixed_before, states
+    recover_interrupted_write(tmp_path)
+    assert _file_states(tmp_path) == {after}
+    assert not list(tmp_path.rglob("*.regen-tmp"))
 
 
 def test_killed_regen_leaves_old_or_new_files(repo_copy):

@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterator
 from raygitops.errors import UserError
 from raygitops.localdb import (LocalPostgres, expand_like_ray, is_postgres, local_secret, migrate, parse_db_config,
                                password_variable, reachable_by_other_users, stop_postgres)
+from raygitops.servestatus import (ANSI, EXCEPTION_LINE, Console, Dashboard, ReplicaLogs, smoke_test, smoke_url,
+                                   wait_until_running)
 from raygitops.yamlio import relpath
 
 RUN_DIR = ".run"
@@ -37,26 +39,6 @@ TAG = "RAYGITOPS_RUN_DIR"
 RAY_TEMP_DIR_MAX = 45
 LOCAL_HOST = "127.0.0.1"
 RAY_START_TIMEOUT_S = 120
-POLL_S = 0.5
-# Right after RUNNING the proxy may not route the new prefixes yet (404/503 for a moment).
-SMOKE_RETRY_S = 15
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failure)|[\w.]+Error)\b.*")
-
-
-# --- console --------------------------------------------------------------------------------
-
-class Console:
-    """stdout for progress, stderr for what explains a failure; flushed at once (CI logs)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stdout.isatty()
-
-    def out(self, line: str = "") -> None:
-        print(line, flush=True)
-
-    def err(self, line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
 
 
 # --- where a run keeps its state ----------------------------------------------------------------
@@ -415,10 +397,10 @@ def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[st
 
 
 def _ray_start_reason(log: Path) -> str:
-    lines = [_ANSI.sub("", line).strip() for line in log.read_text(errors="replace").splitlines()]
+    lines = [ANSI.sub("", line).strip() for line in log.read_text(errors="replace").splitlines()]
     lines = [line for line in lines if line]
     for index in range(len(lines) - 1, -1, -1):
-        if _EXCEPTION_LINE.match(lines[index]) or "Error:" in lines[index] or lines[index].startswith("Error"):
+        if EXCEPTION_LINE.match(lines[index]) or "Error:" in lines[index] or lines[index].startswith("Error"):
             reason = lines[index]
             if reason.endswith(":") and index + 1 < len(lines):  # "Failed to start GCS. Last lines:" + cause
                 reason += " " + lines[index + 1]
@@ -430,265 +412,6 @@ def stop_ray(pgid: int | None, since: float) -> int:
     return terminate(_group_members(pgid, since)) if pgid else 0
 
 
-# --- Serve's REST API, as KubeRay uses it --------------------------------------------------------
-
-class Dashboard:
-    def __init__(self, url: str):
-        import requests
-        self.url = url.rstrip("/")
-        self.http = requests.Session()
-        self.http.trust_env = False  # a proxy from the environment must not see 127.0.0.1
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        """Until the dashboard's Serve module answers: Ray 2.46 starts it as a subprocess after
-        the dashboard itself, and a PUT before that gets a bare 500."""
-        import requests
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self.http.get(f"{self.url}/api/serve/applications/", timeout=10).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise UserError(f"the Ray dashboard at {self.url} does not answer /api/serve/applications/",
-                                fix="check the address (--address takes the dashboard URL, e.g. http://127.0.0.1:8265)")
-            time.sleep(POLL_S)
-
-    def deploy(self, config: dict, attempts: int = 5) -> None:
-        """PUT the config, as KubeRay does; a 5xx is retried (KubeRay retries on its next
-        reconcile), a 4xx is Ray rejecting the config."""
-        for attempt in range(attempts):
-            response = self.http.put(f"{self.url}/api/serve/applications/", json=config, timeout=120)
-            if response.status_code == 200:
-                return
-            if response.status_code < 500 or attempt == attempts - 1:
-                break
-            time.sleep(2)
-        raise UserError(f"Ray rejected the serve config ({response.status_code}): "
-                        f"{' '.join(response.text.split())[-600:]}",
-                        fix="tools/validate checks the same schema; run it on the overlay")
-
-    def status(self) -> dict:
-        response = self.http.get(f"{self.url}/api/serve/applications/", timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-
-class Progress:
-    """App and deployment states: redrawn in place on a terminal, one line per change elsewhere."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.start = time.monotonic()
-        self.last: dict[str, str] = {}
-        self.drawn = 0
-
-    def update(self, rows: list[tuple[str, str]]) -> None:
-        current = dict(rows)
-        if current == self.last:
-            return
-        elapsed = time.monotonic() - self.start
-        if self.console.tty:
-            up = f"\x1b[{self.drawn}F" if self.drawn else ""
-            text = "".join(f"\x1b[K  {name:<32} {status}\n" for name, status in rows)
-            sys.stdout.write(f"{up}{text}\x1b[K  ({elapsed:.0f} s)\n")
-            sys.stdout.flush()
-            self.drawn = len(rows) + 1
-        else:
-            for name, status in rows:
-                if self.last.get(name) != status:
-                    self.console.out(f"  {elapsed:5.1f} s  {name:<32} {status}")
-        self.last = current
-
-
-def _rows(apps: dict, names: list[str]) -> list[tuple[str, str]]:
-    rows = []
-    for name in names:
-        app = apps.get(name) or {}
-        rows.append((name, app.get("status", "NOT_STARTED")))
-        for deployment, details in sorted((app.get("deployments") or {}).items()):
-            replicas = details.get("replicas") or []
-            running = sum(1 for r in replicas if r.get("state") == "RUNNING")
-            target = details.get("target_num_replicas")
-            count = f" {running}/{target} replicas" if target is not None else ""
-            rows.append((f"{name}/{deployment}", f"{details.get('status', '?')}{count}"))
-    return rows
-
-
-def _running(apps: dict, names: list[str]) -> bool:
-    return all((apps.get(n) or {}).get("status") == "RUNNING"
-               and all(d.get("status") == "HEALTHY" for d in (apps[n].get("deployments") or {}).values())
-               for n in names)
-
-
-def _first_problem(apps: dict, names: list[str], failed_only: bool) -> tuple[str, str | None, str, str] | None:
-    """(app, deployment or None, status, message) of the first app that failed (or, on a
-    timeout, that is not running yet)."""
-    for name in names:
-        app = apps.get(name) or {}
-        status = app.get("status", "NOT_STARTED")
-        if failed_only and status not in ("DEPLOY_FAILED", "UNHEALTHY"):
-            continue
-        if not failed_only and status == "RUNNING" and all(
-                d.get("status") == "HEALTHY" for d in (app.get("deployments") or {}).values()):
-            continue
-        for deployment, details in sorted((app.get("deployments") or {}).items()):
-            if details.get("status") != "HEALTHY":
-                return name, deployment, details.get("status", "?"), details.get("message") or app.get("message", "")
-        return name, None, status, app.get("message", "")
-    return None
-
-
-def summarize(message: str) -> str:
-    """The first sentence of Ray's message plus its last exception line: the cause, no traceback."""
-    lines = [_ANSI.sub("", line).strip() for line in (message or "").splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        return "no message from Ray"
-    errors = [line for line in lines if _EXCEPTION_LINE.match(line)]
-    if not errors or errors[-1] == lines[0]:
-        return lines[0][:400]
-    first = lines[0].split(". ")[0].rstrip(".")[:240]
-    return f"{first} … {errors[-1][:300]}"
-
-
-# A frame of the app's own code, unpacked from the working_dir zip on the Ray node.
-_APP_FRAME = re.compile(r'File "[^"]*/working_dir_files/[^/"]+/([^"]+)", line (\d+)')
-
-
-def app_frame(message: str) -> tuple[str, int] | None:
-    """(apps/…py, line) of the innermost frame of the app's code in Ray's traceback."""
-    frames = _APP_FRAME.findall(message or "")
-    return (frames[-1][0], int(frames[-1][1])) if frames else None
-
-
-def traceback_tail(message: str, lines: int = 6) -> list[str]:
-    """The end of Ray's traceback from the app's innermost frame on, with the paths of the
-    unpacked working_dir shortened to the repository's."""
-    text = re.sub(r'"[^"]*/working_dir_files/[^/"]+/', '"', _ANSI.sub("", message or ""))
-    body = [line.rstrip() for line in text.splitlines() if line.strip()]
-    starts = [i for i, line in enumerate(body) if re.match(r'\s*File "[^/"]', line)]  # relative: the app's
-    return body[starts[-1]:][:lines + 4] if starts else body[-lines:]
-
-
-class ReplicaLogs:
-    """Serve's log files of a local Ray: <temp>/session_latest/logs/serve/."""
-
-    def __init__(self, temp_dir: Path | None):
-        self.dir = temp_dir / "session_latest" / "logs" if temp_dir else None
-
-    def find(self, apps: dict, app: str, deployment: str | None) -> Path | None:
-        if self.dir is None:
-            return None
-        details = ((apps.get(app) or {}).get("deployments") or {}).get(deployment or "", {})
-        for replica in details.get("replicas") or []:
-            path = self.dir / str(replica.get("log_file_path", "")).lstrip("/")
-            if replica.get("log_file_path") and path.is_file():
-                return path
-        # Replicas that died in __init__ are no longer listed; their files remain.
-        pattern = f"replica_{app}_{deployment}_*.log" if deployment else f"*{app}*.log"
-        candidates = sorted((self.dir / "serve").glob(pattern), key=lambda p: p.stat().st_mtime)
-        candidates = candidates or sorted((self.dir / "serve").glob("controller_*.log"),
-                                          key=lambda p: p.stat().st_mtime)
-        return candidates[-1] if candidates else None
-
-    def show_tail(self, console: Console, apps: dict, app: str, deployment: str | None, lines: int = 15) -> str | None:
-        """Print the last lines of the replica's log; returns the log's path for the message."""
-        path = self.find(apps, app, deployment)
-        if path is None:
-            return None
-        tail = path.read_text(errors="replace").splitlines()[-lines:]
-        console.err(f"last lines of {path}:")
-        for line in tail:
-            console.err(f"  | {_ANSI.sub('', line)[:300]}")
-        return str(path)
-
-
-def wait_until_running(dashboard: Dashboard, names: list[str], *, timeout: float, console: Console,
-                       logs: ReplicaLogs) -> dict:
-    """Poll until every app is RUNNING and every deployment HEALTHY; fail on DEPLOY_FAILED,
-    UNHEALTHY or the timeout with the deployment's message and its replica log."""
-    progress = Progress(console)
-    deadline = time.monotonic() + timeout
-    while True:
-        apps = dashboard.status().get("applications") or {}
-        progress.update(_rows(apps, names))
-        if _running(apps, names):
-            return apps
-        problem = _first_problem(apps, names, failed_only=True)
-        timed_out = time.monotonic() > deadline
-        if problem is None and timed_out:
-            problem = _first_problem(apps, names, failed_only=False)
-        if problem is not None:
-            raise _deploy_error(problem, apps, timeout, console, logs)
-        time.sleep(POLL_S)
-
-
-def _deploy_error(problem: tuple, apps: dict, timeout: float, console: Console, logs: ReplicaLogs) -> UserError:
-    """The failing deployment's message and where it failed; its replica log's tail printed first."""
-    app, deployment, status, message = problem
-    log = logs.show_tail(console, apps, app, deployment)
-    if "Traceback" in (message or ""):
-        console.err(f"Ray's traceback for {app}/{deployment or ''} ends with:")
-        for line in traceback_tail(message):
-            console.err(f"  | {line[:300]}")
-    what = f"{app}/{deployment}" if deployment else app
-    prefix = "" if status in ("DEPLOY_FAILED", "UNHEALTHY") else f"not RUNNING after {timeout:.0f} s: "
-    frame = app_frame(message)
-    return UserError(f"{prefix}{what} is {status}: {summarize(message)}", file=frame[0] if frame else None,
-                     line=frame[1] if frame else None,
-                     fix=f"fix the app or its config; replica log: {log}" if log
-                     else "fix the app or its config; see the Ray dashboard's Serve page")
-
-
-# --- smoke requests -----------------------------------------------------------------------------
-
-@dataclass
-class SmokeResult:
-    app: str
-    method: str
-    url: str
-    status: int | None
-    millis: float
-    body: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
-def smoke_url(base: str, route_prefix: str, path: str) -> str:
-    return base + route_prefix.rstrip("/") + "/" + path.lstrip("/")
-
-
-def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
-    """One request per app that declares `smoke:` in raygitops.yaml."""
-    import requests
-    http = requests.Session()
-    http.trust_env = False
-    for app in applications:
-        if not app.smoke:
-            continue
-        method = str(app.smoke.get("method", "GET")).upper()
-        url = smoke_url(base, app.route_prefix, str(app.smoke.get("path", "/")))
-        deadline = time.monotonic() + SMOKE_RETRY_S
-        while True:
-            start = time.perf_counter()
-            try:
-                response = http.request(method, url, json=app.smoke.get("json"), timeout=30)
-                status, body = response.status_code, " ".join(response.text.split())
-            except requests.RequestException as err:
-                status, body = None, f"{type(err).__name__}: {err}"
-            millis = (time.perf_counter() - start) * 1000
-            if (status is None or status in (404, 503)) and time.monotonic() < deadline:
-                time.sleep(0.25)
-                continue
-            yield SmokeResult(app.name, method, url, status, millis, body)
-            break
-
-
-# --- what one `tools/up` started --------------------------------------------------------------------
 
 class Stack:
     """What this run started (Ray, Postgres), recorded in state.json as it happens, so that

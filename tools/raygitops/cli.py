@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from raygitops.errors import UserError
+from raygitops.yamlio import relpath
 
 
 def _root() -> Path:
@@ -48,7 +49,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         elif args.summary:
             print(summary(result, root))
         else:
-            print(f"# Source: {path}\n---\n{result.text}", end="")
+            print(f"# Source: {relpath(path, root)}\n---\n{result.text}", end="")
     return 2 if failed else 0
 
 
@@ -91,7 +92,9 @@ def _register_optional(sub, name: str) -> None:
     import importlib
     try:
         library = importlib.import_module(f"raygitops.cli_{name}")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as error:
+        if error.name != f"raygitops.cli_{name}":
+            raise  # a missing dependency, not a command that is not there
         return
     command = sub.add_parser(name, prog=f"tools/{name}", help=library.__doc__.splitlines()[0] if library.__doc__ else name)
     library.add_arguments(command)

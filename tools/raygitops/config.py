@@ -96,13 +96,17 @@ class RepoConfig:
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
+_TYPE_NAMES = {dict: "mapping", list: "list", str: "string", int: "number", float: "number"}
+
+
 def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what: str) -> Any:
     if not isinstance(mapping, dict) or key not in mapping:
         raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
                         line=doc.line_of(path), fix=f"add {what}")
     value = mapping[key]
     if not isinstance(value, kind):
-        raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {kind.__name__}",
+        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {names}",
                         file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
     return value
 
@@ -125,7 +129,7 @@ def load_config(root: Path) -> RepoConfig:
     images = []
     for placeholder, spec in sorted(_require(doc, data, "images", (), dict, "image placeholders").items()):
         name = _require(doc, spec, "name", ("images", placeholder), str, "an image repository")
-        suffix = spec.get("tag_suffix", "") if isinstance(spec, dict) else ""
+        suffix = (spec.get("tag_suffix") or "") if isinstance(spec, dict) else ""
         images.append(ImageSpec(placeholder=placeholder, name=name, tag_suffix=str(suffix)))
 
     working_dir = _require(doc, data, "working_dir", (), dict, "a mapping with url")
@@ -153,20 +157,34 @@ def load_config(root: Path) -> RepoConfig:
                             smoke=raw.get("smoke") or {}, docs=raw.get("docs"), line=doc.line_of(path)))
     _reject_duplicates(doc, apps)
 
-    schemas = data.get("schemas") or {}
+    schemas = _optional(doc, data, "schemas", (), dict, {})
     return RepoConfig(
         root=root,
         versions=Versions(**versions),
         images=tuple(images),
         working_dir_url=url,
         applications=tuple(apps),
-        external_imports=tuple(data.get("external_imports") or ()),
-        schemas=SchemaSettings(crd_dirs=tuple(schemas.get("crd_dirs") or ()),
-                               schema_locations=tuple(schemas.get("schema_locations") or ()),
-                               skip_kinds=tuple(schemas.get("skip_kinds") or ())),
-        policies=data.get("policies") or {},
+        external_imports=_strings(doc, data, "external_imports", ()),
+        schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
+                                  for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
+        policies=_optional(doc, data, "policies", (), dict, {}),
         doc=doc,
     )
+
+
+def _optional(doc: YamlDoc, mapping: dict, key: str, path: tuple, kind: type, default: Any) -> Any:
+    if mapping.get(key) is None:
+        return default
+    return _require(doc, mapping, key, path, kind, f"a {_TYPE_NAMES.get(kind, kind.__name__)}")
+
+
+def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, ...]:
+    """A list of strings (a lone string would otherwise be read character by character)."""
+    values = _optional(doc, mapping, key, path, list, [])
+    if not all(isinstance(v, str) for v in values):
+        raise UserError(f"'{'.'.join(path + (key,))}' must be a list of strings", file=doc.file,
+                        line=doc.line_of(path + (key,)), fix="write one quoted string per item")
+    return tuple(values)
 
 
 def _reject_duplicates(doc: YamlDoc, apps: list[AppSpec]) -> None:

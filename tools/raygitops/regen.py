@@ -164,6 +164,10 @@ def plan_regen(root: Path) -> RegenPlan:
     for env, doc in overrides.items():
         serve_config = apply_environment(base, doc, url)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+        if "WORKING_DIR_URL" in shared_env:
+            raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
+                            line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
+                            fix="remove it; working_dir.url in raygitops.yaml sets it")
         header = _header("apps/", "raygitops.yaml", doc.file)
         inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
         plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()

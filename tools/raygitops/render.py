@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,16 @@ class Rendered:
     resources: tuple[dict, ...]
     digest: str
     cached: bool = False
+
+
+@lru_cache(maxsize=None)
+def kustomize_identity() -> bytes:
+    """The kustomize in use, for cache keys: an upgraded binary must not reuse old renders.
+    Its path, size and mtime are enough and cost no process start."""
+    command = kustomize_command()
+    binary = shutil.which(command[0]) or command[0]
+    stat = os.stat(binary)
+    return f"{' '.join(command)} {os.path.realpath(binary)} {stat.st_size} {stat.st_mtime_ns}".encode()
 
 
 @lru_cache(maxsize=None)
@@ -80,9 +91,13 @@ def _local_references(kustomization: dict) -> Iterable[str]:
         for item in kustomization.get(key) or []:
             if isinstance(item, str):
                 yield item
-    for patch in (kustomization.get("patches") or []) + (kustomization.get("patchesJson6902") or []):
+    for patch in (kustomization.get("patches") or []) + (kustomization.get("patchesJson6902") or []) \
+            + (kustomization.get("replacements") or []):
         if isinstance(patch, dict) and isinstance(patch.get("path"), str):
             yield patch["path"]
+    for chart in kustomization.get("helmCharts") or []:
+        if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
+            yield chart["valuesFile"]
     for generator in (kustomization.get("configMapGenerator") or []) + (kustomization.get("secretGenerator") or []):
         if isinstance(generator, dict):
             for entry in (generator.get("files") or []) + (generator.get("envs") or []):
@@ -203,7 +218,7 @@ class InputMemo:
         start = self.resolve(path)
         digest = self._digests.get(start)
         if digest is None:
-            hasher = hashlib.sha256(" ".join(kustomize_command()).encode())
+            hasher = hashlib.sha256(kustomize_identity())
             for file in self.files(start):
                 hasher.update(os.path.relpath(file, start).encode() + b"\0" + self.read_bytes(file) + b"\0")
             digest = self._digests[start] = hasher.hexdigest()
@@ -423,6 +438,14 @@ def _label(path: Path, root: Path | None) -> str:
     return relpath(path, root) if root is not None else str(path)
 
 
+def _datastore_type(app: dict) -> str | None:
+    try:
+        db = json.loads(app["runtime_env"]["env_vars"]["DB_CONFIG"])
+        return str(db["datastore_type"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def summary(rendered: Rendered, root: Path) -> str:
     """`tools/render --summary`: resource counts, and per RayService its Ray version, apps,
     replicas, worker groups and database type."""
@@ -437,8 +460,7 @@ def summary(rendered: Rendered, root: Path) -> str:
             replicas = sum(d.get("num_replicas", 1) if isinstance(d.get("num_replicas", 1), int) else 1
                            for a in apps for d in a.get("deployments", []))
             groups = ", ".join(f"{g.get('groupName')}×{g.get('replicas', 0)}" for g in cluster.get("workerGroupSpecs", []))
-            db = next((a.get("runtime_env", {}).get("env_vars", {}).get("DB_CONFIG") for a in apps), None)
-            db_type = yaml.load(db, Loader=LOADER).get("datastore_type") if db else "none"   # JSON is YAML
+            db_type = next((_datastore_type(a) for a in apps if _datastore_type(a)), "none")
             details.append(f"RayService {resource['metadata'].get('namespace', '')}/{resource['metadata']['name']}: "
                            f"ray {cluster.get('rayVersion')}, {len(apps)} apps, {replicas} replicas, "
                            f"workers [{groups}], db {db_type}")

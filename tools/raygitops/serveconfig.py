@@ -414,6 +414,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
     for attribute, id_ in (("name", "serve-duplicate-app"), ("route_prefix", "serve-duplicate-route")):
         values = [app.get(attribute, "/" if attribute == "route_prefix" else "default")
                   for app in apps if isinstance(app, dict)]
+        values = [v for v in values if isinstance(v, str)]  # other types are serve-schema findings
         for value in sorted({v for v in values if values.count(v) > 1}, key=str):
             findings.append(finding(id_, f"{attribute} '{value}' is used by {values.count(value)} applications",
                                     f"give every application its own {attribute}", "applications"))

@@ -365,13 +365,22 @@ def _annotation_file(finding: Finding, root: Path | None) -> str:
     return file
 
 
+def _escape_data(text: str) -> str:
+    """GitHub's workflow-command escaping for the message part."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def format_github(report: ValidationReport, root: Path | None = None) -> str:
     lines = []
     for f in report.findings:
         level = "error" if f.severity == ERROR else "warning"
-        props = f"file={_annotation_file(f, root)}" + (f",line={f.line}" if f.line else "")
+        props = f"file={_escape_property(_annotation_file(f, root))}" + (f",line={f.line}" if f.line else "")
         text = f"{f.resource} {f.id}: {f.message}" + (f" ({f.path})" if f.path else "") + (f" — {f.fix}" if f.fix else "")
-        lines.append(f"::{level} {props},title={f.id}::{text.replace('%', '%25').replace(chr(10), '%0A')}")
+        lines.append(f"::{level} {props},title={f.id}::{_escape_data(text)}")
     lines.append(summary_line(report))
     return "\n".join(lines)
 

@@ -38,7 +38,14 @@ class YamlDoc:
         return self.lines.get(())
 
 
-def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
+def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str, seen_nodes: set | None = None) -> None:
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        # An alias: human-edited files are small and plain, and a nested alias bomb
+        # would otherwise cost exponential time.
+        raise UserError("YAML aliases (*name) are not supported here", file=file, line=node.start_mark.line + 1,
+                        fix="write the value out")
+    seen_nodes.add(id(node))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -50,10 +57,10 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str) -> None:
                                 fix="keep one of them")
             seen[key] = line
             lines[path + (key,)] = line
-            _index_lines(value_node, path + (key,), lines, file)
+            _index_lines(value_node, path + (key,), lines, file, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index_lines(item, path + (index,), lines, file)
+            _index_lines(item, path + (index,), lines, file, seen_nodes)
 
 
 def parse_yaml(text: str, file: str) -> YamlDoc:

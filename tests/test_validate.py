@@ -31,7 +31,7 @@ from raygitops.findings import ERROR, WARNING, Finding
 from raygitops.policies import POLICIES
 from raygitops.render import is_kustomization, kustomize_command, render_batch, render_many, render_overlay
 from raygitops.validate import (Source, ValidateOptions, check_source, format_report, policy_settings,
-                                schema_registry, summary_line, validate)
+                                ValidationReport, schema_registry, summary_line, validate)
 
 CORPUS = Path(__file__).resolve().parent / "validate_corpus"
 SUMMARY = re.compile(r"^Summary: (\d+) resources found in (\d+) sources - Valid: (\d+), Invalid: (\d+), "
@@ -175,6 +175,13 @@ def test_github_annotations_of_an_overlay_point_at_its_kustomization(overlay_rep
     files = {m[2] for m in lines}
     assert "overlays/capacity/kustomization.yaml" in files
     assert all(not f.startswith("overlays/") or f.endswith("/kustomization.yaml") for f in files)
+
+
+def test_github_annotations_escape_what_would_end_a_property_or_a_line():
+    finding = Finding(id="schema", severity=ERROR, message="100% wrong\nsecond line", file="odd,name:x.yaml",
+                      line=3, resource="ConfigMap//x")
+    line, _summary = format_report(ValidationReport(sources=[], findings=[finding]), "github").splitlines()
+    assert line == "::error file=odd%2Cname%3Ax.yaml,line=3,title=schema::ConfigMap//x schema: 100%25 wrong%0Asecond line"
 
 
 def test_junit_is_well_formed_and_counts_every_error(repo, corpus_json):

@@ -173,6 +173,24 @@ def test_serve_table_agrees_with_rays_own_update_types():
         assert item.verdict == expected, (field, update, item.impact)
 
 
+@pytest.mark.parametrize("entry, expected", [
+    ("{name: E, num_replicas: 2}", IN_PLACE),
+    ("{name: E, num_replicas: 2, user_config: {k: 1}}", IN_PLACE),
+    ("{name: E, ray_actor_options: {num_cpus: 2}}", REPLICA_RESTART),
+])
+def test_an_added_or_removed_deployment_entry_is_judged_by_its_fields(entry, expected):
+    from raygitops.diff import ResourceDiff
+    from raygitops.rollout import classify
+
+    bare = {"spec": {"serveConfigV2": "applications:\n- name: a\n  deployments:\n  - {name: D}\n"}}
+    extended = {"spec": {"serveConfigV2": bare["spec"]["serveConfigV2"] + f"  - {entry}\n"}}
+    for before, after in ((bare, extended), (extended, bare)):
+        resource = ResourceDiff("RayService/ns/a", "RayService", "changed", tuple(diff_values(before, after)),
+                                before, after)
+        [item] = classify(resource, kuberay="1.7.0")
+        assert item.verdict == expected, (entry, item.impact)
+
+
 # --- rayClusterConfig rows --------------------------------------------------------------------------
 
 def test_worker_group_replicas_are_ignored(git_repo):
@@ -341,6 +359,10 @@ def test_secret_paths():
     assert [is_secret_path(("env", Named(name), "value")) for name in (
         "HF_TOKEN", "OPENAI_API_KEY", "clientSecret", "AWS_SECRET_ACCESS_KEY", "max_tokens", "tokenizer",
         "sort_key", "bypass")] == [True] * 4 + [False] * 4
+    assert [is_secret_path(("env", Named(name), "value")) for name in (
+        "PGPASSWORD", "PASSWORD_V2", "password_hash", "HF_TOKEN_2", "API_KEY_V2", "DB_PASS")] == [True] * 6
+    assert is_secret_path(("config", "secrets", "db"))
+    assert not is_secret_path(("spec", "volumes", Named("data"), "secret", "secretName"))
     assert redact({"db": '{"user": "u", "password": "p"}'}) == {"db": "(hidden)"}
     [change] = diff_values({"x": '{"a": {"api_key": "1"}}'}, {"x": '{"a": {"api_key": "2"}}'})
     assert (format_path(change.path), change.summary()) == ("x:a.api_key", "(changed)")
@@ -464,3 +486,17 @@ def test_interrupted_diff_removes_its_worktree(git_repo, tmp_path, interrupt):
     assert (process.returncode, stderr) == (130, "interrupted\n")
     assert git(git_repo, "worktree", "list").count("\n") == 0
     assert worktree.name == "tree" and not worktree.parent.exists()   # its temporary directory too
+
+
+def test_rollover_capacity_counts_a_limit_without_a_request_as_the_request():
+    from raygitops.rollout import cluster_requests
+
+    def pod(resources: dict) -> dict:
+        return {"spec": {"containers": [{"name": "ray", "resources": resources}]}}
+
+    service = {"kind": "RayService", "spec": {"rayClusterConfig": {
+        "headGroupSpec": {"template": pod({"limits": {"cpu": "2", "memory": "4Gi"}})},
+        "workerGroupSpecs": [{"groupName": "w", "replicas": 3,
+                              "template": pod({"requests": {"cpu": "1"}, "limits": {"cpu": "4", "nvidia.com/gpu": 1}})}],
+    }}}
+    assert cluster_requests(service) == {"cpu": 5.0, "memory": 4 * 2**30, "nvidia.com/gpu": 3.0}

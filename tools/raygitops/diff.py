@@ -71,14 +71,16 @@ def path_shape(path: tuple) -> tuple[str, ...]:
 
 # --- secrets -------------------------------------------------------------------------------
 
-# A key or item name whose value must never be printed ends in one of these words
-# (API_TOKEN, DB_CONFIG__DATASTORE_CONFIG__PASSWORD, clientSecret), or in "key" after one of
-# _KEY_QUALIFIERS (OPENAI_API_KEY, tls.key). Judging the last word keeps max_tokens,
-# tokenizer and sort_key readable.
+# A key or item name whose value must never be printed contains one of _SECRET_STEMS anywhere
+# (PGPASSWORD, password_hash, secrets), or ends in one of _SECRET_WORDS (API_TOKEN, DB_PASS,
+# HF_TOKEN_2), or in "key" after one of _KEY_QUALIFIERS (OPENAI_API_KEY, tls.key). Judging only
+# the last word for the short words keeps max_tokens, tokenizer, sort_key and bypass readable.
+_SECRET_STEMS = ("password", "passwd", "passphrase", "secret", "credential")
 _SECRET_WORDS = {"password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "credential",
                  "credentials", "apikey", "privatekey", "dsn"}
 _KEY_QUALIFIERS = {"api", "access", "private", "secret", "client", "ssh", "signing", "encryption", "tls"}
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_VERSION_WORD = re.compile(r"v?[0-9]+$")
 # Keys that hold a reference to a secret (its name, where to find it), not the secret itself.
 _REFERENCE = re.compile(r"(Ref|Name|^valueFrom)$")
 _SECRET_KINDS_DATA = {"Secret": ("data", "stringData")}
@@ -89,7 +91,11 @@ def _label(segment: Any) -> str:
 
 
 def names_a_secret(label: str) -> bool:
+    if any(stem in label.lower() for stem in _SECRET_STEMS):
+        return True
     words = [word.lower() for word in _WORD.findall(label)]
+    while words and _VERSION_WORD.match(words[-1]):
+        words.pop()  # HF_TOKEN_2, API_KEY_V2
     if not words:
         return False
     if words[-1] in _SECRET_WORDS or words[-2:] == ["connection", "string"]:

@@ -110,6 +110,13 @@ def _whole_resource(ctx: Context) -> bool:
     return ctx.change is None
 
 
+def _light_deployment_entry(ctx: Context) -> bool:
+    """An added or removed deployment entry that sets only in-place fields: Serve moves the
+    deployment between those values and the code's defaults without restarting replicas."""
+    entry = ctx.change.after if ctx.change.change == ADDED else ctx.change.before
+    return isinstance(entry, dict) and set(entry) <= {"name", *SERVE_IN_PLACE_FIELDS}
+
+
 def _upgrade_strategy(ctx: Context) -> str:
     service = ctx.resource.after or ctx.resource.before or {}
     return str(((service.get("spec") or {}).get("upgradeStrategy") or {}).get("type") or "NewCluster")
@@ -204,6 +211,8 @@ RULES: tuple[Rule, ...] = (
       for field in SERVE_IN_PLACE_FIELDS),
     *(Rule(f"{_DEPLOYMENT}.{field}", REPLICA_RESTART, "restarts the deployment's replicas", SERVE_CODE_UPDATE)
       for field in SERVE_RESTART_FIELDS),
+    Rule(_DEPLOYMENT, IN_PLACE, "in-place Serve update, no replica restart", SERVE_LIGHTWEIGHT, exact=True,
+         changes=_ADD | _REMOVE, when=_light_deployment_entry),
     Rule(_DEPLOYMENT, REPLICA_RESTART, "restarts the deployment's replicas", SERVE_CODE_UPDATE),
     *(Rule(f"{_APP}.{field}", APP_RESTART, "restarts every deployment of the application", SERVE_CODE_UPDATE)
       for field in ("import_path", "runtime_env", "args")),
@@ -375,7 +384,10 @@ def cluster_requests(service: dict | None) -> dict[str, float]:
         count = 1 if group.is_head else (int(spec.get("replicas", spec.get("minReplicas", 0)) or 0)
                                          * int(spec.get("numOfHosts", 1) or 1))
         for container in group.pod.get("containers") or []:
-            for resource, value in ((container.get("resources") or {}).get("requests") or {}).items():
+            resources = container.get("resources") or {}
+            # Kubernetes defaults a missing request to its limit.
+            requested = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+            for resource, value in requested.items():
                 if resource in ("cpu", "memory") or resource.endswith("gpu"):
                     total[resource] = total.get(resource, 0.0) + count * (parse_quantity(value) or 0.0)
     return total

@@ -84,6 +84,8 @@ CASES = [
      "raygitops.yaml:60", "'external_imports' must be a list"),
     ("list-of-non-strings", lambda r: edit(r / "raygitops.yaml", "external_imports: []", "external_imports: [{a: b}]"),
      "raygitops.yaml:60", "'external_imports' must be a list of strings"),
+    ("smoke-unknown-field", lambda r: edit(r / "raygitops.yaml", "expect: {language: de}", "expected: {language: de}"),
+     "raygitops.yaml:", "unknown field 'expected' in smoke"),
     ("unknown-kubernetes-version", lambda r: edit(r / "raygitops.yaml", "kubernetes: 1.32.0", "kubernetes: 1.99.0"),
      "raygitops.yaml", "no schemas for Kubernetes 1.99.0"),
 ]

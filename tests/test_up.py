@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +21,7 @@ import psutil
 import pytest
 import requests
 
-from conftest import SHARED, run_tool
+from conftest import _COPY_IGNORE, SHARED, run_tool
 from raygitops.config import load_config
 from raygitops.localdb import expand_like_ray, password_variable
 from raygitops.localrun import STATE_FILE, RunDir, localize, rendered_serve_config, tagged_processes
@@ -102,6 +103,56 @@ def test_password_reference_and_ray_style_expansion():
     assert env["DB_CONFIG"] == '{"password": "s3cret"}' and env["X"] == "/a" and env["HOME"] == "/root"
 
 
+def test_smoke_requests_check_status_and_expected_fields_against_a_real_server():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from raygitops.config import AppSpec
+    from raygitops.servestatus import smoke_test
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = 500 if self.path.startswith("/broken") else 200
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        request = {"method": "POST", "path": "/", "json": {"text": "hi"}}
+        apps = [AppSpec("same", "m:a", "/same", smoke={**request, "expect": {"text": "hi"}}),
+                AppSpec("other", "m:a", "/other", smoke={**request, "expect": {"text": "bye"}}),
+                AppSpec("missing", "m:a", "/missing", smoke={**request, "expect": {"id": 1}}),
+                AppSpec("broken", "m:a", "/broken", smoke=request)]
+        results = {r.app: r for r in smoke_test(apps, f"http://127.0.0.1:{server.server_port}")}
+    finally:
+        server.shutdown()
+    assert results["same"].ok and results["same"].url.endswith("/same/")
+    assert (results["other"].ok, results["other"].mismatch) == (False, "expected text='bye', got 'hi'")
+    assert results["missing"].mismatch == "expected id=1, got '(missing)'"
+    assert (results["broken"].ok, results["broken"].status) == (False, 500)
+
+
+def test_an_app_without_a_smoke_request_stops_before_ray(repo_copy: Path):
+    config = repo_copy / "raygitops.yaml"
+    text = config.read_text()
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.strip() == "- name: embedding")
+    config.write_text(text.replace('    smoke: {method: POST, path: /, json: {text: "ray serve on kubernetes"}}\n', ""))
+    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"error: raygitops.yaml:{line}: application 'embedding' declares no smoke "
+                                          "request — add smoke: {method: GET, path: /} (or the request that proves "
+                                          "it answers)"]
+    assert "starting Ray" not in result.stdout
+    assert_clean(repo_copy, "dev")
+
+
 @pytest.mark.ray
 def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
     port = free_port()
@@ -123,6 +174,24 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         note = requests.post(f"http://127.0.0.1:{port}/notes/", json={"text": "from the test"}, timeout=10).json()
         listed = requests.get(f"http://127.0.0.1:{port}/notes/", timeout=10).json()["notes"]
         assert {"id": note["id"], "text": "from the test"} in listed
+
+        # Another checkout reuses this Ray (--address): it deploys there, and its teardown deletes
+        # the apps while that Ray keeps running. Apps it did not expect make it refuse.
+        dashboard = re.search(r"dashboard +(http://127\.0\.0\.1:\d+)", out)[1]
+        other = repo_copy.parent / "other"
+        shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
+        reused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert reused.returncode == 0, reused.stdout[-2000:] + reused.stderr
+        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 5
+        assert f"deleted the applications from the Ray at {dashboard}" in reused.stdout
+        assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
+        requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
+            {"name": "foreign", "route_prefix": "/foreign", "import_path": "not_here:app"}]}).raise_for_status()
+        refused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert refused.returncode == 2
+        assert error_lines(refused.stderr) == [
+            f"error: the Ray at {dashboard} already serves foreign, which deploying overlays/dev would delete — "
+            "use another Ray, or shut those apps down first"]
 
         again = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
         assert again.returncode != 0

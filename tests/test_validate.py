@@ -228,6 +228,35 @@ def test_usage_and_tool_failures_exit_2(repo, args, env, message):
     assert "Summary:" not in result.stdout
 
 
+@pytest.fixture(scope="module")
+def config_copy(tmp_path_factory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("policies") / "repo")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("image-digest: warning", "image-digest: warn",
+     "raygitops.yaml:72: policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
+    ("image-digest: warning", "image-digst: warning",
+     "raygitops.yaml:72: policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
+    ("ephemeral_storage_min: 10Gi", "ephemeral_storage_min: lots",
+     "raygitops.yaml:66: policies.ephemeral_storage_min: 'lots' is not a quantity"),
+    ("require_digest: [prod]", "require_digest: prod", "raygitops.yaml:70: policies.require_digest: must be a list"),
+    ("dev_environments: [dev]", "dev_environment: [dev]", "raygitops.yaml:67: policies.dev_environment: unknown setting"),
+])
+def test_a_typo_in_policy_settings_is_an_error_not_a_weaker_check(config_copy, old, new, message):
+    path = config_copy / "raygitops.yaml"
+    original = path.read_text()
+    assert old in original
+    path.write_text(original.replace(old, new, 1))
+    try:
+        result = run_validate(config_copy, "tests/validate_corpus/valid-rayservice.yaml")
+    finally:
+        path.write_text(original)
+    no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
+
+
 def test_skipped_kinds_are_not_errors():
     path = CORPUS / "unknown-kind.yaml"
     strict = validate(REPO, [path])

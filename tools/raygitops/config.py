@@ -154,7 +154,7 @@ def load_config(root: Path) -> RepoConfig:
             raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
                             line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
-                            smoke=raw.get("smoke") or {}, docs=raw.get("docs"), line=doc.line_of(path)))
+                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
     _reject_duplicates(doc, apps)
 
     schemas = _optional(doc, data, "schemas", (), dict, {})
@@ -185,6 +185,19 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
         raise UserError(f"'{'.'.join(path + (key,))}' must be a list of strings", file=doc.file,
                         line=doc.line_of(path + (key,)), fix="write one quoted string per item")
     return tuple(values)
+
+
+_SMOKE_KEYS = {"method", "path", "json", "expect"}
+
+
+def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any]:
+    smoke = _optional(doc, app, "smoke", path, dict, {})
+    unknown = sorted(set(smoke) - _SMOKE_KEYS)
+    if unknown:
+        raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(path + ("smoke",)),
+                        fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
+    _optional(doc, smoke, "expect", path + ("smoke",), dict, {})
+    return smoke
 
 
 def _reject_duplicates(doc: YamlDoc, apps: list[AppSpec]) -> None:

@@ -39,6 +39,7 @@ TAG = "RAYGITOPS_RUN_DIR"
 RAY_TEMP_DIR_MAX = 45
 LOCAL_HOST = "127.0.0.1"
 RAY_START_TIMEOUT_S = 120
+REUSED_RAY_TIMEOUT_S = 15
 
 
 # --- where a run keeps its state ----------------------------------------------------------------
@@ -193,14 +194,22 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def require_free_port(port: int, what: str, fix: str) -> None:
+def port_in_use(port: int) -> str | None:
+    """Why `port` cannot be bound on 127.0.0.1, or None when it is free."""
     with socket.socket() as s:
         # SO_REUSEADDR as uvicorn sets it: a TIME_WAIT leftover is no conflict, a listener is.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOCAL_HOST, port))
         except OSError as err:
-            raise UserError(f"port {port} ({what}) is already in use: {err.strerror}", fix=fix) from None
+            return err.strerror or str(err)
+    return None
+
+
+def require_free_port(port: int, what: str, fix: str) -> None:
+    reason = port_in_use(port)
+    if reason:
+        raise UserError(f"port {port} ({what}) is already in use: {reason}", fix=fix)
 
 
 # --- checks and the rendered serve config -----------------------------------------------------
@@ -440,6 +449,13 @@ class Stack:
 
 def stop_recorded(run: RunDir, state: dict, console: Console) -> None:
     """Stop Ray and Postgres as recorded in `state`, then anything else carrying our tag."""
+    if state.get("serve_on_reused_ray"):
+        # That Ray stays up; the apps go, or they would keep pointing at the Postgres stopped below.
+        try:
+            Dashboard(state["serve_on_reused_ray"]).shutdown_serve()
+            console.out(f"deleted the applications from the Ray at {state['serve_on_reused_ray']}")
+        except Exception as err:  # noqa: BLE001 - teardown goes on; the user is told
+            console.err(f"could not delete the applications from {state['serve_on_reused_ray']}: {err}")
     ray = state.get("ray") or {}
     if ray.get("pgid"):
         count = stop_ray(ray["pgid"], ray.get("since", 0))
@@ -543,10 +559,21 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
 
     from raygitops.config import load_config
     config = load_config(root)
+    for app in config.applications:
+        if not app.smoke:
+            raise UserError(f"application '{app.name}' declares no smoke request", file="raygitops.yaml",
+                            line=app.line, fix="add smoke: {method: GET, path: /} (or the request that proves it answers)")
     run.ensure()
     refuse_if_up(run, console)
     (pg_port,) = free_ports(1)
-    local = localize(rendered, root=root, run=run, working_dir_url=config.working_dir_url, serve_port=options.port,
+    serve_port = options.port
+    if serve_port is None and options.address is None:
+        configured = int((rendered.get("http_options") or {}).get("port", 8000))
+        if port_in_use(configured):
+            # Another checkout (or app) has it; an explicit --port stays strict.
+            (serve_port,) = free_ports(1)
+            console.out(f"local: Serve port {configured} is in use, so this run takes {serve_port} (--port sets it)")
+    local = localize(rendered, root=root, run=run, working_dir_url=config.working_dir_url, serve_port=serve_port,
                      pg_port=pg_port, ray_is_ours=options.address is None, secret=lambda: local_secret(run.path))
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
@@ -590,11 +617,20 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
         head = RayHead(dashboard=options.address if "://" in options.address else f"http://{options.address}",
                        gcs_address="", temp_dir=None)
     dashboard = Dashboard(head.dashboard)
-    dashboard.wait_ready()
-    console.out(f"Ray dashboard {head.dashboard}; deploying {len(local.config['applications'])} applications "
+    names = [app["name"] for app in local.config["applications"]]
+    if options.address is None:
+        dashboard.wait_ready()
+    else:
+        dashboard.wait_ready(timeout=REUSED_RAY_TIMEOUT_S)  # it is running already, or the address is wrong
+        # The PUT is declarative: it would delete whatever else that Ray serves.
+        foreign = sorted(dashboard.application_names() - set(names))
+        if foreign:
+            raise UserError(f"the Ray at {head.dashboard} already serves {', '.join(foreign)}, which deploying "
+                            f"{run.overlay_label} would delete", fix="use another Ray, or shut those apps down first")
+        stack.record(serve_on_reused_ray=head.dashboard)
+    console.out(f"Ray dashboard {head.dashboard}; deploying {len(names)} applications "
                 "(PUT /api/serve/applications/)…")
     dashboard.deploy(local.config)
-    names = [app["name"] for app in local.config["applications"]]
     wait_until_running(dashboard, names, timeout=options.timeout, console=console,
                        logs=ReplicaLogs(head.temp_dir))
     base = f"http://{LOCAL_HOST}:{local.serve_port}"
@@ -635,7 +671,7 @@ def _smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Da
         results.append(result)
         status = result.status if result.status is not None else "no answer"
         console.out(f"smoke {result.app:<12} {result.method} {result.url} → {status} in {result.millis:.0f} ms  "
-                    f"{result.body[:100]}")
+                    f"{result.body[:100]}" + (f"  ✗ {result.mismatch}" if result.mismatch else ""))
     failed = [r for r in results if not r.ok]
     if failed:
         first = failed[0]
@@ -643,7 +679,7 @@ def _smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Da
         deployments = sorted(((apps.get(first.app) or {}).get("deployments") or {}))
         where = logs.show_tail(console, apps, first.app, deployments[0] if deployments else None)
         raise UserError(f"{len(failed)} of {len(results)} smoke requests failed; {first.method} {first.url} → "
-                        f"{first.status or 'no answer'}: {first.body[:300]}", file=where,
+                        f"{first.status or 'no answer'}: {first.mismatch or first.body[:300]}", file=where,
                         fix="the replica log is above" if where else "see the Ray dashboard's logs")
     console.out(f"smoke: {len(results)} of {len(results)} requests answered")
 

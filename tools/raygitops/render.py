@@ -242,7 +242,7 @@ def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
     for document in documents:
         if document is None:
             continue
-        if isinstance(document, dict) and document.get("kind", "").endswith("List") and "items" in document:
+        if isinstance(document, dict) and str(document.get("kind", "")).endswith("List") and "items" in document:
             out.extend(item for item in document["items"] or [])
         else:
             out.append(document)

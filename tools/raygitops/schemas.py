@@ -730,7 +730,9 @@ class SchemaRegistry:
         if missing:
             return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
                             path=missing[0],
-                            message="resource has no " + " and no ".join(missing),
+                            message="; ".join(f"{name} must be a string, not {_short(resource[name])}"
+                                              if resource.get(name) not in (None, "") else f"resource has no {name}"
+                                              for name in missing),
                             fix="every Kubernetes object needs a string apiVersion and kind")]
         for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
             if not pattern.fullmatch(value):

@@ -19,7 +19,7 @@ import yaml
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, Finding
-from raygitops.yamlio import LOADER, YamlDoc
+from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"
@@ -404,6 +404,12 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
                         "run tools/regen instead of editing the string")]
     if not isinstance(config, dict):
         return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
+    duplicate = first_duplicate_key(yaml.compose(text, Loader=LOADER))
+    if duplicate:
+        # Ray would take the last value without a word: num_replicas: 1 … num_replicas: 3.
+        key, line, first = duplicate
+        return [finding("serve-yaml", f"serveConfigV2 repeats key '{key}' (lines {first} and {line} of the string)",
+                        "keep one of them; run tools/regen instead of editing the string")]
 
     findings = []
     for key_path, key in unknown_keys(config):

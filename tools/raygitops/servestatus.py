@@ -80,6 +80,13 @@ class Dashboard:
         response.raise_for_status()
         return response.json()
 
+    def application_names(self) -> set[str]:
+        return set(self.status().get("applications") or {})
+
+    def shutdown_serve(self) -> None:
+        """DELETE every application, as `serve shutdown` does."""
+        self.http.delete(f"{self.url}/api/serve/applications/", timeout=60).raise_for_status()
+
 
 class Progress:
     """App and deployment states: redrawn in place on a terminal, one line per change elsewhere."""
@@ -258,10 +265,11 @@ class SmokeResult:
     status: int | None
     millis: float
     body: str
+    mismatch: str = ""      # what `expect` wanted and the answer lacked
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        return self.status is not None and 200 <= self.status < 300 and not self.mismatch
 
 
 def smoke_url(base: str, route_prefix: str, path: str) -> str:
@@ -269,7 +277,7 @@ def smoke_url(base: str, route_prefix: str, path: str) -> str:
 
 
 def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
-    """One request per app that declares `smoke:` in raygitops.yaml."""
+    """One request per app, as its `smoke:` in raygitops.yaml says; `expect` fields must be in the JSON answer."""
     import requests
     http = requests.Session()
     http.trust_env = False
@@ -290,6 +298,22 @@ def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
             if (status is None or status in (404, 503)) and time.monotonic() < deadline:
                 time.sleep(0.25)
                 continue
-            yield SmokeResult(app.name, method, url, status, millis, body)
+            mismatch = _unmet_expectation(app.smoke.get("expect") or {}, response) if status else ""
+            yield SmokeResult(app.name, method, url, status, millis, body, mismatch)
             break
+
+
+def _unmet_expectation(expect: dict, response) -> str:
+    """The first `expect` field the JSON answer lacks or holds another value for ("" when all match)."""
+    if not expect:
+        return ""
+    try:
+        answer = response.json()
+    except ValueError:
+        return "expected a JSON answer"
+    for key, wanted in expect.items():
+        got = answer.get(key, "(missing)") if isinstance(answer, dict) else "(not an object)"
+        if got != wanted:
+            return f"expected {key}={wanted!r}, got {got!r}"
+    return ""
 

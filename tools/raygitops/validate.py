@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -21,14 +22,14 @@ import yaml
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
-from raygitops.policies import PolicyContext, PolicySettings, groups, run_policies
+from raygitops.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.schemas import SchemaRegistry
 from raygitops.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.workingdir import build_package
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import LOADER, relpath
+from raygitops.yamlio import LOADER, first_duplicate_key, relpath
 
 STDIN = "-"
 
@@ -94,8 +95,28 @@ def _documents(text: str, label: str) -> Source:
         mark = getattr(exc, "problem_mark", None)
         return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
                                              line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
-    pairs = [(d, n.start_mark.line + 1) for d, n in zip(documents, nodes) if d is not None]
+    for node in nodes:
+        duplicate = first_duplicate_key(node)
+        if duplicate:
+            key, line, first = duplicate
+            return Source(label, error=UserError(f"duplicate key '{key}' (first at line {first})", file=label,
+                                                 line=line, fix="keep one of them"))
+    pairs = []
+    for document, node in zip(documents, nodes):
+        if document is None:
+            continue
+        if _is_list(document):
+            # kubectl get -o yaml writes a List: each item is checked as the resource it is.
+            item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
+            pairs.extend((item, item_node.start_mark.line + 1) for item, item_node in zip(document["items"], item_nodes))
+        else:
+            pairs.append((document, node.start_mark.line + 1))
     return Source(label, resources=tuple(d for d, _ in pairs), lines=tuple(line for _, line in pairs))
+
+
+def _is_list(document: Any) -> bool:
+    return (isinstance(document, dict) and isinstance(document.get("kind"), str) and document["kind"].endswith("List")
+            and isinstance(document.get("items"), list))
 
 
 def _expand(path: Path) -> list[Path]:
@@ -168,15 +189,46 @@ def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegis
         skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
 
 
+_SEVERITIES = ("error", "warning", "off")
+
+
 def policy_settings(config: RepoConfig) -> PolicySettings:
-    raw = config.policies
-    defaults = PolicySettings()
-    return PolicySettings(
-        ephemeral_storage_min=str(raw.get("ephemeral_storage_min", defaults.ephemeral_storage_min)),
-        dev_environments=tuple(raw.get("dev_environments", defaults.dev_environments)),
-        require_digest=tuple(raw.get("require_digest", defaults.require_digest)),
-        severity=raw.get("severity") or {},
-        gpu_toleration_keys=tuple(raw.get("gpu_toleration_keys", defaults.gpu_toleration_keys)))
+    """raygitops.yaml's `policies:`, checked: a typo there would quietly weaken a check."""
+    raw, defaults = config.policies, PolicySettings()
+
+    def bad(path: tuple, message: str, fix: str) -> UserError:
+        line = config.doc.line_of(("policies", *path)) if config.doc is not None else None
+        return UserError(f"policies.{'.'.join(map(str, path))}: {message}", file="raygitops.yaml", line=line, fix=fix)
+
+    fields = {"ephemeral_storage_min", "dev_environments", "require_digest", "severity", "gpu_toleration_keys"}
+    for key in raw:
+        if key not in fields:
+            raise bad((key,), "unknown setting", f"use one of {', '.join(sorted(fields))}")
+    floor = raw.get("ephemeral_storage_min", defaults.ephemeral_storage_min)
+    if parse_quantity(floor) is None:
+        raise bad(("ephemeral_storage_min",), f"{floor!r} is not a quantity", "write it as Kubernetes does, e.g. 10Gi")
+    lists = {}
+    for key in ("dev_environments", "require_digest", "gpu_toleration_keys"):
+        value = raw.get(key, getattr(defaults, key))
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad((key,), "must be a list of strings", f"e.g. {key}: [{', '.join(getattr(defaults, key))}]")
+        lists[key] = tuple(value)
+    severity = raw.get("severity") or {}
+    known = {p.id for p in POLICIES}
+    if not isinstance(severity, dict):
+        raise bad(("severity",), "must map environments to {policy id: level}", "e.g. severity: {prod: {image-digest: warning}}")
+    for env, levels in severity.items():
+        if not isinstance(levels, dict):
+            raise bad(("severity", env), "must map policy ids to a level", f"e.g. {env}: {{image-digest: warning}}")
+        for pid, level in levels.items():
+            if pid not in known:
+                close = difflib.get_close_matches(str(pid), sorted(known), n=1)
+                raise bad(("severity", env, pid), "no such policy",
+                          f"did you mean {close[0]}?" if close else "the ids are in tools/raygitops/policies.py")
+            if level not in _SEVERITIES:
+                raise bad(("severity", env, pid), f"level {level!r} is not one of {', '.join(_SEVERITIES)}",
+                          f"use {' / '.join(_SEVERITIES)}")
+    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, **lists)
 
 
 _serve_cache: dict[tuple, list[Finding]] = {}

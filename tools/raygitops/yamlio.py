@@ -63,6 +63,29 @@ def _index_lines(node: yaml.Node, path: tuple, lines: dict, file: str, seen_node
             _index_lines(item, path + (index,), lines, file, seen_nodes)
 
 
+def first_duplicate_key(node: yaml.Node | None) -> tuple[str, int, int] | None:
+    """(key, line, line of its first occurrence) of the first repeated mapping key, as
+    kubeconform -strict rejects it; PyYAML itself silently keeps the last value."""
+    pending, seen_nodes = [node] if node is not None else [], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen_nodes:
+            continue  # an alias of a node already walked
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in current.value:
+                line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in first:
+                        return str(key_node.value), line, first[key_node.value]
+                    first[key_node.value] = line
+                pending.append(value_node)
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+    return None
+
+
 def parse_yaml(text: str, file: str) -> YamlDoc:
     """Parse one YAML document; bad YAML becomes a UserError naming the file and line."""
     try:

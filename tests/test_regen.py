@@ -203,9 +203,12 @@ def _file_states(root: Path) -> set[bytes]:
 def test_killed_writes_never_leave_a_partial_or_mixed_set(tmp_path):
     """SIGKILL the writer at random moments: every file is whole, and after recovery the
     set is entirely one generation. The moments that matter most are pinned below."""
-    from raygitops.yamlio import recover_interrupted_write
+    from raygitops.yamlio import recover_interrupted_write, write_generated
     rng = random.Random(7)
     (tmp_path / "base").mkdir()
+    # A first generation exists before any kill, as the repository's committed files do.
+    names = [f"overlays/env{i}/generated/file{j}.yaml" for i in range(6) for j in range(4)]
+    write_generated(tmp_path, {n: b"B" * 200_000 + n.encode() for n in names})
     for attempt in range(25):
         process = subprocess.Popen([sys.executable, "-c", _WRITER.format(tools=TOOLS, root=str(tmp_path))],
                                    stdout=subprocess.PIPE)
@@ -308,3 +311,19 @@ def test_validate_reports_generated_files_older_than_their_inputs(repo_copy):
     assert "overlays/dev: error regen-stale" not in result.stdout
     assert run_tool(repo_copy, "regen").returncode == 0
     assert run_tool(repo_copy, "validate").returncode == 0
+
+
+def test_every_command_finishes_an_interrupted_write_before_reading(repo_copy):
+    """A regen killed between its renames leaves a journal; render (like validate, up and diff)
+    completes that write first instead of rendering a mix of two generations."""
+    from raygitops.yamlio import JOURNAL
+    rel = "overlays/dev/generated/serve-config.yaml"
+    text = (repo_copy / rel).read_text()
+    assert "num_replicas: 1" in text
+    (repo_copy / (rel + ".regen-tmp")).write_text(text.replace("num_replicas: 1", "num_replicas: 7", 1))
+    (repo_copy / JOURNAL).write_text(json.dumps([rel]))
+    result = run_tool(repo_copy, "render", "overlays/dev")
+    assert result.returncode == 0, result.stderr
+    assert "note: finished the generated-file write of an interrupted tools/regen" in result.stderr
+    assert "num_replicas: 7" in result.stdout
+    assert not (repo_copy / JOURNAL).exists() and not list(repo_copy.rglob("*.regen-tmp"))

@@ -63,6 +63,9 @@ CASES = [
      "", "pyproject.toml pins ray[serve]==2.44.1 but raygitops.yaml versions.ray is 2.46.0"),
     ("version-mismatch-image", lambda r: edit(r / "base/rayservice.yaml", "image: ray-image", "image: rayproject/ray:2.45.0-py311"),
      "", "base/rayservice.yaml:30: image rayproject/ray:2.45.0-py311 but raygitops.yaml versions.ray is 2.46.0"),
+    ("version-mismatch-ray-version", lambda r: edit(r / "base/rayservice.yaml", "rayVersion: set-by-tools-regen",
+                                                    'rayVersion: "2.45.0"'),
+     "", "base/rayservice.yaml:19: rayVersion 2.45.0 but raygitops.yaml versions.ray is 2.46.0"),
     ("version-mismatch-kuberay", lambda r: edit(r / "argocd/settings/settings.yaml", 'kuberayVersion: "1.7.0"',
                                                 'kuberayVersion: "1.6.0"'),
      "", "argocd/settings/settings.yaml: kuberayVersion 1.6.0 but raygitops.yaml versions.kuberay is 1.7.0"),
@@ -81,11 +84,15 @@ CASES = [
                                         "env_vars:\n  WORKING_DIR_URL: file:///tmp/x.zip\n"),
      f"{DEV}:4", "WORKING_DIR_URL is set by tools/regen"),
     ("string-instead-of-list", lambda r: edit(r / "raygitops.yaml", "external_imports: []", "external_imports: aana.x:app"),
-     "raygitops.yaml:60", "'external_imports' must be a list"),
+     "raygitops.yaml:", "'external_imports' must be a list"),
     ("list-of-non-strings", lambda r: edit(r / "raygitops.yaml", "external_imports: []", "external_imports: [{a: b}]"),
-     "raygitops.yaml:60", "'external_imports' must be a list of strings"),
+     "raygitops.yaml:", "'external_imports' must be a list of strings"),
     ("smoke-unknown-field", lambda r: edit(r / "raygitops.yaml", "expect: {language: de}", "expected: {language: de}"),
      "raygitops.yaml:", "unknown field 'expected' in smoke"),
+    ("replicas-and-autoscaling", lambda r: edit(r / DEV, "num_replicas: 1", "num_replicas: 1\n        autoscaling_config: {min_replicas: 1, max_replicas: 2}"),
+     f"{DEV}:11", "deployment 'Gateway' sets both num_replicas and autoscaling_config"),
+    ("serve-yaml-is-a-directory", lambda r: ((r / DEV).unlink(), (r / DEV).mkdir()), f"{DEV}: Is a directory",
+     "check that this path is a readable file"),
     ("unknown-kubernetes-version", lambda r: edit(r / "raygitops.yaml", "kubernetes: 1.32.0", "kubernetes: 1.99.0"),
      "raygitops.yaml", "no schemas for Kubernetes 1.99.0"),
 ]
@@ -118,3 +125,25 @@ def test_bad_input_gets_one_clear_error_and_writes_nothing(repo_copy, break_it, 
 def test_there_are_at_least_fifteen_distinct_bad_inputs():
     assert len({c[0] for c in CASES}) >= 15
     assert len({re.sub(r"\W", "", c[3]) for c in CASES}) >= 15
+
+
+def test_an_import_error_raised_inside_a_venv_in_the_repository_points_at_raygitops_yaml(tmp_path):
+    """Ray's own frames (a .venv inside the checkout, as the README makes one) are not the user's file."""
+    import importlib.util
+    import sys
+
+    from raygitops.config import AppSpec
+    from raygitops.serveconfig import _build_error
+
+    library = tmp_path / ".venv/lib/python3.11/site-packages/raylike.py"
+    library.parent.mkdir(parents=True)
+    library.write_text("def import_attr(path):\n    raise ModuleNotFoundError(f\"No module named '{path}'\")\n")
+    spec = importlib.util.spec_from_file_location("raylike", library)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.import_attr("apps.langauge")
+    except ModuleNotFoundError as exc:
+        error = _build_error(exc, sys.exc_info(), tmp_path,
+                             [AppSpec("language", "apps.langauge:app", "/language", line=31)], "raygitops.yaml")
+    assert (error.file, error.line) == ("raygitops.yaml", 31), error

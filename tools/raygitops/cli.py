@@ -15,9 +15,16 @@ from raygitops.yamlio import relpath
 
 
 def _root() -> Path:
+    """The repository, with any generated-file write that a killed tools/regen left half done
+    finished first: every command reads those files, and must see one generation of them."""
     from raygitops.config import find_repo_root
-    return find_repo_root(Path(__file__).resolve().parents[2]
+    from raygitops.yamlio import interrupted_write_pending, recover_interrupted_write
+    root = find_repo_root(Path(__file__).resolve().parents[2]
                           if os.environ.get("RAYGITOPS_ROOT") is None else Path(os.environ["RAYGITOPS_ROOT"]))
+    if interrupted_write_pending(root):
+        recover_interrupted_write(root)
+        print("note: finished the generated-file write of an interrupted tools/regen", file=sys.stderr)
+    return root
 
 
 def cmd_regen(args: argparse.Namespace) -> int:
@@ -53,6 +60,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _root_quietly() -> Path | None:
+    try:
+        return _root()
+    except Exception:  # noqa: BLE001 - only for shortening a path in a message
+        return None
+
+
 def _environments(root: Path) -> list[str]:
     from raygitops.config import load_config
     return load_config(root).environments()
@@ -72,12 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     regen = sub.add_parser("regen", prog="tools/regen",
                            help="write every environment's serve config and the kustomize glue")
     regen.add_argument("--check", action="store_true", help="write nothing; exit 1 and show a diff when stale")
-    regen.set_defaults(func=cmd_regen)
+    regen.set_defaults(func=cmd_regen, parser=regen)
 
     render = sub.add_parser("render", prog="tools/render", help="kustomize build overlays (all by default)")
     render.add_argument("paths", nargs="*", help="kustomization directories")
     render.add_argument("--summary", action="store_true", help="one summary per overlay instead of the YAML")
-    render.set_defaults(func=cmd_render)
+    render.set_defaults(func=cmd_render, parser=render)
 
     sub.add_parser("test", prog="tools/test", help="run the test suite (options go to pytest)")
 
@@ -98,7 +112,7 @@ def _register_optional(sub, name: str) -> None:
         return
     command = sub.add_parser(name, prog=f"tools/{name}", help=library.__doc__.splitlines()[0] if library.__doc__ else name)
     library.add_arguments(command)
-    command.set_defaults(func=library.run)
+    command.set_defaults(func=library.run, parser=command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["test"]:
             return run_tests(argv[1:])
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:  # reported by the command's own parser, so the usage names tools/<command>
+            args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`| head`): not worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -117,3 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a path that is a directory, a dangling link, unreadable…
+        root = _root_quietly()
+        where = f"{relpath(Path(error.filename), root) if root else error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error} — check that this path is a readable file where one is "
+              "expected", file=sys.stderr)
+        return 2

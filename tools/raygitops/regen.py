@@ -83,6 +83,7 @@ def _image_transformers(config: RepoConfig) -> str:
 
 
 _IMAGE_LINE = re.compile(r"^\s*-?\s*image:\s*[\"']?([^\s\"'#]+)", re.M)
+_RAY_VERSION_LINE = re.compile(r"^\s*rayVersion:\s*[\"']?([0-9][^\s\"'#]*)", re.M)   # a version, not the placeholder
 
 
 def version_pin_problems(config: RepoConfig) -> list[str]:
@@ -106,6 +107,11 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
                     problems.append(f"{path.relative_to(root).as_posix()}:{line}: image {match.group(1)} "
                                     f"but raygitops.yaml versions.ray is {ray} — use the placeholder image "
                                     f"({', '.join(i.placeholder for i in config.images)}) so tools/regen sets the tag")
+            for match in _RAY_VERSION_LINE.finditer(text):
+                if match.group(1) != ray:
+                    line = text.count("\n", 0, match.start(1)) + 1
+                    problems.append(f"{path.relative_to(root).as_posix()}:{line}: rayVersion {match.group(1)} but "
+                                    f"raygitops.yaml versions.ray is {ray} — remove it; tools/regen sets rayVersion")
     settings = root / ARGOCD_SETTINGS
     if settings.exists():
         match = re.search(r"^\s*kuberayVersion:\s*[\"']?([^\s\"'#]+)", settings.read_text(errors="replace"), re.M)

@@ -149,6 +149,8 @@ def _build_error(exc: BaseException, exc_info, root: Path, apps, config_file: st
             rel = Path(frame.filename).resolve().relative_to(root.resolve())
         except ValueError:
             continue
+        if "site-packages" in rel.parts or any(part.startswith(".") for part in rel.parts):
+            continue  # Ray's own frames, from a .venv inside the repository
         file, line = rel.as_posix(), frame.lineno
         break
     if isinstance(exc, SyntaxError) and exc.filename:
@@ -294,6 +296,10 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
                 raise UserError(f"unknown deployment '{name}' in application '{app['name']}'", file=doc.file,
                                 line=doc.line_of(("applications", a, "deployments", d, "name")),
                                 fix=f"use one of: {', '.join(sorted(deployments)) or '(none)'}")
+            if dep_override.get("num_replicas", "auto") != "auto" and dep_override.get("autoscaling_config") is not None:
+                raise UserError(f"deployment '{name}' sets both num_replicas and autoscaling_config", file=doc.file,
+                                line=doc.line_of(("applications", a, "deployments", d, "num_replicas")),
+                                fix="keep one: a fixed num_replicas, or autoscaling_config (with num_replicas: auto)")
             target = app["deployments"][deployments[name]]
             _deep_merge(target, {k: v for k, v in dep_override.items() if k != "name"})
             # num_replicas and autoscaling_config exclude each other; the environment's choice wins.

@@ -1,6 +1,6 @@
 """tools/validate: render → schemas → serve config → policies → one report.
 
-    report = validate(root, ["overlays/prod"])         # or None: every overlay and argocd/
+    report = validate(root, ["overlays/prod"])         # or None: every overlay, argocd/ and the operator's
     print(format_report(report, "text")); raise SystemExit(report.exit_code())
 """
 from __future__ import annotations
@@ -137,11 +137,13 @@ def _expand(path: Path) -> list[Path]:
     return out
 
 
+# Deployed, but not through an overlay: the operator's namespaces and everything Argo CD applies.
+_OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
+
+
 def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     paths = [root / "overlays" / env for env in config.environments()]
-    if is_kustomization(root / "argocd"):
-        paths.append(root / "argocd")
-    return paths
+    return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
 def _units(paths: list[Path | str]) -> list[Path | str]:

@@ -283,6 +283,23 @@ def env_var_settings(r: dict) -> list[tuple[str, str, Any]]:
             for k, v in _d(renv.get("env_vars")).items() if isinstance(k, str)]
 
 
+SERVE_ENV, CONTAINER_ENV, CONFIG_MAP = "serve env var", "container env", "ConfigMap key"
+_SECRET_REF_FIX = {CONTAINER_ENV: "use valueFrom.secretKeyRef to a Secret made by an ExternalSecret",
+                   CONFIG_MAP: "keep it in a Secret made by an ExternalSecret and read it with secretKeyRef"}
+
+
+def literal_settings(r: dict) -> list[tuple[str, str, str, Any]]:
+    """(where, name, path, value) of every setting written out in the manifest: serve env vars,
+    container env values (not valueFrom) and ConfigMap data. Credentials must be none of them."""
+    out = [(SERVE_ENV, name, path, value) for name, path, value in env_var_settings(r)]
+    for path, c in all_containers(r):
+        out.extend((CONTAINER_ENV, name, f"{path}.env[{name}]", e.get("value"))
+                   for name, e in sorted(_env(c).items()) if "valueFrom" not in e)
+    if r.get("kind") == "ConfigMap":
+        out.extend((CONFIG_MAP, str(k), f"data.{k}", v) for k, v in sorted(_d(r.get("data")).items(), key=str))
+    return out
+
+
 def _max_replicas(dep: dict) -> float | None:
     n = dep.get("num_replicas")
     auto = dep.get("autoscaling_config")
@@ -570,15 +587,17 @@ def check_db_password(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
                          f"{var} has no password and group {g.name} gets no {needed} from a Secret",
                          fix=f"add env {needed} with valueFrom.secretKeyRef to every Ray container "
                              "(include base/components/postgres)")
-    for name, path, value in env_var_settings(r):
-        if "PASSWORD" in name.upper() and isinstance(value, str) and value and not _is_ref(value):
-            yield _f("db-password-literal", r, ctx, path, f"serve env var {name} holds a password literal")
-    for path, c in all_containers(r):
-        for name, e in sorted(_env(c).items()):
-            if "PASSWORD" in name.upper() and isinstance(e.get("value"), str) and e["value"]:
-                yield _f("db-password-literal", r, ctx, f"{path}.env[{name}]",
-                         f"container env {name} holds a password literal",
-                         fix="use valueFrom.secretKeyRef to a Secret made by an ExternalSecret")
+    for where, name, path, value in literal_settings(r):
+        if not isinstance(value, str) or not value or _is_ref(value):
+            continue
+        if "PASSWORD" in name.upper():
+            yield _f("db-password-literal", r, ctx, path, f"{where} {name} holds a password literal",
+                     fix=_SECRET_REF_FIX.get(where))
+        elif name in _DB_VARS and where != SERVE_ENV:   # the serve config's DB_CONFIG is checked above
+            password = _d(_d(_load_db_config(value)[0]).get("datastore_config")).get("password")
+            if password not in (None, "") and not _is_ref(password):
+                yield _f("db-password-literal", r, ctx, path, f"{where} {name} holds a password literal",
+                         fix=_SECRET_REF_FIX.get(where))
 
 
 # ---------------------------------------------------------------- 6-7. secrets
@@ -610,15 +629,10 @@ def _secret_problem(name: str, value: Any) -> str | None:
 
 
 def check_aana_secrets(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
-    for name, path, value in env_var_settings(r):
+    for where, name, path, value in literal_settings(r):
         problem = _secret_problem(name, value)
         if problem:
-            yield _f("aana-secret-default", r, ctx, path, f"serve env var {problem}")
-    for path, c in all_containers(r):
-        for name, e in sorted(_env(c).items()):
-            problem = _secret_problem(name, e.get("value")) if "valueFrom" not in e else None
-            if problem:
-                yield _f("aana-secret-default", r, ctx, f"{path}.env[{name}]", f"container env {problem}")
+            yield _f("aana-secret-default", r, ctx, path, f"{where} {problem}")
 
 
 # ---------------------------------------------------------------- 8. node-local storage
@@ -866,7 +880,7 @@ POLICIES: tuple[Policy, ...] = (
            "A password in Git or in the serve config is readable by anyone with the repo or the Ray dashboard.",
            "drop the password from DB_CONFIG (or write ${VAR}) and give pods DB_CONFIG__DATASTORE_CONFIG__PASSWORD "
            "from a Secret via valueFrom.secretKeyRef",
-           check_db_password, WORKLOAD_KINDS),
+           check_db_password, WORKLOAD_KINDS + ("ConfigMap",)),
     Policy("secret-in-git", ERROR,
            "A Secret's data in Git is only base64-encoded, not encrypted.",
            "use an ExternalSecret or a SealedSecret",
@@ -874,7 +888,7 @@ POLICIES: tuple[Policy, ...] = (
     Policy("aana-secret-default", ERROR,
            "Aana signs webhooks and calls paid APIs with these; a literal leaks with the repo, a default is guessable.",
            "set it from a Secret: container env valueFrom.secretKeyRef (or ${VAR} in env_vars)",
-           check_aana_secrets, WORKLOAD_KINDS),
+           check_aana_secrets, WORKLOAD_KINDS + ("ConfigMap",)),
     Policy("node-local-storage", ERROR,
            "Aana writes files under TMP_DATA_DIR (and SQLite's path); other nodes cannot read node-local disk.",
            "mount a ReadWriteMany PersistentVolumeClaim in every Ray group; point TMP_DATA_DIR (and SQLite) into it",

@@ -19,6 +19,7 @@ import yaml
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, Finding
+from raygitops.workingdir import APPS_PACKAGE
 from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
@@ -379,6 +380,9 @@ def import_path_problem(import_path: str, root: Path, external: Iterable[str]) -
         return None
     if not _MODULE.match(module) or not attribute:
         return f"import_path '{import_path}' is not module:attribute"
+    if module.split(".")[0] != APPS_PACKAGE:
+        # The working_dir zip holds apps/ only: anything else in the repository is not in the cluster.
+        return f"import_path '{import_path}': module {module} is not in {APPS_PACKAGE}/, the code the cluster gets"
     base = root.joinpath(*module.split("."))
     source = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
     if not source.exists():

@@ -14,6 +14,7 @@ from pathlib import Path
 # Ray unpacks a remote working_dir zip and uses its single top-level directory as the
 # working directory, so apps/ sits one level down to stay importable as `apps`.
 TOP_DIR = "working_dir"
+APPS_PACKAGE = "apps"   # the one package the cluster gets; import paths start with it
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_PARTS = {"__pycache__", ".pytest_cache"}
 _SKIP_SUFFIXES = (".pyc", ".pyo", ".regen-tmp")
@@ -39,7 +40,7 @@ def package_path(root: Path, digest: str) -> Path:
 
 
 def package_files(root: Path) -> list[Path]:
-    apps = root / "apps"
+    apps = root / APPS_PACKAGE
     return sorted(
         (p for p in apps.rglob("*")
          if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(apps).parts)

@@ -367,7 +367,8 @@ def test_skip_by_kind_skips_builtin_validation_too():
     ("text", "", "resource is not a mapping (got str)"),
     ({"kind": "ConfigMap"}, "apiVersion", "resource has no apiVersion"),
     ({"apiVersion": "v1"}, "kind", "resource has no kind"),
-    ({"apiVersion": 1, "kind": None}, "apiVersion", "resource has no apiVersion and no kind"),
+    ({"apiVersion": 1, "kind": None}, "apiVersion", "apiVersion must be a string, not 1; resource has no kind"),
+    ({"apiVersion": "v1", "kind": 5}, "kind", "kind must be a string, not 5"),
     ({"apiVersion": "v1", "kind": "../../x"}, "kind", "invalid kind '../../x'"),
 ])
 def test_malformed_resources_are_findings(registry, resource, path, message):

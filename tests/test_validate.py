@@ -384,9 +384,9 @@ def test_corpus_manifest(corpus_json, name):
     for id_, where in expected:
         if where:
             assert where in {f["path"] for f in findings if f["id"] == id_}, findings
-    for f in findings:   # clear: one line that points at a document and (but for schema violations) a fix
+    for f in findings:   # clear: one line that points at a document, and a fix
         assert "\n" not in f["message"] and f.get("line"), f
-        assert f["fix"] or f["id"] == "schema", f
+        assert f["fix"], f
         assert "Traceback" not in f["message"] and "object at 0x" not in f["message"]
 
 
@@ -772,6 +772,31 @@ def test_mutated_manifests_give_findings_never_exceptions(repo_report, checking,
     report = type(repo_report)(sources=[mutated], findings=findings)
     for output in ("text", "json", "junit", "github"):
         format_report(report, output, REPO)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_object_where_a_string_belongs_is_always_an_error(repo_report, checking, data):
+    """The other side of the property above: a mutation known to break a resource is never
+    waved through. No strict schema accepts an object in place of a string leaf."""
+    config, registry, settings_ = checking
+    overlays = [s for s in repo_report.sources if s.label.startswith("overlays/")]
+    source = overlays[data.draw(st.integers(0, len(overlays) - 1), label="overlay")]
+    docs = [copy.deepcopy(r) for r in source.resources]
+    target = docs[data.draw(st.integers(0, len(docs) - 1), label="resource")]
+    leaves = [p for p in _paths(target) if p[:1] not in (("apiVersion",), ("kind",)) and isinstance(_at(target, p), str)]
+    path = data.draw(st.sampled_from(leaves), label="leaf")
+    _at(target, path[:-1])[path[-1]] = {"junk": 1}
+    findings = check_source(Source(source.label, source.environment, resources=tuple(docs)), config, registry,
+                            settings_, None)
+    assert any(f.severity == ERROR and f.resource.startswith(f"{target['kind']}/") for f in findings), (path, findings)
+
+
+def _at(tree, path: tuple):
+    for part in path:
+        tree = tree[part]
+    return tree
 
 
 # --- rendering: parallel, cached -----------------------------------------------------------------

@@ -755,7 +755,7 @@ class SchemaRegistry:
                                     + str(err).splitlines()[0][:200],
                             fix="use another schema source, or list the kind under skip")]
         result = [Finding(id="schema", severity=ERROR, message=message, resource=rid,
-                          path=_dotted(path), file=file)
+                          path=_dotted(path), file=file, fix=_schema_fix(message, found.origin))
                   for path, message in sorted(findings, key=lambda f: (_path_sort_key(f[0]), f[1]))]
         if found.deprecation:
             result.append(Finding(id="schema", severity=WARNING, message=found.deprecation,
@@ -771,6 +771,19 @@ class SchemaRegistry:
 # the pattern controller-gen writes for resource.Quantity
 _QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
                      r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+
+
+_SCHEMA_FIXES = (
+    ("unknown field", "remove it or fix its spelling (unknown fields are errors, as with kubeconform -strict)"),
+    ("missing required field", "add the field"),
+    ("is not a Kubernetes quantity", "write a quantity such as 2, 500m or 4Gi"),
+    ("is not of type", "write a value of that type (quote a number that is meant as a string)"),
+)
+
+
+def _schema_fix(message: str, origin: str) -> str:
+    return next((fix for words, fix in _SCHEMA_FIXES if words in message),
+                f"make the value match the schema ({Path(str(origin)).name})")
 
 
 def _types(value: Any) -> list[str]:

@@ -550,6 +550,9 @@ class SchemaSource:
     origin: str                  # "kubernetes-validate 1.32", "CRD <file>", or the schema's path/URL
     validator: Any               # a jsonschema validator instance, shared process-wide
     deprecation: str | None = None
+    # Catalog schemas (datreeio's, like kubeconform's) leave metadata unchecked; this validates
+    # it as the ObjectMeta it is, as the built-in and CRD-derived schemas do.
+    metadata_validator: Any = None
 
 
 @dataclass(frozen=True)
@@ -701,7 +704,9 @@ class SchemaRegistry:
 
             def build(schema=payload):
                 return schema, Registry()
-            return SchemaSource(where, _compile(key, build))
+            object_meta = _compile(("object-meta", self._builtin_dir),
+                                   lambda: ({"$ref": OBJECT_META_REF}, _definitions_registry(self._builtin_dir)))
+            return SchemaSource(where, _compile(key, build), metadata_validator=object_meta)
         gvk = f"{api_version} {kind}"
         if errors:
             return _Missing(f"no schema for {gvk}: " + "; ".join(errors),
@@ -749,6 +754,9 @@ class SchemaRegistry:
         try:
             for error in found.validator.iter_errors(resource):
                 findings.update(_explain(error))
+            if found.metadata_validator is not None and "metadata" in resource:
+                for error in found.metadata_validator.iter_errors(resource["metadata"]):
+                    findings.update((("metadata", *path), message) for path, message in _explain(error))
         except (js_exceptions.SchemaError, ref_exceptions.Unresolvable, TypeError) as err:
             return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
                             message=f"the schema from {found.origin} is broken: "

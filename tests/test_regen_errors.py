@@ -93,6 +93,8 @@ CASES = [
      f"{DEV}:11", "deployment 'Gateway' sets both num_replicas and autoscaling_config"),
     ("serve-yaml-is-a-directory", lambda r: ((r / DEV).unlink(), (r / DEV).mkdir()), f"{DEV}: Is a directory",
      "check that this path is a readable file"),
+    ("app-args", lambda r: append(r / DEV, "  - name: language\n    args: {threshold: 2}\n"), f"{DEV}:",
+     "'args' cannot be set per environment"),
     ("unknown-kubernetes-version", lambda r: edit(r / "raygitops.yaml", "kubernetes: 1.32.0", "kubernetes: 1.99.0"),
      "raygitops.yaml", "no schemas for Kubernetes 1.99.0"),
 ]

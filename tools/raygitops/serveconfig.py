@@ -24,7 +24,8 @@ from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"
-_OVERRIDE_APP = {"name", "deployments", "runtime_env", "args"}
+# No `args`: the apps are bound Applications, and Ray rejects args for those at deploy time.
+_OVERRIDE_APP = {"name", "deployments", "runtime_env"}
 _OVERRIDE_RUNTIME_ENV = {"env_vars"}
 _RUNTIME_ENV_KEYS = {"working_dir", "py_modules", "py_executable", "pip", "uv", "conda", "container",
                      "image_uri", "env_vars", "excludes", "config", "java_jars", "nsight", "mpi",
@@ -288,8 +289,6 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
         if env_vars:
             runtime_env["env_vars"] = env_vars
         app["runtime_env"] = runtime_env
-        if "args" in app_override:
-            app["args"] = copy.deepcopy(app_override["args"])
         deployments = _index_by_name(app.get("deployments"))
         for d, dep_override in enumerate(app_override.get("deployments") or []):
             name = dep_override["name"]

@@ -161,9 +161,10 @@ def test_github_annotations(repo):
     parsed = [ANNOTATION.match(line) for line in lines]
     assert all(parsed), lines
     found = {(m[1], m[2], m[3], m[4]) for m in parsed}
-    assert ("error", files[0], "3", "secret-in-git") in found
-    assert ("warning", files[1], "3", "deprecated-field") in found
-    assert ("error", files[2], "11", "secret-in-git") in found   # the second document's first line
+    # The line of the field itself: data, spec.serviceUnhealthySecondThreshold, the second document's data.
+    assert ("error", files[0], "9", "secret-in-git") in found
+    assert ("warning", files[1], "9", "deprecated-field") in found
+    assert ("error", files[2], "16", "secret-in-git") in found
 
 
 def test_github_annotations_of_an_overlay_point_at_its_kustomization(overlay_report, overlay_root):
@@ -912,3 +913,26 @@ def test_validate_no_cache_writes_no_render_cache(repo_copy):
     assert len(list(cache.glob("*.yaml"))) == 2   # dev and base
     warm = validate(repo_copy, overlays)
     assert warm.findings == cold.findings
+
+
+def test_findings_in_plain_files_point_at_the_field():
+    from raygitops.yamlio import line_of_path
+    text = """\
+spec:
+  serveConfigV2: |
+    applications: []
+  groups:
+    - groupName: cpu
+      containers:
+        - name: ray-worker
+          image: x
+  annotations:
+    "a.b/c": "1"
+"""
+    node = yaml.compose(text)
+    assert line_of_path(node, "spec.groups[cpu].containers[ray-worker].image") == 8
+    assert line_of_path(node, "spec.groups[0].containers[0]") == 7
+    assert line_of_path(node, 'spec.annotations["a.b/c"]') == 10
+    assert line_of_path(node, "spec.serveConfigV2:applications[main]") == 2
+    assert line_of_path(node, "spec.groups[gpu].containers") == 4    # the deepest step that exists
+    assert line_of_path(node, "") == 1

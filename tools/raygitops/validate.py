@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from raygitops.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.workingdir import build_package
 from raygitops.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import LOADER, first_duplicate_key, relpath
+from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
 
 STDIN = "-"
 
@@ -50,7 +51,7 @@ class Source:
     label: str
     environment: str = ""
     resources: tuple = ()
-    lines: tuple = ()               # first line of each resource, for plain files
+    nodes: tuple = ()               # each resource's composed YAML, for plain files: findings get lines
     error: UserError | None = None
 
 
@@ -108,10 +109,10 @@ def _documents(text: str, label: str) -> Source:
         if _is_list(document):
             # kubectl get -o yaml writes a List: each item is checked as the resource it is.
             item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
-            pairs.extend((item, item_node.start_mark.line + 1) for item, item_node in zip(document["items"], item_nodes))
+            pairs.extend(zip(document["items"], item_nodes))
         else:
-            pairs.append((document, node.start_mark.line + 1))
-    return Source(label, resources=tuple(d for d, _ in pairs), lines=tuple(line for _, line in pairs))
+            pairs.append((document, node))
+    return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
 
 
 def _is_list(document: Any) -> bool:
@@ -262,11 +263,12 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
                         message=error.message, fix=error.fix or "", file=error.file or source.label, line=error.line)]
     findings: list[Finding] = []
     for index, resource in enumerate(source.resources):
-        line = source.lines[index] if index < len(source.lines) else None
-        located = [f.with_location(line=f.line or line) for f in registry.validate(resource, file=source.label)]
-        findings.extend(located)
+        node = source.nodes[index] if index < len(source.nodes) else None
+        own = registry.validate(resource, file=source.label)
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            findings.extend(f.with_location(line=f.line or line) for f in _serve_findings(resource, source, config))
+            own += _serve_findings(resource, source, config)
+        findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
+                        for f in own)
     pyproject = config.root / "pyproject.toml"
     context = PolicyContext(
         environment=source.environment, source=source.label,
@@ -276,13 +278,24 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         kuberay_version=config.versions.kuberay,
         base_worker_groups=base_groups if source.environment else None,
         settings=settings)
-    lines = {id(r): source.lines[i] for i, r in enumerate(source.resources) if i < len(source.lines)}
-    for finding in run_policies([r for r in source.resources if isinstance(r, dict)], context):
-        findings.append(finding)
-    if lines:
-        by_resource = {resource_id(r): lines[id(r)] for r in source.resources if isinstance(r, dict) and id(r) in lines}
-        findings = [f if f.line else f.with_location(line=by_resource.get(f.resource)) for f in findings]
-    return findings
+    policy_findings = run_policies([r for r in source.resources if isinstance(r, dict)], context)
+    if source.nodes:
+        node_of = {resource_id(r): n for r, n in zip(source.resources, source.nodes) if isinstance(r, dict)}
+        policy_findings = [f if f.line or f.resource not in node_of
+                           else f.with_location(line=line_of_path(node_of[f.resource], f.path)) for f in policy_findings]
+    return findings + policy_findings
+
+
+_UNKNOWN_FIELD = re.compile(r"^unknown (?:field|key) '([^']+)'")
+
+
+def _field_path(finding: Finding) -> str:
+    """Where the finding's line is: an unknown field is reported at its parent (as kubeconform
+    does), but the line to show is the field's own."""
+    unknown = _UNKNOWN_FIELD.match(finding.message)
+    if unknown and ":" not in finding.path:
+        return f"{finding.path}[{json.dumps(unknown[1])}]"
+    return finding.path
 
 
 def _preload(registry: SchemaRegistry) -> threading.Thread:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,38 @@ def first_duplicate_key(node: yaml.Node | None) -> tuple[str, int, int] | None:
         elif isinstance(current, yaml.SequenceNode):
             pending.extend(current.value)
     return None
+
+
+_PATH_STEP = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[([^\]]*)\]|([^.\[\]:]+)|(:)')
+
+
+def line_of_path(node: yaml.Node | None, path: str) -> int | None:
+    """The line of a finding's dotted path (spec.containers[ray-head].image, [0], ["odd.key"])
+    in a composed document: the deepest step found; where ':' steps into a string, that string's key."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for quoted, selector, key, into_string in _PATH_STEP.findall(path or ""):
+        if into_string:
+            break
+        step = json.loads(f'"{quoted}"') if quoted else key or selector
+        found = None
+        if isinstance(node, yaml.MappingNode) and not selector:
+            found = next((v for k, v in node.value if k.value == step), None)
+            key_node = next((k for k, v in node.value if k.value == step), None)
+            line = key_node.start_mark.line + 1 if key_node is not None else line
+        elif isinstance(node, yaml.SequenceNode) and selector:
+            if selector.isdigit():
+                found = node.value[int(selector)] if int(selector) < len(node.value) else None
+            else:   # a named item: containers[ray-head], workerGroupSpecs[gpu-workers]
+                found = next((item for item in node.value if isinstance(item, yaml.MappingNode) and any(
+                    k.value in ("name", "groupName") and getattr(v, "value", None) == selector
+                    for k, v in item.value)), None)
+            line = found.start_mark.line + 1 if found is not None else line
+        if found is None:
+            break
+        node = found
+    return line
 
 
 def parse_yaml(text: str, file: str) -> YamlDoc:

@@ -124,7 +124,8 @@ def format_markdown(report: DiffReport) -> str:
         text = _markdown(report, with_details)
         if len(text) <= COMMENT_LIMIT:
             return text
-    return text[:COMMENT_LIMIT] + "\n\n… cut: too long for a comment. Run `tools/diff` locally.\n"
+    # Cut at a line end, so that no table row is left half written.
+    return text[:text.rfind("\n", 0, COMMENT_LIMIT) + 1] + "\n… cut: too long for a comment. Run `tools/diff` locally.\n"
 
 
 def _markdown(report: DiffReport, with_details: bool) -> str:

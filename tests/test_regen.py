@@ -179,13 +179,16 @@ def test_committed_output_matches_a_fresh_copy(repo, repo_copy):
 
 # --- kill safety --------------------------------------------------------------------------
 
+# Six environments of four files each, written by the killed writers below.
+GENERATED_NAMES = [f"overlays/env{i}/generated/file{j}.yaml" for i in range(6) for j in range(4)]
+
 _WRITER = """
 import sys
 sys.path.insert(0, {tools!r})
 from pathlib import Path
 from raygitops.yamlio import write_generated
 root = Path({root!r})
-names = [f"overlays/env{{i}}/generated/file{{j}}.yaml" for i in range(6) for j in range(4)]
+names = {names!r}
 print("ready", flush=True)
 round = 0
 while True:
@@ -207,11 +210,10 @@ def test_killed_writes_never_leave_a_partial_or_mixed_set(tmp_path):
     rng = random.Random(7)
     (tmp_path / "base").mkdir()
     # A first generation exists before any kill, as the repository's committed files do.
-    names = [f"overlays/env{i}/generated/file{j}.yaml" for i in range(6) for j in range(4)]
-    write_generated(tmp_path, {n: b"B" * 200_000 + n.encode() for n in names})
+    write_generated(tmp_path, {n: b"B" * 200_000 + n.encode() for n in GENERATED_NAMES})
     for attempt in range(25):
-        process = subprocess.Popen([sys.executable, "-c", _WRITER.format(tools=TOOLS, root=str(tmp_path))],
-                                   stdout=subprocess.PIPE)
+        writer = _WRITER.format(tools=TOOLS, root=str(tmp_path), names=GENERATED_NAMES)
+        process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
         process.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)
@@ -230,7 +232,7 @@ sys.path.insert(0, {tools!r})
 from pathlib import Path
 from raygitops import yamlio
 root = Path({root!r})
-names = [f"overlays/env{{i}}/generated/file{{j}}.yaml" for i in range(6) for j in range(4)]
+names = {names!r}
 yamlio.write_generated(root, {{n: b"A" * 200_000 + n.encode() for n in names}})
 steps = 0
 def counted(operation):
@@ -261,9 +263,8 @@ print("paused", flush=True)
 def test_kill_at_each_stage_of_a_write_recovers_one_generation(tmp_path, step, mixed_before, after):
     from raygitops.yamlio import recover_interrupted_write
     (tmp_path / "base").mkdir()
-    process = subprocess.Popen([sys.executable, "-c", _PAUSING_WRITER.format(tools=TOOLS, root=str(tmp_path),
-                                                                              step=step)],
-                               stdout=subprocess.PIPE)
+    writer = _PAUSING_WRITER.format(tools=TOOLS, root=str(tmp_path), names=GENERATED_NAMES, step=step)
+    process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
     assert process.stdout.readline() == b"paused\n"
     process.send_signal(signal.SIGKILL)
     process.wait()

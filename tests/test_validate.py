@@ -713,10 +713,7 @@ def _mutate(draw, tree) -> None:
     if not paths:
         return
     path = draw(st.sampled_from(paths))
-    parent = tree
-    for part in path[:-1]:
-        parent = parent[part]
-    key = path[-1]
+    parent, key = _at(tree, path[:-1]), path[-1]
     action = draw(st.sampled_from(["delete", "replace", "insert"]))
     if action == "delete":
         del parent[key]

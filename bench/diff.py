@@ -70,13 +70,9 @@ def main() -> None:
         replace(root / "base/rayservice.yaml", 'dashboard-host: "0.0.0.0"', 'dashboard-host: "0.0.0.0"\n'
                                                                            '        metrics-export-port: "8080"')
         every = median_seconds(raygitops("diff"), cwd=root, env=env)
-        if (REPO / "tools/raygitops/cli_validate.py").exists():
-            validate = median_seconds(raygitops("validate"), cwd=root, env=env, expect=(0, 1))
-            print(f"{ENVIRONMENTS} environments, all changed")
-            print_ratio("  tools/diff", every, "tools/validate", validate, target=2.2)
-        else:
-            print(f"{ENVIRONMENTS} environments, all changed: tools/diff {every:.2f} s; "
-                  "tools/validate is not there yet, so no ratio")
+        validate = median_seconds(raygitops("validate"), cwd=root, env=env, expect=(0, 1))
+        print(f"{ENVIRONMENTS} environments, all changed")
+        print_ratio("  tools/diff", every, "tools/validate", validate, target=2.2)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from _common import REPO, VENV_BIN, print_ratio
 
 sys.path.insert(0, str(REPO / "tools"))
 from raygitops.config import load_config  # noqa: E402
-from raygitops.localrun import (RunDir, become_subreaper, free_ports, localize, reap_children,  # noqa: E402
+from raygitops.local.run import (RunDir, become_subreaper, free_ports, localize, reap_children,  # noqa: E402
                                 rendered_serve_config, stop_ray)
-from raygitops.servestatus import Dashboard  # noqa: E402
+from raygitops.local.servestatus import Dashboard  # noqa: E402
 
 OVERLAY = "overlays/dev"
 DONE_LINE = "smoke: "     # tools/up prints it once every smoke request has been answered

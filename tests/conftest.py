@@ -1,7 +1,10 @@
 """Shared fixtures: the repository, a disposable copy of it, and how to run a command.
 
     def test_x(repo_copy): run_tool(repo_copy, "regen", "--check")
-    .venv/bin/pytest tests/test_apps.py -q
+    tools/test -m unit        # the fast tier: tests/unit/, which may start no subprocess
+
+The tiers are folders: tests/unit (library modules, no subprocess, kustomize or Ray), tests/e2e
+(the commands, run as a user runs them), tests/repo (this repository's own content).
 """
 from __future__ import annotations
 
@@ -39,6 +42,25 @@ def overlays_with_component(component: str, root: Path = REPO) -> list[str]:
         if any(isinstance(e, str) and (overlay / e).resolve() == target for e in entries):
             found.append(env)
     return found
+
+
+TIERS = ("unit", "e2e", "repo")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """A unit test that starts a process belongs in tests/e2e: fail it instead of letting the fast tier slow down."""
+    if request.node.get_closest_marker("unit"):
+        def refuse(*args, **kwargs):
+            raise AssertionError("a unit test started a subprocess; move it to tests/e2e")
+        monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

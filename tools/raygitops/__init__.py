@@ -1,5 +1,5 @@
 """raygitops: render, check and run Ray Serve apps deployed with KubeRay, Kustomize and Argo CD.
 
-    from raygitops.regen import regenerate
+    from raygitops.generate.regen import regenerate
     regenerate(repo_root)  # writes every overlays/<env>/generated/ file
 """

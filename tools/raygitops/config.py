@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raygitops.config_schema import check_config_document
 from raygitops.errors import UserError
 from raygitops.yamlio import YamlDoc, load_yaml
 
@@ -116,6 +117,7 @@ def load_config(root: Path) -> RepoConfig:
     data = doc.data
     if not isinstance(data, dict):
         raise UserError("expected a mapping", file=doc.file, line=1, fix="see README.md for the format")
+    check_config_document(doc)
 
     raw_versions = _require(doc, data, "versions", (), dict, "a mapping with ray, kuberay, kubernetes")
     versions = {}

@@ -5,12 +5,18 @@
 """
 from __future__ import annotations
 
+# The exit-code contract of every command (raygitops.cli).
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_FAILURE = 2
+EXIT_INTERRUPTED = 130
+
 
 class UserError(Exception):
     """Bad input or a failing external tool, reported as one line and a non-zero exit."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 fix: str | None = None, exit_code: int = 2):
+                 fix: str | None = None, exit_code: int = EXIT_FAILURE):
         super().__init__(message)
         self.message = message
         self.file = file

@@ -449,7 +449,7 @@ def _datastore_type(app: dict) -> str | None:
 def summary(rendered: Rendered, root: Path) -> str:
     """`tools/render --summary`: resource counts, and per RayService its Ray version, apps,
     replicas, worker groups and database type."""
-    from raygitops.serveconfig import serve_config_of
+    from raygitops.generate.serveconfig import serve_config_of
     kinds: dict[str, int] = {}
     details = []
     for resource in rendered.resources:

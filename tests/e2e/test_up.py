@@ -1,0 +1,319 @@
+"""tools/up and tools/down against a real local Ray and a real PostgreSQL: no mocks.
+
+    .venv/bin/pytest tests/e2e/test_up.py -q          # about two minutes; each test starts Ray once at most
+    .venv/bin/pytest -m "not ray" -q              # everything else
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from conftest import _COPY_IGNORE, SHARED, run_tool
+from raygitops.config import load_config
+from raygitops.local.db import expand_like_ray, password_variable
+from raygitops.local.run import STATE_FILE, RunDir, localize, rendered_serve_config, tagged_processes
+
+
+@pytest.fixture
+def repo_copy(repo_copy: Path):
+    """conftest's copy; afterwards also the short /tmp directory that tools/up used for its Ray
+    temp dir and database (the copy's own path is too long for Ray's unix sockets)."""
+    yield repo_copy
+    for env in ("dev", "staging"):
+        shutil.rmtree(RunDir(repo_copy, env).scratch(), ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def leftovers(root: Path, env: str) -> list[str]:
+    """Processes of this run still alive: anything carrying tools/up's tag, plus raylet,
+    gcs_server and postgres processes whose command line names the run's directories."""
+    run = RunDir(root, env)
+    places = [str(run.path), str(run.ray_temp_dir()), str(run.pg_dir())]
+    found = {p.pid: " ".join(p.cmdline())[:200] for p in tagged_processes(run.path)}
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
+        info = process.info
+        if info["status"] == psutil.STATUS_ZOMBIE or not info["cmdline"]:
+            continue
+        command = " ".join(info["cmdline"])
+        if (info["name"] in ("raylet", "gcs_server", "postgres") or "raylet" in command or "gcs_server" in command) \
+                and any(place in command for place in places):
+            found[process.pid] = command[:200]
+    return [f"{pid}: {command}" for pid, command in sorted(found.items())]
+
+
+def assert_clean(root: Path, env: str) -> None:
+    deadline = time.monotonic() + 5  # a killed process may take a moment to leave the table
+    while leftovers(root, env) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(root, env) == []
+    assert not (RunDir(root, env).path / STATE_FILE).exists()
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_local_substitutions_change_only_local_fields(repo_copy: Path):
+    """What tools/up deploys is the rendered serveConfigV2 except for the fields it reports."""
+    rendered = rendered_serve_config(repo_copy, "overlays/staging")
+    run = RunDir(repo_copy, "staging")
+    local = localize(rendered, root=repo_copy, run=run, working_dir_url=load_config(repo_copy).working_dir_url,
+                     serve_port=18000, pg_port=15432, ray_is_ours=True,
+                     secret=lambda: pytest.fail("with its own Ray, the password stays out of the serve config"))
+    expected = json.loads(json.dumps(rendered))
+    expected["http_options"].update(host="127.0.0.1", port=18000)
+    zips = set()
+    for app in expected["applications"]:
+        name = app["runtime_env"]["working_dir"].rsplit("/", 1)[1]
+        zips.add(name)
+        app["runtime_env"]["working_dir"] = (repo_copy / "build/working_dir" / name).as_uri()
+        db = json.loads(app["runtime_env"]["env_vars"]["DB_CONFIG"])
+        db["datastore_config"].update(host="127.0.0.1", port=15432)
+        app["runtime_env"]["env_vars"]["DB_CONFIG"] = json.dumps(db, separators=(",", ":"))
+    assert len(zips) == 1 and local.config == expected
+    assert (repo_copy / "build/working_dir" / zips.pop()).is_file()   # written from apps/ on a fresh clone
+    assert [line.split(" ", 2)[1] for line in local.lines] == [
+        "http_options", "working_dir", "DB_CONFIG", "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
+    assert local.password_vars == ["DB_CONFIG__DATASTORE_CONFIG__PASSWORD"] and len(local.postgres) == 1
+
+
+def test_password_reference_and_ray_style_expansion():
+    assert password_variable({"datastore_config": {"password": "${AANA_DB_PASSWORD}"}}) == "AANA_DB_PASSWORD"
+    assert password_variable({"datastore_config": {"user": "aana"}}) == "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"
+    env = expand_like_ray({"DB_CONFIG": '{"password": "${AANA_DB_PASSWORD}"}', "X": "${UNSET_VAR}/a"},
+                          {"AANA_DB_PASSWORD": "s3cret", "HOME": "/root"})
+    assert env["DB_CONFIG"] == '{"password": "s3cret"}' and env["X"] == "/a" and env["HOME"] == "/root"
+
+
+def test_smoke_requests_check_status_and_expected_fields_against_a_real_server():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from raygitops.config import AppSpec
+    from raygitops.local.servestatus import smoke_test
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = 500 if self.path.startswith("/broken") else 200
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        request = {"method": "POST", "path": "/", "json": {"text": "hi"}}
+        apps = [AppSpec("same", "m:a", "/same", smoke={**request, "expect": {"text": "hi"}}),
+                AppSpec("other", "m:a", "/other", smoke={**request, "expect": {"text": "bye"}}),
+                AppSpec("missing", "m:a", "/missing", smoke={**request, "expect": {"id": 1}}),
+                AppSpec("broken", "m:a", "/broken", smoke=request)]
+        results = {r.app: r for r in smoke_test(apps, f"http://127.0.0.1:{server.server_port}")}
+    finally:
+        server.shutdown()
+    assert results["same"].ok and results["same"].url.endswith("/same/")
+    assert (results["other"].ok, results["other"].mismatch) == (False, "expected text='bye', got 'hi'")
+    assert results["missing"].mismatch == "expected id=1, got '(missing)'"
+    assert (results["broken"].ok, results["broken"].status) == (False, 500)
+
+
+def test_an_app_without_a_smoke_request_stops_before_ray(repo_copy: Path):
+    config = repo_copy / "raygitops.yaml"
+    text = config.read_text()
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.strip() == "- name: embedding")
+    config.write_text(text.replace('    smoke: {method: POST, path: /, json: {text: "ray serve on kubernetes"}}\n', ""))
+    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [f"error: raygitops.yaml:{line}: application 'embedding' declares no smoke "
+                                          "request — add smoke: {method: GET, path: /} (or the request that proves "
+                                          "it answers)"]
+    assert "starting Ray" not in result.stdout
+    assert_clean(repo_copy, "dev")
+
+
+@pytest.mark.ray
+def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
+    port = free_port()
+    result = run_tool(repo_copy, "up", "--detach", "overlays/dev", "--port", str(port))
+    try:
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "local: working_dir https://artifacts.example.com/raygitops/apps-" in out
+        assert f"file://{repo_copy}/build/working_dir/apps-" in out   # a fresh clone: up wrote the zip
+        assert f"local: sqlite path /tmp/aana_data/aana.sqlite → {repo_copy}/.run/dev/aana.sqlite" in out
+        assert f"local: http_options 0.0.0.0:8000 → 127.0.0.1:{port}" in out
+        for app in ("text_stats", "language", "embedding", "notes", "main"):
+            assert f"smoke {app:<12} POST http://127.0.0.1:{port}/" in out
+        assert out.count("→ 200 in ") == 5
+        assert f"docs http://127.0.0.1:{port}/docs" in out and "dashboard    http://127.0.0.1:" in out
+
+        # It keeps serving after `up` returned: the docs page and a note written and read back.
+        assert requests.get(f"http://127.0.0.1:{port}/docs", timeout=10).status_code == 200
+        note = requests.post(f"http://127.0.0.1:{port}/notes/", json={"text": "from the test"}, timeout=10).json()
+        listed = requests.get(f"http://127.0.0.1:{port}/notes/", timeout=10).json()["notes"]
+        assert {"id": note["id"], "text": "from the test"} in listed
+
+        # Another checkout reuses this Ray (--address): it deploys there, and its teardown deletes
+        # the apps while that Ray keeps running. Apps it did not expect make it refuse.
+        dashboard = re.search(r"dashboard +(http://127\.0\.0\.1:\d+)", out)[1]
+        other = repo_copy.parent / "other"
+        shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
+        reused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert reused.returncode == 0, reused.stdout[-2000:] + reused.stderr
+        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 5
+        assert f"deleted the applications from the Ray at {dashboard}" in reused.stdout
+        assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
+        requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
+            {"name": "foreign", "route_prefix": "/foreign", "import_path": "not_here:app"}]}).raise_for_status()
+        refused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert refused.returncode == 2
+        assert error_lines(refused.stderr) == [
+            f"error: the Ray at {dashboard} already serves foreign, which deploying overlays/dev would delete — "
+            "use another Ray, or shut those apps down first"]
+
+        again = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
+        assert again.returncode != 0
+        assert error_lines(again.stderr) == [line for line in error_lines(again.stderr) if "already up" in line]
+        assert "tools/down overlays/dev" in again.stderr
+    finally:
+        stopped = run_tool(repo_copy, "down", "overlays/dev")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped Ray" in stopped.stdout
+    assert_clean(repo_copy, "dev")
+
+
+@pytest.mark.ray
+def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
+    result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    out = result.stdout
+    assert "local: DB_CONFIG host postgres.aana-staging.svc:5432 → 127.0.0.1:" in out
+    assert "local: DB_CONFIG__DATASTORE_CONFIG__PASSWORD from .run/staging/secret → the Ray head's environment" in out
+    assert "migration with app" in out and "notes table ready in postgresql+psycopg://aana:***@127.0.0.1:" in out
+    assert '/notes/ → 200 in ' in out and '"text":"smoke test note"' in out   # written, then read back
+    assert "check passed" in out
+    secret_file = repo_copy / ".run/staging/secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert secret_file.read_text().strip() not in out + result.stderr
+    assert_clean(repo_copy, "staging")
+
+    # The database keeps the password it was created with, as a cluster's does: a changed
+    # secret is refused, with one message, before Ray starts.
+    secret_file.write_text("not-the-password\n")
+    refused = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()))
+    assert refused.returncode != 0
+    errors = error_lines(refused.stderr)
+    assert len(errors) == 1 and "PostgreSQL refused the password for user 'aana'" in errors[0], refused.stderr
+    assert "tools/down --purge overlays/staging" in errors[0]
+    assert "starting Ray" not in refused.stdout and "stopped PostgreSQL" in refused.stdout
+    assert_clean(repo_copy, "staging")
+
+    purged = run_tool(repo_copy, "down", "--purge", "overlays/staging")
+    assert purged.returncode == 0 and not (repo_copy / ".run/staging").exists()
+    assert not RunDir(repo_copy, "staging").pg_dir().exists()
+
+
+@pytest.mark.ray
+def test_a_deployment_that_raises_in_init(repo_copy: Path):
+    source = repo_copy / "apps/text_stats.py"
+    text = source.read_text()
+    broken = text.replace("    def __init__(self):\n        self.top_k = 5\n",
+                          "    def __init__(self):\n        raise RuntimeError('broken on purpose')\n")
+    assert broken != text
+    source.write_text(broken)
+    line = broken.splitlines().index("        raise RuntimeError('broken on purpose')") + 1
+    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()), "--timeout", "90")
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: apps/text_stats.py:{line}: text_stats/TextStats is DEPLOY_FAILED")
+    assert "RuntimeError: broken on purpose" in errors[0] and "replica_text_stats_TextStats_" in errors[0]
+    assert "last lines of " in result.stderr   # the replica log's tail
+    assert "regen: wrote" in result.stdout     # apps/ changed, so tools/up regenerated first
+    assert_clean(repo_copy, "dev")
+
+
+@pytest.mark.ray
+def test_a_bad_import_path_stops_before_ray(repo_copy: Path):
+    config = repo_copy / "raygitops.yaml"
+    config.write_text(config.read_text().replace("import_path: apps.language:app", "import_path: apps.langauge:app"))
+    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "apps.langauge" in errors[0], result.stderr
+    assert "starting Ray" not in result.stdout
+    assert_clean(repo_copy, "dev")
+
+
+@pytest.mark.ray
+def test_the_serve_port_in_use_fails_before_anything_starts(repo_copy: Path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(port))
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and f"port {port} (Serve HTTP) is already in use" in errors[0], result.stderr
+    assert "--port" in errors[0]
+    assert "starting Ray" not in result.stdout and "PostgreSQL on" not in result.stdout
+    assert_clean(repo_copy, "staging")
+
+
+@pytest.mark.ray
+def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
+    # Ray rejects this after it has started GCS and the dashboard: they must not survive.
+    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()),
+                      "--ray-start-arg=--object-store-memory=1000")
+    assert result.returncode != 0
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "Ray failed to start" in errors[0], result.stderr
+    assert "object store memory" in errors[0] and ".run/dev/ray-start.log" in errors[0]
+    assert_clean(repo_copy, "dev")
+
+
+@pytest.mark.ray
+def test_ctrl_c_during_start_up(repo_copy: Path):
+    env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy), RAYGITOPS_SHARED=str(SHARED))
+    process = subprocess.Popen([sys.executable, "-m", "raygitops", "up", "overlays/dev", "--port", str(free_port())],
+                               cwd=repo_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    output = []
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("starting Ray"):
+                time.sleep(2)   # `ray start` is half way: GCS up, raylet and dashboard coming
+                process.send_signal(signal.SIGINT)
+                break
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output.append(rest)
+    text = "".join(output)
+    assert process.returncode == 130, text
+    assert "stopping overlays/dev" in text and "interrupted" in text
+    assert_clean(repo_copy, "dev")

@@ -1,0 +1,808 @@
+"""argocd/ against real kustomize, the real Argo CD schemas, the real KubeRay CRDs, and real Lua.
+
+    .venv/bin/pytest tests/repo/test_argocd.py -q
+
+Argo CD itself is not run: where the tests need its behaviour (the Git directory generator,
+AppProject destination and sync-window matching, how it runs a health script) the helpers
+below do what Argo CD's code does, and say which code.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from lupa.lua51 import LuaRuntime  # Argo CD's gopher-lua is Lua 5.1
+
+from conftest import overlays_with_component, run_tool
+from raygitops.config import load_config
+from raygitops.render import kustomize_command
+from raygitops.generate.workingdir import build_package
+
+IN_CLUSTER = "https://kubernetes.default.svc"
+KUBERAY_REPOS = ("https://ray-project.github.io/kuberay-helm/", "https://github.com/ray-project/kuberay")
+ANNOTATION_LIMIT = 262_144  # bytes, all annotations of one object together (apimachinery)
+HEALTH_KEY = "resource.customizations.health.{group}_{kind}"
+HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
+WAVE = "argocd.argoproj.io/sync-wave"
+HOOK = "argocd.argoproj.io/hook"
+PLACEHOLDERS = ("set-by-argocd-settings", "v0.0.0")
+ENVIRONMENTS = "overlays"
+NEW_ENV = "zz-temp-env"   # a name no real environment has
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def kustomize(path: Path) -> list[dict]:
+    result = subprocess.run([*kustomize_command(), str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, f"kustomize {path}: {result.stderr}"
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def rendered(repo: Path) -> dict[str, list[dict]]:
+    """argocd/, argocd/root and every overlay, rendered in parallel."""
+    targets = {"argocd": repo / "argocd", "root": repo / "argocd" / "root",
+               **{env: repo / ENVIRONMENTS / env for env in load_config(repo).environments()}}
+    with ThreadPoolExecutor() as pool:
+        results = dict(zip(targets, pool.map(kustomize, targets.values())))
+    return results
+
+
+@pytest.fixture(scope="module")
+def argocd(rendered) -> list[dict]:
+    return rendered["argocd"]
+
+
+@pytest.fixture(scope="module")
+def settings(repo: Path) -> dict:
+    return yaml.safe_load((repo / "argocd/settings/settings.yaml").read_text())["data"]
+
+
+@pytest.fixture(scope="module")
+def environments(repo: Path) -> list[str]:
+    envs = load_config(repo).environments()
+    assert envs, "no overlays/<env>"
+    return envs
+
+
+def one(resources: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [r for r in resources if r["kind"] == kind and (name is None or r["metadata"]["name"] == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def wave(resource: dict) -> int:
+    return int((resource["metadata"].get("annotations") or {}).get(WAVE, "0"))
+
+
+def sources(app: dict) -> list[dict]:
+    spec = app["spec"]
+    return spec.get("sources") or [spec["source"]]
+
+
+# --- Argo CD's behaviour, re-implemented -------------------------------------------------------------
+
+
+def go_path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match, which the Git directory generator uses: `*` stops at '/'."""
+    parts, names = pattern.split("/"), name.split("/")
+    return len(parts) == len(names) and all(fnmatch.fnmatchcase(n, p) for p, n in zip(parts, names))
+
+
+def repo_directories(root: Path) -> list[str]:
+    """Every directory that holds a file Git would commit: what the generator lists."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=root, capture_output=True, text=True)
+    if listed.returncode == 0:
+        files = listed.stdout.split()
+    else:  # not a Git checkout: every file below overlays/
+        files = [p.relative_to(root).as_posix() for p in (root / ENVIRONMENTS).rglob("*") if p.is_file()]
+    dirs = set()
+    for file in files:
+        parent = Path(file).parent
+        while parent != Path("."):
+            dirs.add(parent.as_posix())
+            parent = parent.parent
+    return sorted(dirs)
+
+
+def render_go_template(value, params: dict[str, str]):
+    """The ApplicationSet template with goTemplate: only {{.path.<key>}} is used here."""
+    if isinstance(value, dict):
+        return {k: render_go_template(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_go_template(v, params) for v in value]
+    if isinstance(value, str):
+        out = re.sub(r"\{\{\s*\.path\.(\w+)\s*\}\}", lambda m: params[m.group(1)], value)
+        assert "{{" not in out, f"template action this helper does not know: {value}"
+        return out
+    return value
+
+
+def generate_applications(appset: dict, directories: list[str]) -> list[dict]:
+    """ApplicationSet git directory generator (applicationset/generators/git.go filterApps):
+    a directory is generated when an include pattern matches it and no exclude pattern does."""
+    [generator] = appset["spec"]["generators"]
+    items = generator["git"]["directories"]
+    apps = []
+    for directory in directories:
+        matches = [item for item in items if go_path_match(item["path"], directory)]
+        if matches and not any(item.get("exclude") for item in matches):
+            base = directory.rsplit("/", 1)[-1]
+            params = {"path": directory, "basename": base,
+                      "basenameNormalized": re.sub(r"[^a-zA-Z0-9-]", "-", base).lower()}
+            app = render_go_template(appset["spec"]["template"], params)
+            apps.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app})
+    return apps
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """util/glob.Match (gobwas/glob without separators): `*` matches anything, `!` negates."""
+    if pattern.startswith("!"):
+        return not fnmatch.fnmatchcase(value, pattern[1:])
+    return pattern == "*" or fnmatch.fnmatchcase(value, pattern)
+
+
+def destination_permitted(project: dict, server: str, namespace: str) -> bool:
+    """AppProject.isDestinationMatched: some entry matches server and namespace, and no
+    deny ("!") entry excludes them."""
+    permitted = False
+    for item in project["spec"].get("destinations") or []:
+        server_ok = glob_match(item.get("server", ""), server)
+        namespace_ok = glob_match(item.get("namespace", ""), namespace)
+        if server_ok and namespace_ok:
+            permitted = True
+        elif (not server_ok and item.get("server", "").startswith("!")) or \
+                (not namespace_ok and item.get("namespace", "").startswith("!")):
+            return False
+    return permitted
+
+
+def cluster_kind_permitted(project: dict, group: str, kind: str) -> bool:
+    """AppProject.IsGroupKindPermitted for a cluster-scoped kind: whitelisted, not blacklisted."""
+    def listed(entries):
+        return any(glob_match(e["group"], group) and glob_match(e["kind"], kind) for e in entries or [])
+    spec = project["spec"]
+    return listed(spec.get("clusterResourceWhitelist")) and not listed(spec.get("clusterResourceBlacklist"))
+
+
+def source_permitted(project: dict, repo_url: str) -> bool:
+    return any(glob_match(pattern, repo_url) for pattern in project["spec"].get("sourceRepos") or [])
+
+
+def go_duration_seconds(text: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.fullmatch(r"((\d+(\.\d+)?)(h|m|s))+", text)
+    assert parts, f"not a Go duration: {text}"
+    return sum(float(n) * units[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(h|m|s)", text))
+
+
+def always_open_windows(project: dict, app_name: str) -> list[dict]:
+    """Sync windows that match the Application by name and are open at every moment: they start
+    every minute and last at least a minute."""
+    return [w for w in project["spec"].get("syncWindows") or []
+            if any(glob_match(p, app_name) for p in w.get("applications") or [])
+            and w["schedule"].split() == ["*"] * 5 and go_duration_seconds(w["duration"]) >= 60]
+
+
+# --- real Lua, run the way Argo CD runs it -------------------------------------------------------------
+
+
+def lua_runtime() -> LuaRuntime:
+    """Argo CD (util/lua/lua.go runLua) opens only the package, base and table libraries (and a
+    safe os): no string library, and so no string methods. The same here, on Lua 5.1."""
+    lua = LuaRuntime(unpack_returned_tuples=True)
+    lua.execute("debug.setmetatable('', nil); string = nil; math = nil; io = nil; os = nil; "
+                "coroutine = nil; debug = nil")
+    return lua
+
+
+def to_lua(lua: LuaRuntime, value):
+    """Like Argo CD's decodeValue: objects and arrays become tables, arrays 1-based."""
+    if isinstance(value, dict):
+        table = lua.table()
+        for key, item in value.items():
+            table[key] = to_lua(lua, item)
+        return table
+    if isinstance(value, list):
+        table = lua.table()
+        for index, item in enumerate(value, start=1):
+            table[index] = to_lua(lua, item)
+        return table
+    return value
+
+
+def run_health(script: str, obj: dict) -> tuple[str, str]:
+    """Global `obj`, run the script, take the returned table (ExecuteHealthLua)."""
+    lua = lua_runtime()
+    lua.globals().obj = to_lua(lua, obj)
+    result = lua.execute(script)
+    assert lua.eval("type")(result) == "table", f"health script returned {result!r}"
+    status, message = result["status"], result["message"]
+    assert status in HEALTH_STATUSES, status
+    assert message is None or isinstance(message, str), message
+    return status, message or ""
+
+
+@pytest.fixture(scope="module")
+def health_scripts(argocd) -> dict[str, str]:
+    return one(argocd, "ConfigMap", "argocd-cm")["data"]
+
+
+# === 1. argocd/ renders and validates ================================================================
+
+
+def test_argocd_renders_and_validates_against_the_argo_cd_schemas(rendered, shared):
+    """The datreeio catalog schemas (additionalProperties: false below the root) for every
+    argoproj.io resource of argocd/ and argocd/root."""
+    checked = 0
+    for target in ("argocd", "root"):
+        for resource in rendered[target]:
+            group, _, version = resource["apiVersion"].rpartition("/")
+            if group != "argoproj.io":
+                continue
+            schema = json.loads((shared / f"schemas/argoproj.io/{resource['kind'].lower()}_{version}.json").read_text())
+            errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(resource), key=lambda e: e.path)
+            assert not errors, f"{resource['kind']} {resource['metadata']['name']}: " + "; ".join(
+                f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+            checked += 1
+    kinds = sorted({r["kind"] for r in rendered["argocd"] + rendered["root"]})
+    assert kinds == ["AppProject", "Application", "ApplicationSet", "ConfigMap"]
+    assert checked == 5  # project, kuberay-crds, kuberay-operator, the ApplicationSet, the root
+
+
+def test_the_catalog_schema_rejects_a_typo(shared, argocd):
+    """The check above is real: the same schema fails an unknown field."""
+    schema = json.loads((shared / "schemas/argoproj.io/application_v1alpha1.json").read_text())
+    app = json.loads(json.dumps(one(argocd, "Application", "kuberay-operator")))
+    app["spec"]["syncPolicy"]["automatic"] = {}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(app))
+
+
+def test_tools_validate_accepts_argocd_and_the_operator_setup(repo):
+    result = run_tool(repo, "validate", "argocd", "argocd/root", "base/kuberay-operator")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_placeholder_survives_rendering(rendered):
+    text = yaml.safe_dump_all(rendered["argocd"] + rendered["root"])
+    for placeholder in PLACEHOLDERS:
+        assert placeholder not in text
+
+
+# === 2. one setting each: repoURL, targetRevision, the KubeRay version ================================
+
+
+def this_repo_sources(resources: list[dict]) -> list[dict]:
+    out = []
+    for resource in resources:
+        if resource["kind"] == "Application":
+            out += [s for s in sources(resource) if s["repoURL"] not in KUBERAY_REPOS]
+        if resource["kind"] == "ApplicationSet":
+            git = resource["spec"]["generators"][0]["git"]
+            out += [{"repoURL": git["repoURL"], "targetRevision": git["revision"]},
+                    resource["spec"]["template"]["spec"]["source"]]
+    return out
+
+
+def test_repo_url_and_target_revision_come_from_the_settings(rendered, settings):
+    found = this_repo_sources(rendered["argocd"] + rendered["root"])
+    # the operator's $values source, the generator, the template, the root Application
+    assert len(found) == 4
+    for source in found:
+        assert (source["repoURL"], source["targetRevision"]) == (settings["repoURL"], settings["targetRevision"])
+    assert settings["repoURL"] in one(rendered["argocd"], "AppProject")["spec"]["sourceRepos"]
+
+
+def test_no_other_file_in_argocd_spells_out_a_setting(repo, settings):
+    """The settings file is the only place to edit: no other manifest under argocd/ holds the values."""
+    for path in sorted((repo / "argocd").rglob("*")):
+        if path.suffix in (".yaml", ".yml", ".lua") and path.name != "settings.yaml":
+            text = path.read_text()
+            for key in ("repoURL", "kuberayVersion"):
+                assert settings[key] not in text, f"{path.relative_to(repo)} repeats {key} {settings[key]}"
+
+
+def test_changing_the_settings_changes_every_use(repo, tmp_path):
+    """Edit only settings.yaml in a copy of argocd/ and render both roots again."""
+    copy = tmp_path / "argocd"
+    shutil.copytree(repo / "argocd", copy)
+    path = copy / "settings/settings.yaml"
+    text = path.read_text()
+    for old, new in (("https://github.com/example-org/raygitops.git", "https://git.example.com/fork.git"),
+                     ("targetRevision: main", "targetRevision: release-7"),
+                     ('kuberayVersion: "1.7.0"', 'kuberayVersion: "1.8.2"')):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+    resources = kustomize(copy) + kustomize(copy / "root")
+    for source in this_repo_sources(resources):
+        assert (source["repoURL"], source["targetRevision"]) == ("https://git.example.com/fork.git", "release-7")
+    assert sources(one(resources, "Application", "kuberay-operator"))[0]["targetRevision"] == "1.8.2"
+    assert one(resources, "Application", "kuberay-crds")["spec"]["source"]["targetRevision"] == "v1.8.2"
+
+
+def test_kuberay_is_pinned_to_the_single_version_pin(repo, argocd, settings):
+    pin = load_config(repo).versions.kuberay
+    assert settings["kuberayVersion"] == pin
+    chart = sources(one(argocd, "Application", "kuberay-operator"))[0]
+    assert (chart["repoURL"], chart["chart"], chart["targetRevision"]) == (KUBERAY_REPOS[0], "kuberay-operator", pin)
+    crds = one(argocd, "Application", "kuberay-crds")["spec"]["source"]
+    assert (crds["repoURL"], crds["path"], crds["targetRevision"]) == (
+        KUBERAY_REPOS[1], "helm-chart/kuberay-operator/crds", f"v{pin}")
+    values = yaml.safe_load((repo / "base/kuberay-operator/values.yaml").read_text())
+    tag = (values.get("image") or {}).get("tag")
+    assert tag in (None, f"v{pin}"), f"operator image tag {tag} but versions.kuberay is {pin}"
+
+
+# === 3. the KubeRay Applications ========================================================================
+
+
+def last_applied_size(obj: dict) -> int:
+    """Bytes of kubectl.kubernetes.io/last-applied-configuration: the object as compact JSON,
+    with Go's json.Marshal escaping of <, > and &."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return len(text.encode())
+
+
+@pytest.mark.parametrize("crd", ["ray.io_rayclusters.yaml", "ray.io_rayservices.yaml", "ray.io_rayjobs.yaml"])
+def test_kuberay_crds_are_too_big_for_client_side_apply(repo, shared, argocd, crd):
+    pin = load_config(repo).versions.kuberay
+    obj = yaml.load((shared / f"crds/kuberay/v{pin}/{crd}").read_text(), Loader=yaml.CSafeLoader)
+    size = last_applied_size(obj)
+    print(f"{crd} v{pin}: last-applied-configuration would be {size:,} bytes (limit {ANNOTATION_LIMIT:,})")
+    assert size > ANNOTATION_LIMIT
+    options = one(argocd, "Application", "kuberay-crds")["spec"]["syncPolicy"]["syncOptions"]
+    assert "ServerSideApply=true" in options or "Replace=true" in options
+
+
+def test_the_operator_chart_skips_its_crds_and_takes_values_from_this_repo(argocd, repo, settings):
+    chart, values = sources(one(argocd, "Application", "kuberay-operator"))
+    assert chart["helm"]["skipCrds"] is True
+    assert chart["helm"]["valueFiles"] == ["$values/base/kuberay-operator/values.yaml"]
+    assert values["ref"] == "values" and values["repoURL"] == settings["repoURL"]
+    assert (repo / values["path"] / "values.yaml").is_file()
+    assert (repo / values["path"] / "kustomization.yaml").is_file()  # its path is deployed too
+
+
+def test_the_operator_watches_every_environment(repo, rendered, environments, argocd):
+    """The namespace-scoped operator only reconciles the namespaces it lists; its Roles there
+    need the namespaces first. A new overlay must be added to both lists."""
+    namespaces = sorted(one(rendered[env], "RayService")["metadata"]["namespace"] for env in environments)
+    values = yaml.safe_load((repo / "base/kuberay-operator/values.yaml").read_text())
+    assert values["singleNamespaceInstall"] is True and values.get("crNamespacedRbacEnable", True) is True
+    # A superset: a removed environment stays listed until its RayService is gone (README, "Remove an environment").
+    assert set(values["watchNamespace"]) >= set(namespaces), "base/kuberay-operator/values.yaml watchNamespace"
+    created = kustomize(repo / "base/kuberay-operator")
+    operator_namespace = one(argocd, "Application", "kuberay-operator")["spec"]["destination"]["namespace"]
+    assert sorted(r["metadata"]["name"] for r in created if r["kind"] == "Namespace") == \
+        sorted({*values["watchNamespace"], operator_namespace}), "base/kuberay-operator/namespace.yaml"
+    for namespace in created:
+        assert "Delete=false" in namespace["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]
+
+
+# === 4. one Application per environment ==================================================================
+
+
+@pytest.fixture(scope="module")
+def env_apps(argocd, repo) -> list[dict]:
+    return generate_applications(one(argocd, "ApplicationSet", "aana"), repo_directories(repo))
+
+
+def test_every_overlay_has_exactly_one_application(env_apps, environments, repo):
+    paths = [app["spec"]["source"]["path"] for app in env_apps]
+    assert sorted(paths) == [f"{ENVIRONMENTS}/{env}" for env in environments]
+    names = [app["metadata"]["name"] for app in env_apps]
+    assert len(set(names)) == len(names)
+    for path in paths:
+        assert (repo / path / "kustomization.yaml").is_file(), f"{path} is not an overlay"
+
+
+def test_each_application_deploys_to_its_overlays_namespace(env_apps, rendered):
+    for app in env_apps:
+        env = app["spec"]["source"]["path"].rsplit("/", 1)[-1]
+        assert app["metadata"]["name"] == f"aana-{env}"
+        namespaces = {r["metadata"].get("namespace") for r in rendered[env]}
+        assert namespaces == {app["spec"]["destination"]["namespace"]} == {f"aana-{env}"}
+        assert app["spec"]["destination"]["server"] == IN_CLUSTER
+
+
+def test_a_new_overlay_gets_an_application_without_editing_argocd(argocd, repo):
+    assert not (repo / ENVIRONMENTS / NEW_ENV).exists()
+    directories = repo_directories(repo) + [f"{ENVIRONMENTS}/{NEW_ENV}", f"{ENVIRONMENTS}/{NEW_ENV}/generated"]
+    apps = generate_applications(one(argocd, "ApplicationSet", "aana"), directories)
+    [new] = [a for a in apps if a["metadata"]["name"] == f"aana-{NEW_ENV}"]
+    assert new["spec"]["source"]["path"] == f"{ENVIRONMENTS}/{NEW_ENV}"
+    assert new["spec"]["destination"]["namespace"] == f"aana-{NEW_ENV}"
+    assert destination_permitted(one(argocd, "AppProject"), IN_CLUSTER, f"aana-{NEW_ENV}")
+
+
+def test_environment_sync_policy(env_apps):
+    for app in env_apps:
+        policy = app["spec"]["syncPolicy"]
+        assert policy["automated"] == {"prune": True, "selfHeal": True}
+        assert {"CreateNamespace=true", "ServerSideApply=true", "SkipDryRunOnMissingResource=true"} <= set(
+            policy["syncOptions"])
+        assert "ignoreDifferences" not in app["spec"]  # see the comment in argocd/environments.yaml
+        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
+
+
+def test_prod_is_manual_through_the_one_sync_window(argocd, env_apps):
+    """argocd/project.yaml syncWindows: an always-open deny window with manualSync blocks
+    automated sync and self-heal of the Applications it names and still allows a person's sync."""
+    project = one(argocd, "AppProject")
+    manual = {}
+    for app in env_apps:
+        windows = always_open_windows(project, app["metadata"]["name"])
+        denied = [w for w in windows if w["kind"] == "deny"]
+        if denied:
+            assert all(w.get("manualSync") is True for w in denied), "a person could not sync it either"
+        manual[app["metadata"]["name"]] = bool(denied)
+    assert manual.get("aana-prod") is True, "prod syncs automatically"
+    assert [name for name, is_manual in manual.items() if is_manual] == ["aana-prod"], "only prod is manual"
+    names = {a["metadata"]["name"] for a in env_apps}
+    for window in project["spec"]["syncWindows"]:
+        for pattern in window["applications"]:
+            assert any(glob_match(pattern, n) for n in names), f"sync window names no Application: {pattern}"
+
+
+# === 5. the AppProject ========================================================================================
+
+
+def test_every_application_is_inside_the_project(argocd, env_apps):
+    project = one(argocd, "AppProject")
+    apps = env_apps + [r for r in argocd if r["kind"] == "Application"]
+    assert len(apps) >= 5
+    for app in apps:
+        assert app["spec"]["project"] == project["metadata"]["name"]
+        destination = app["spec"]["destination"]
+        assert destination_permitted(project, destination["server"], destination["namespace"]), app["metadata"]
+        for source in sources(app):
+            assert source_permitted(project, source["repoURL"]), source["repoURL"]
+
+
+@pytest.mark.parametrize("server, namespace", [
+    (IN_CLUSTER, "kube-system"),
+    (IN_CLUSTER, "default"),
+    (IN_CLUSTER, "argocd"),
+    (IN_CLUSTER, "ana-prod"),
+    ("https://prod-cluster.example.com:6443", "aana-prod"),
+    ("https://prod-cluster.example.com:6443", "kuberay-system"),
+])
+def test_the_project_denies_a_destination_outside_the_list(argocd, server, namespace):
+    assert not destination_permitted(one(argocd, "AppProject"), server, namespace)
+
+
+def test_the_project_allows_only_crds_and_namespaces_cluster_wide(argocd, shared, repo):
+    project = one(argocd, "AppProject")
+    pin = load_config(repo).versions.kuberay
+    for crd in sorted((shared / f"crds/kuberay/v{pin}").glob("*.yaml")):
+        head = crd.read_text()[:2000]
+        assert "kind: CustomResourceDefinition" in head and "apiextensions.k8s.io" in head
+    assert cluster_kind_permitted(project, "apiextensions.k8s.io", "CustomResourceDefinition")
+    assert cluster_kind_permitted(project, "", "Namespace")
+    for group, kind in [("rbac.authorization.k8s.io", "ClusterRole"),
+                        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+                        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+                        ("storage.k8s.io", "StorageClass")]:
+        assert not cluster_kind_permitted(project, group, kind), kind
+    assert len(project["spec"]["clusterResourceWhitelist"]) == 2
+
+
+def test_the_project_denies_other_source_repositories(argocd):
+    project = one(argocd, "AppProject")
+    assert len(project["spec"]["sourceRepos"]) == 3
+    for url in ("https://github.com/someone/else.git", "https://charts.example.com/"):
+        assert not source_permitted(project, url)
+
+
+# === 6. sync waves, finalizers, deletion order ==================================================================
+
+
+def test_sync_waves_put_crds_before_the_operator_before_the_rayservices(argocd, rendered, environments):
+    project, health = one(argocd, "AppProject"), one(argocd, "ConfigMap", "argocd-cm")
+    crds, operator = one(argocd, "Application", "kuberay-crds"), one(argocd, "Application", "kuberay-operator")
+    appset = one(argocd, "ApplicationSet", "aana")
+    assert wave(project) < wave(crds) and wave(health) < wave(crds)
+    assert wave(crds) < wave(operator) < wave(appset)
+    # Inside each environment the RayService comes last, after the migration hook.
+    for env in environments:
+        service = one(rendered[env], "RayService")
+        others = [r for r in rendered[env] if r is not service]
+        assert others and all(wave(r) < wave(service) for r in others), env
+
+
+def test_waves_wait_for_application_health(health_scripts):
+    """Argo CD only waits between waves for resources it can assess: Application health must be
+    configured, or the operator and the RayServices would start before the CRDs are in."""
+    assert HEALTH_KEY.format(group="argoproj.io", kind="Application") in health_scripts
+
+
+def test_finalizers_delete_the_rayservices_before_the_operator(argocd, rendered, environments):
+    """Deleting an environment's Application deletes its resources (the RayService first: the
+    highest wave) while the operator, in its own Application, still runs to clear the RayService
+    finalizer. A cascade delete of the root runs waves in reverse: the ApplicationSet (and every
+    environment) before the operator. Argo CD never cascade-deletes CRDs."""
+    operator = one(argocd, "Application", "kuberay-operator")
+    appset = one(argocd, "ApplicationSet", "aana")
+    assert "resources-finalizer.argocd.argoproj.io" in operator["metadata"]["finalizers"]
+    assert "resources-finalizer.argocd.argoproj.io" in appset["spec"]["template"]["metadata"]["finalizers"]
+    assert wave(appset) > wave(operator)
+    assert "finalizers" not in one(argocd, "Application", "kuberay-crds")["metadata"]
+    assert "finalizers" not in one(rendered["root"], "Application", "raygitops")["metadata"]
+    cm = one(argocd, "ConfigMap", "argocd-cm")
+    assert "Delete=false" in cm["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]
+    assert one(argocd, "Application", "kuberay-crds")["spec"]["syncPolicy"]["automated"]["prune"] is False
+
+
+def test_the_root_application_syncs_argocd(rendered, repo):
+    root = one(rendered["root"], "Application", "raygitops")
+    assert root["spec"]["source"]["path"] == "argocd" and (repo / "argocd/kustomization.yaml").is_file()
+    assert root["spec"]["destination"] == {"server": IN_CLUSTER, "namespace": "argocd"}
+    assert "ServerSideApply=true" in root["spec"]["syncPolicy"]["syncOptions"]
+
+
+# === 7. health checks in real Lua =================================================================================
+
+
+def test_argocd_cm_carries_the_lua_files(health_scripts, repo):
+    for group, kind, file in (("ray.io", "RayService", "rayservice.lua"), ("ray.io", "RayCluster", "raycluster.lua"),
+                              ("argoproj.io", "Application", "application.lua")):
+        assert health_scripts[HEALTH_KEY.format(group=group, kind=kind)] == (repo / "argocd/health" / file).read_text()
+
+
+def test_the_sandbox_has_no_string_library():
+    """The harness is as strict as Argo CD: a script calling string functions fails."""
+    with pytest.raises(Exception):
+        run_health('local s = "Running"; return {status = s:sub(1, 3)}', {})
+    with pytest.raises(Exception):
+        run_health('return {status = string.upper("healthy")}', {})
+
+
+@pytest.fixture(scope="module")
+def rayservice(rendered) -> dict:
+    """The real staging RayService, as the API server returns it (generation set)."""
+    service = json.loads(json.dumps(one(rendered["staging"], "RayService")))
+    service["metadata"]["generation"] = 3
+    return service
+
+
+def cond(type_: str, status: str, reason: str = "", message: str = "") -> dict:
+    return {"type": type_, "status": status, "reason": reason or type_, "message": message,
+            "lastTransitionTime": "2026-08-20T10:00:00Z", "observedGeneration": 3}
+
+
+READY = cond("Ready", "True", "NonZeroServeEndpoints", "Number of serve endpoints is greater than 0")
+NOT_UPGRADING = cond("UpgradeInProgress", "False", "NoPendingCluster", "Active Ray cluster exists and no pending Ray cluster")
+
+RAYSERVICE_CASES = {
+    "fresh object, no status": (None, "Progressing"),
+    "status not written yet": ({}, "Progressing"),
+    "initializing": ({"observedGeneration": 3, "conditions": [
+        cond("Ready", "False", "Initializing", "RayService is initializing"),
+        cond("UpgradeInProgress", "False", "Initializing")]}, "Progressing"),
+    "spec changed, not observed yet": ({"observedGeneration": 2, "conditions": [READY, NOT_UPGRADING]},
+                                       "Progressing"),
+    "upgrading": ({"observedGeneration": 3, "conditions": [
+        READY, cond("UpgradeInProgress", "True", "BothActivePendingClustersExist", "Both clusters exist")]},
+        "Progressing"),
+    "rolling back": ({"observedGeneration": 3, "conditions": [
+        READY, NOT_UPGRADING, cond("RollbackInProgress", "True", "TargetClusterChanged")]}, "Progressing"),
+    "ready": ({"observedGeneration": 3, "numServeEndpoints": 2, "serviceStatus": "Running",
+               "conditions": [READY, NOT_UPGRADING]}, "Healthy"),
+    "ready, rollback finished": ({"observedGeneration": 3, "conditions": [
+        READY, NOT_UPGRADING, cond("RollbackInProgress", "False")]}, "Healthy"),
+    "validation failed (observedGeneration not bumped)": ({"observedGeneration": 2, "conditions": [
+        cond("Ready", "False", "ValidationFailed", "spec.rayClusterConfig.headGroupSpec is invalid"),
+        NOT_UPGRADING]}, "Degraded"),
+    "initializing timed out": ({"observedGeneration": 3, "conditions": [
+        cond("Ready", "False", "InitializingTimeout", "RayService did not become ready in 600s")]}, "Degraded"),
+    "lost every serve endpoint": ({"observedGeneration": 3, "conditions": [
+        cond("Ready", "False", "ZeroServeEndpoints", "Number of serve endpoints dropped to 0"),
+        NOT_UPGRADING]}, "Degraded"),
+    "pre-1.3 running": ({"observedGeneration": 3, "serviceStatus": "Running"}, "Healthy"),
+    "pre-1.3 waiting for serve": ({"observedGeneration": 3, "serviceStatus": "WaitForServeDeploymentReady"},
+                                  "Progressing"),
+    "pre-1.3 restarting": ({"observedGeneration": 3, "serviceStatus": "Restarting"}, "Progressing"),
+    "pre-1.3 failed to update service": ({"observedGeneration": 3, "serviceStatus": "FailedToUpdateService"},
+                                         "Degraded"),
+    "pre-1.3 failed to create cluster": ({"observedGeneration": 3,
+                                          "serviceStatus": "FailedToGetOrCreateRayCluster"}, "Degraded"),
+    "pre-1.3 running, spec not observed": ({"observedGeneration": 2, "serviceStatus": "Running"}, "Progressing"),
+}
+
+
+@pytest.mark.parametrize("case", RAYSERVICE_CASES)
+def test_rayservice_health(case, rayservice, health_scripts):
+    status, expected = RAYSERVICE_CASES[case]
+    obj = dict(rayservice)
+    if status is not None:
+        obj["status"] = status
+    got, message = run_health(health_scripts[HEALTH_KEY.format(group="ray.io", kind="RayService")], obj)
+    assert got == expected, f"{case}: {got} ({message})"
+    assert message
+
+
+def cluster(state: str | None = None, *conditions: dict, observed: int = 1, reason: str | None = None) -> dict:
+    status = {"observedGeneration": observed, "conditions": list(conditions)}
+    if state:
+        status["state"] = state
+    if reason:
+        status["reason"] = reason
+    return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
+            "metadata": {"name": "aana-raycluster-x7k2p", "namespace": "aana-prod", "generation": 1},
+            "spec": {"rayVersion": "2.46.0"}, "status": status}
+
+
+HEAD_READY = cond("HeadPodReady", "True", "HeadPodRunningAndReady")
+PROVISIONED = cond("RayClusterProvisioned", "True", "AllPodRunningAndReadyFirstTime")
+
+RAYCLUSTER_CASES = {
+    "no status": ({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "c", "generation": 1}},
+                  "Progressing"),
+    "provisioning": (cluster(None, cond("HeadPodReady", "False", "HeadPodNotFound"),
+                             cond("RayClusterProvisioned", "False", "RayClusterPodsProvisioning")), "Progressing"),
+    "ready with conditions": (cluster("ready", HEAD_READY, PROVISIONED), "Healthy"),
+    "provisioned, no state": (cluster(None, HEAD_READY, PROVISIONED), "Healthy"),
+    "ready, pre-conditions KubeRay": (cluster("ready"), "Healthy"),
+    "head pod restarting": (cluster("ready", cond("HeadPodReady", "False", "HeadPodNotFound"), PROVISIONED),
+                            "Progressing"),
+    "replica failure": (cluster("ready", HEAD_READY, PROVISIONED,
+                                cond("ReplicaFailure", "True", "FailedCreateWorkerPod", "exceeded quota")), "Degraded"),
+    "state failed": (cluster("failed", reason="head pod failed"), "Degraded"),
+    "state unhealthy (KubeRay 1.1)": (cluster("unhealthy"), "Degraded"),
+    "suspending": (cluster("ready", HEAD_READY, PROVISIONED, cond("RayClusterSuspending", "True")), "Progressing"),
+    "suspended": (cluster("suspended", cond("RayClusterSuspended", "True")), "Suspended"),
+    "spec not observed": (cluster("ready", HEAD_READY, PROVISIONED, observed=0), "Progressing"),
+}
+
+
+@pytest.mark.parametrize("case", RAYCLUSTER_CASES)
+def test_raycluster_health(case, health_scripts):
+    obj, expected = RAYCLUSTER_CASES[case]
+    got, message = run_health(health_scripts[HEALTH_KEY.format(group="ray.io", kind="RayCluster")], obj)
+    assert got == expected, f"{case}: {got} ({message})"
+
+
+@pytest.mark.parametrize("health, expected", [
+    (None, "Progressing"),
+    ({"status": "Healthy"}, "Healthy"),
+    ({"status": "Degraded", "message": "RayService aana: ValidationFailed"}, "Degraded"),
+    ({"status": "Missing"}, "Missing"),
+])
+def test_application_health(health, expected, health_scripts, argocd):
+    app = json.loads(json.dumps(one(argocd, "Application", "kuberay-operator")))
+    if health is not None:
+        app["status"] = {"health": health, "sync": {"status": "Synced"}}
+    got, _ = run_health(health_scripts[HEALTH_KEY.format(group="argoproj.io", kind="Application")], app)
+    assert got == expected
+
+
+# === 8. the database migration hook ==============================================================================
+
+
+POSTGRES_ENVIRONMENTS = overlays_with_component("postgres")   # overlays listing base/components/postgres
+
+
+def postgres_environments(rendered, environments) -> list[str]:
+    return [env for env in environments if any(r["kind"] == "ExternalSecret" for r in rendered[env])]
+
+
+def test_staging_and_prod_are_the_postgres_environments(rendered, environments):
+    """Every overlay with base/components/postgres (staging and prod among them) renders the
+    ExternalSecret and the migration Job; no other overlay does (dev uses SQLite)."""
+    assert {"staging", "prod"} <= set(POSTGRES_ENVIRONMENTS) and "dev" not in POSTGRES_ENVIRONMENTS
+    assert postgres_environments(rendered, environments) == POSTGRES_ENVIRONMENTS
+    for env in environments:
+        jobs = [r["metadata"]["name"] for r in rendered[env] if r["kind"] == "Job"]
+        assert jobs == (["aana-db-migrate"] if env in POSTGRES_ENVIRONMENTS else []), env
+
+
+def password_refs(service: dict) -> list[dict]:
+    config = service["spec"]["rayClusterConfig"]
+    templates = [config["headGroupSpec"]["template"]] + [g["template"] for g in config["workerGroupSpecs"]]
+    return [env["valueFrom"]["secretKeyRef"] for t in templates for c in t["spec"]["containers"]
+            for env in c.get("env") or [] if env["name"] == "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
+
+
+@pytest.mark.parametrize("env", POSTGRES_ENVIRONMENTS)
+def test_the_migration_job_runs_before_the_rayservice_with_its_settings(rendered, env):
+    resources = rendered[env]
+    job, service = one(resources, "Job", "aana-db-migrate"), one(resources, "RayService")
+    notes = job["metadata"]["annotations"]
+    assert notes[HOOK] == "Sync"  # not PreSync: see migration-job.yaml
+    assert notes["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    # Wave 0 (the ConfigMaps, the ExternalSecret) < the Job < the RayService.
+    assert 0 < wave(job) < wave(service)
+    assert all(wave(r) < wave(job) for r in resources if r not in (job, service))
+
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"][
+        "containers"][0]["image"]
+    # The same Secret as the RayService.
+    [job_secret] = [e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                    if e["name"] == "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
+    assert password_refs(service) and all(ref == job_secret for ref in password_refs(service))
+    assert job_secret == {"name": "aana-db", "key": "password"}
+    assert one(resources, "ExternalSecret", "aana-db")["spec"]["target"]["name"] == "aana-db"
+    # raygitops-env, by the hashed name kustomize gave it in this render.
+    [env_from] = container["envFrom"]
+    name = env_from["configMapRef"]["name"]
+    assert name.startswith("raygitops-env-") and name != "raygitops-env"
+    config_map = one(resources, "ConfigMap", name)
+    assert {"DB_CONFIG", "WORKING_DIR_URL"} <= set(config_map["data"])
+    assert json.loads(config_map["data"]["DB_CONFIG"])["datastore_type"] == "postgresql"
+    # The script, from its own file, also by hashed name.
+    [script] = [v["configMap"]["name"] for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    assert script.startswith("raygitops-migrate-")
+    assert "migrate.py" in one(resources, "ConfigMap", script)["data"]
+
+
+def write_working_dir(repo: Path, tmp_path: Path) -> str:
+    """The real working_dir zip of apps/, as tools/regen builds it, behind a file:// URL."""
+    package = build_package(repo)
+    path = tmp_path / package.filename
+    path.write_bytes(package.content)
+    with zipfile.ZipFile(path) as archive:
+        assert "working_dir/apps/db.py" in archive.namelist()
+    return path.as_uri()
+
+
+def run_migrate(script: Path, workdir: Path, env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_CONFIG", "WORKING_DIR_URL"))}
+    workdir.mkdir()
+    return subprocess.run([sys.executable, str(script), str(workdir)], env={**clean, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def migrate_script(rendered, tmp_path) -> Path:
+    """migrate.py exactly as the staging render ships it in the ConfigMap."""
+    job = one(rendered["staging"], "Job", "aana-db-migrate")
+    [name] = [v["configMap"]["name"] for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    path = tmp_path / "migrate.py"
+    path.write_text(one(rendered["staging"], "ConfigMap", name)["data"]["migrate.py"])
+    return path
+
+
+def test_the_migration_script_migrates_with_the_working_dir_zip(repo, tmp_path, migrate_script):
+    """The hook's code path for real: fetch the zip, unpack it, run `python -m apps.db migrate`
+    from it. SQLite stands in for Postgres; the table is the demo apps' notes table."""
+    database = tmp_path / "db" / "aana.sqlite"
+    db_config = json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})
+    result = run_migrate(migrate_script, tmp_path / "work",
+                         {"WORKING_DIR_URL": write_working_dir(repo, tmp_path), "DB_CONFIG": db_config})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
+    assert "notes" in tables
+    # It ran the unpacked code, not the checkout's.
+    assert (tmp_path / "work/working_dir/apps/db.py").is_file()
+
+
+def test_the_migration_script_fails_clearly(tmp_path, migrate_script):
+    result = run_migrate(migrate_script, tmp_path / "a", {})
+    assert result.returncode == 2 and "WORKING_DIR_URL is not set" in result.stderr
+    missing = (tmp_path / "nowhere.zip").as_uri()
+    result = run_migrate(migrate_script, tmp_path / "b", {"WORKING_DIR_URL": missing})
+    assert result.returncode == 1 and "cannot fetch" in result.stderr
+    not_ours = tmp_path / "other.zip"
+    with zipfile.ZipFile(not_ours, "w") as archive:
+        archive.writestr("something/else.txt", "x")
+    result = run_migrate(migrate_script, tmp_path / "c", {"WORKING_DIR_URL": not_ours.as_uri()})
+    assert result.returncode == 1 and "no working_dir/apps/" in result.stderr

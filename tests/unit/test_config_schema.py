@@ -1,0 +1,54 @@
+"""raygitops.yaml has one typed schema: unknown keys and wrong types are errors with a line, never echoed values.
+
+    tools/test tests/unit/test_config_schema.py
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from raygitops.config import load_config
+from raygitops.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (REPO / "raygitops.yaml").read_text()
+    assert old in text, old
+    (tmp_path / "raygitops.yaml").write_text(text.replace(old, new, 1))
+    return tmp_path
+
+
+def test_the_repository_config_fits_its_schema():
+    assert load_config(REPO).versions.kuberay
+
+
+@pytest.mark.parametrize("old,new,message,fix", [
+    ("\nversions:", "\nverions:", "unknown key 'verions' in the top level", "did you mean 'versions'?"),
+    ("route_prefix: /language", "rout_prefix: /language", "unknown key 'rout_prefix' in applications.1",
+     "did you mean 'route_prefix'?"),
+    ("  kuberay: 1.7.0", "  kuberay: 1.7.0\n  kubernetse: 1.32.0", "unknown key 'kubernetse' in versions",
+     "did you mean 'kubernetes'?"),
+    ("tag_suffix: -py311}", "tag_suffix: [1]}", "'images.ray-image.tag_suffix' must be a string", "write a string"),
+    ("external_imports: []", "external_imports: apps", "'external_imports' must be a list", "write a list"),
+])
+def test_a_key_off_the_schema_is_refused_with_its_line(tmp_path, old, new, message, fix):
+    root = config_with(tmp_path, old, new)
+    with pytest.raises(UserError) as raised:
+        load_config(root)
+    error = raised.value
+    assert error.message == message
+    assert fix in error.fix
+    assert error.file == "raygitops.yaml"
+    line = (root / "raygitops.yaml").read_text().splitlines()[error.line - 1]
+    assert new.split("\n")[-1].strip().split(":")[0].lstrip("{- ") in line
+
+
+def test_a_wrongly_typed_secret_is_not_echoed(tmp_path):
+    root = config_with(tmp_path, "  url: https://", "  url: [hunter2-very-secret]\n  x: https://")
+    with pytest.raises(UserError) as raised:
+        load_config(root)
+    assert "hunter2" not in str(raised.value)

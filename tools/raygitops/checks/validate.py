@@ -1,0 +1,381 @@
+"""tools/validate: render → schemas → serve config → policies → one report.
+
+    report = validate(root, ["overlays/prod"])         # or None: every overlay, argocd/ and the operator's
+    print(format_report(report, "text")); raise SystemExit(report.exit_code())   # raygitops.output.findings
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from raygitops.config import RepoConfig, load_config
+from raygitops.errors import UserError
+from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
+from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.checks.schemas import SchemaRegistry
+from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
+from raygitops.generate.workingdir import build_package
+from raygitops.generate.serveconfig import check_serve_config_text
+from raygitops.versions import pinned_ray_serve_version
+from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    kubernetes_version: str | None = None    # default: versions.kubernetes
+    crd_dirs: tuple[str, ...] = ()           # added to raygitops.yaml's schemas.crd_dirs
+    schema_locations: tuple[str, ...] = ()
+    skip_kinds: tuple[str, ...] = ()
+    jobs: int | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class Source:
+    """One input: a rendered kustomization, a YAML file, or stdin."""
+    label: str
+    environment: str = ""
+    resources: tuple = ()
+    nodes: tuple = ()               # each resource's composed YAML, for plain files: findings get lines
+    error: UserError | None = None
+
+
+@dataclass
+class ValidationReport:
+    sources: list[Source]
+    findings: list[Finding] = field(default_factory=list)
+    skipped: int = 0                # resources of a skipped kind (not schema-checked)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    @property
+    def resource_count(self) -> int:
+        return sum(len(s.resources) for s in self.sources)
+
+    def exit_code(self, strict_warnings: bool = False) -> int:
+        return 1 if self.errors or (strict_warnings and self.warnings) else 0
+
+
+# --- load -------------------------------------------------------------------------------
+
+def _environment_of(path: Path, root: Path) -> str:
+    try:
+        parts = path.resolve().relative_to(root.resolve()).parts
+    except ValueError:
+        return ""
+    return parts[1] if len(parts) >= 2 and parts[0] == "overlays" else ""
+
+
+def _documents(text: str, label: str) -> Source:
+    """Parse a multi-document YAML stream, keeping where each document starts."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=LOADER))
+        documents = list(yaml.load_all(text, Loader=LOADER))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
+                                             line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
+    for node in nodes:
+        duplicate = first_duplicate_key(node)
+        if duplicate:
+            key, line, first = duplicate
+            return Source(label, error=UserError(f"duplicate key '{key}' (first at line {first})", file=label,
+                                                 line=line, fix="keep one of them"))
+    pairs = []
+    for document, node in zip(documents, nodes):
+        if document is None:
+            continue
+        if _is_list(document):
+            # kubectl get -o yaml writes a List: each item is checked as the resource it is.
+            item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
+            pairs.extend(zip(document["items"], item_nodes))
+        else:
+            pairs.append((document, node))
+    return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
+
+
+def _is_list(document: Any) -> bool:
+    return (isinstance(document, dict) and isinstance(document.get("kind"), str) and document["kind"].endswith("List")
+            and isinstance(document.get("items"), list))
+
+
+def _expand(path: Path) -> list[Path]:
+    """A directory of manifests: its YAML files, and any kustomization below it as one unit
+    (rendered, not read file by file; Components are skipped)."""
+    if path.is_file():
+        return [path]
+    out: list[Path] = []
+    for child in sorted(path.iterdir()):
+        if child.is_dir():
+            if is_kustomization(child):
+                if not is_component(child):
+                    out.append(child)
+            else:
+                out.extend(_expand(child))
+        elif child.suffix in (".yaml", ".yml") and child.is_file():
+            out.append(child)
+    return out
+
+
+# Deployed, but not through an overlay: the operator's namespaces and everything Argo CD applies.
+_OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
+
+
+def default_paths(root: Path, config: RepoConfig) -> list[Path]:
+    paths = [root / "overlays" / env for env in config.environments()]
+    return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
+
+
+def _units(paths: list[Path | str]) -> list[Path | str]:
+    """The inputs one by one: stdin, kustomization directories and YAML files."""
+    units: list[Path | str] = []
+    for raw in paths:
+        if raw == STDIN:
+            units.append(raw)
+            continue
+        path = Path(raw)
+        if is_kustomization(path):
+            units.append(path)
+        elif path.is_dir():
+            found = _expand(path)
+            if not found:
+                raise UserError("no YAML files or kustomizations here", file=str(raw),
+                                fix="give overlay directories, YAML files or directories, or - for stdin")
+            units.extend(found)
+        elif path.exists():
+            units.append(path)
+        else:
+            raise UserError("no such file or directory", file=str(raw),
+                            fix="give overlay directories, YAML files or directories, or - for stdin")
+    return units
+
+
+def _base_groups(result) -> tuple[str, ...] | None:
+    """The worker groups of base/'s RayService, in order: what worker-group-order compares with."""
+    if not isinstance(result, Rendered):
+        return None
+    for resource in result.resources:
+        if isinstance(resource, dict) and resource.get("kind") == "RayService":
+            return tuple(g.name for g in groups(resource) if not g.is_head)
+    return None
+
+
+# --- check ------------------------------------------------------------------------------
+
+def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegistry:
+    return SchemaRegistry(
+        options.kubernetes_version or config.versions.kubernetes,
+        crd_dirs=[config.expand_shared(d) for d in config.schemas.crd_dirs] + list(options.crd_dirs),
+        schema_locations=[config.expand_shared(s) for s in config.schemas.schema_locations]
+        + list(options.schema_locations),
+        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
+
+
+_SEVERITIES = ("error", "warning", "off")
+
+
+def policy_settings(config: RepoConfig) -> PolicySettings:
+    """raygitops.yaml's `policies:`, checked: a typo there would quietly weaken a check."""
+    raw, defaults = config.policies, PolicySettings()
+
+    def bad(path: tuple, message: str, fix: str) -> UserError:
+        line = config.doc.line_of(("policies", *path)) if config.doc is not None else None
+        return UserError(f"policies.{'.'.join(map(str, path))}: {message}", file="raygitops.yaml", line=line, fix=fix)
+
+    fields = {"ephemeral_storage_min", "dev_environments", "require_digest", "severity", "gpu_toleration_keys"}
+    for key in raw:
+        if key not in fields:
+            raise bad((key,), "unknown setting", f"use one of {', '.join(sorted(fields))}")
+    floor = raw.get("ephemeral_storage_min", defaults.ephemeral_storage_min)
+    if parse_quantity(floor) is None:
+        raise bad(("ephemeral_storage_min",), f"{floor!r} is not a quantity", "write it as Kubernetes does, e.g. 10Gi")
+    lists = {}
+    for key in ("dev_environments", "require_digest", "gpu_toleration_keys"):
+        value = raw.get(key, getattr(defaults, key))
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad((key,), "must be a list of strings", f"e.g. {key}: [{', '.join(getattr(defaults, key))}]")
+        lists[key] = tuple(value)
+    severity = raw.get("severity") or {}
+    known = {p.id for p in POLICIES}
+    if not isinstance(severity, dict):
+        raise bad(("severity",), "must map environments to {policy id: level}", "e.g. severity: {prod: {image-digest: warning}}")
+    for env, levels in severity.items():
+        if not isinstance(levels, dict):
+            raise bad(("severity", env), "must map policy ids to a level", f"e.g. {env}: {{image-digest: warning}}")
+        for pid, level in levels.items():
+            if pid not in known:
+                close = difflib.get_close_matches(str(pid), sorted(known), n=1)
+                raise bad(("severity", env, pid), "no such policy",
+                          f"did you mean {close[0]}?" if close else "the ids are in tools/raygitops/policies.py")
+            if level not in _SEVERITIES:
+                raise bad(("severity", env, pid), f"level {level!r} is not one of {', '.join(_SEVERITIES)}",
+                          f"use {' / '.join(_SEVERITIES)}")
+    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, **lists)
+
+
+_serve_cache: dict[tuple, list[Finding]] = {}
+
+
+def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
+    spec = resource.get("spec")
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    # Environments often share a serve config: Ray's schema check runs once per distinct text
+    # (and repository), and the findings are then placed in each resource.
+    key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
+    if key not in _serve_cache:
+        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
+                                                    file="", resource="")
+    rid = resource_id(resource)
+    return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
+
+
+@lru_cache(maxsize=4)
+def _pinned(pyproject_text: str) -> str | None:
+    return pinned_ray_serve_version(pyproject_text)
+
+
+def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
+                 settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
+    if source.error is not None:
+        error = source.error
+        return [Finding(id="kustomize" if "kustomize" in error.message else "yaml", severity=ERROR,
+                        message=error.message, fix=error.fix or "", file=error.file or source.label, line=error.line)]
+    findings: list[Finding] = []
+    for index, resource in enumerate(source.resources):
+        node = source.nodes[index] if index < len(source.nodes) else None
+        own = registry.validate(resource, file=source.label)
+        if isinstance(resource, dict) and resource.get("kind") == "RayService":
+            own += _serve_findings(resource, source, config)
+        findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
+                        for f in own)
+    pyproject = config.root / "pyproject.toml"
+    context = PolicyContext(
+        environment=source.environment, source=source.label,
+        resources=tuple(r for r in source.resources if isinstance(r, dict)),
+        ray_version=config.versions.ray,
+        pinned_serve_version=_pinned(pyproject.read_text()) if pyproject.exists() else None,
+        kuberay_version=config.versions.kuberay,
+        base_worker_groups=base_groups if source.environment else None,
+        settings=settings)
+    policy_findings = run_policies([r for r in source.resources if isinstance(r, dict)], context)
+    if source.nodes:
+        node_of = {resource_id(r): n for r, n in zip(source.resources, source.nodes) if isinstance(r, dict)}
+        policy_findings = [f if f.line or f.resource not in node_of
+                           else f.with_location(line=line_of_path(node_of[f.resource], f.path)) for f in policy_findings]
+    return findings + policy_findings
+
+
+_UNKNOWN_FIELD = re.compile(r"^unknown (?:field|key) '([^']+)'")
+
+
+def _field_path(finding: Finding) -> str:
+    """Where the finding's line is: an unknown field is reported at its parent (as kubeconform
+    does), but the line to show is the field's own."""
+    unknown = _UNKNOWN_FIELD.match(finding.message)
+    if unknown and ":" not in finding.path:
+        return f"{finding.path}[{json.dumps(unknown[1])}]"
+    return finding.path
+
+
+def _preload(registry: SchemaRegistry) -> threading.Thread:
+    """Importing Ray's schema (about a second) and compiling the RayService CRD (half a second)
+    happen in a thread while kustomize renders, so both cores stay busy."""
+    def load() -> None:
+        try:
+            import ray.serve.schema  # noqa: F401
+        except Exception:
+            pass  # the real import later reports the problem
+        try:
+            registry.lookup("ray.io/v1", "RayService")
+        except Exception:
+            pass  # validation reports it
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
+
+
+def validate(root: Path, paths: Iterable[str | Path] | None = None,
+             options: ValidateOptions = ValidateOptions()) -> ValidationReport:
+    config = load_config(root)
+    chosen = list(paths) if paths else default_paths(root, config)
+    if not chosen:
+        raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
+    registry = schema_registry(config, options)
+    settings = policy_settings(config)
+    units = _units(chosen)
+    preload = _preload(registry)
+    kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
+    base = root / "base"
+    wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
+    workers = max(1, options.jobs or os.cpu_count() or 1)
+    report = ValidationReport(sources=[])
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        # base/ (its worker-group order is the one overlays must keep) renders beside one batch
+        # per core; each batch is one kustomize process for its cache misses (render_batch).
+        # A source is checked as soon as its batch is done, while the other batches render.
+        base_future = pool.submit(render_batch, [base], root=root, use_cache=options.use_cache) if wants_base else None
+        futures = {}
+        for chunk in split_evenly(kustomizations, workers):
+            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache)
+            futures.update((path, future) for path in chunk)
+        base_groups = _base_groups(base_future.result()[base]) if base_future else None
+        preload.join()
+        for unit in units:
+            if unit == STDIN:
+                source = _documents(sys.stdin.read(), "<stdin>")
+            elif Path(unit) in futures:
+                path = Path(unit)
+                result = futures[path].result()[path]
+                label, environment = relpath(path, root), _environment_of(path, root)
+                source = (Source(label, environment, error=result) if isinstance(result, UserError)
+                          else Source(label, environment, resources=result.resources))
+            else:
+                source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
+            report.sources.append(source)
+            report.findings.extend(check_source(source, config, registry, settings,
+                                                base_groups if source.environment else None))
+            report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
+                                  and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
+                                  and registry.is_skipped(r["apiVersion"], r["kind"]))
+    report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
+                                                                  if s.environment], checks_all=not paths))
+    report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
+    return report
+
+
+def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool) -> list[Finding]:
+    """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
+    change without tools/regen would otherwise pass unseen."""
+    findings = []
+    wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
+    if wanted:
+        for env in stale_environments(config, wanted, build_package(root).digest):
+            findings.append(Finding(
+                id="regen-stale", severity=ERROR, file=f"overlays/{env}",
+                message=f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
+                fix="run tools/regen and commit the result"))
+    for env in config.broken_environments() if checks_all else ():
+        findings.append(Finding(id="kustomize", severity=ERROR, file=f"overlays/{env}",
+                                message=f"environment {env} has no kustomization.yaml (Argo CD would still deploy it)",
+                                fix="restore it, or delete the whole directory to remove the environment"))
+    return findings

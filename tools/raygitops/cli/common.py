@@ -1,0 +1,43 @@
+"""What every command shares: its parser entry, and the repository it works on.
+
+    parser = add_command(subparsers, "validate", __doc__, run)
+    root = repo_root()
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+
+def add_command(subparsers, name: str, doc: str | None, run: Callable[[argparse.Namespace], int]
+                ) -> argparse.ArgumentParser:
+    """A subcommand whose help is its module docstring's first line. Prefix matching is off, so
+    `--strict` can never silently mean `--strict-warnings`."""
+    summary = (doc or name).strip().splitlines()[0]
+    parser = subparsers.add_parser(name, prog=f"tools/{name}", help=summary, description=summary,
+                                   allow_abbrev=False)
+    parser.set_defaults(func=run, parser=parser)
+    return parser
+
+
+def repo_root() -> Path:
+    """The repository, with any generated-file write that a killed tools/regen left half done
+    finished first: every command reads those files, and must see one generation of them."""
+    from raygitops.config import find_repo_root
+    from raygitops.yamlio import interrupted_write_pending, recover_interrupted_write
+    start = os.environ.get("RAYGITOPS_ROOT")
+    root = find_repo_root(Path(start) if start else Path(__file__).resolve().parents[3])
+    if interrupted_write_pending(root):
+        recover_interrupted_write(root)
+        print("note: finished the generated-file write of an interrupted tools/regen", file=sys.stderr)
+    return root
+
+
+def repo_root_quietly() -> Path | None:
+    try:
+        return repo_root()
+    except Exception:  # noqa: BLE001 - only for shortening a path in a message
+        return None

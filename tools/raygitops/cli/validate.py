@@ -1,0 +1,45 @@
+"""Check rendered overlays and manifests: schemas, the serve config and RayService policies.
+
+    tools/validate                       # every overlay and argocd/
+    tools/validate overlays/prod - --output github
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from raygitops.cli.common import add_command, repo_root
+
+
+def register(subparsers) -> None:
+    parser = add_command(subparsers, "validate", __doc__, run)
+    parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
+                                                 "(default: every overlay and argocd/)")
+    parser.add_argument("--output", "-o", choices=("text", "json", "junit", "github"), default="text")
+    parser.add_argument("--kubernetes-version", help="schemas of this Kubernetes version (default: raygitops.yaml)")
+    parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")
+    parser.add_argument("--schema-location", action="append", default=[],
+                        help="kubeconform-style template, e.g. dir/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json")
+    parser.add_argument("--skip", action="append", default=[], help="kinds to skip (Kind or group/Kind)")
+    parser.add_argument("--strict-warnings", action="store_true", help="warnings fail too")
+    parser.add_argument("--jobs", "-j", type=int, help="parallel renders (default: all cores)")
+    parser.add_argument("--no-cache", action="store_true", help="re-render even when inputs are unchanged")
+
+
+def run(args: argparse.Namespace) -> int:
+    from raygitops.checks.validate import ValidateOptions, validate
+    from raygitops.output.findings import format_report
+
+    root = repo_root()
+    options = ValidateOptions(kubernetes_version=args.kubernetes_version, crd_dirs=tuple(args.crd_dir),
+                              schema_locations=tuple(args.schema_location), skip_kinds=tuple(args.skip),
+                              jobs=args.jobs, use_cache=not args.no_cache)
+    paths = [p if p == "-" else Path(p) for p in args.paths]
+    report = validate(root, paths or None, options)
+    try:
+        print(format_report(report, args.output, root), flush=True)
+    except BrokenPipeError:  # the reader went away (`| head`): not a failure worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return report.exit_code(args.strict_warnings)

@@ -1,0 +1,1 @@
+"""Diffing: fields of rendered resources, KubeRay rollout rules, comparing two revisions."""

@@ -1,0 +1,219 @@
+"""tools/diff's work: two revisions, environment by environment — render what changed, diff, classify.
+
+    report = compare(root, DiffOptions(base="main"))     # HEAD: the working tree
+    [(env.name, env.verdict) for env in report.environments], report.has_differences
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raygitops.config import load_config
+from raygitops.diff.fields import ResourceDiff, diff_resources
+from raygitops.errors import UserError
+from raygitops.diff.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
+from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
+from raygitops.diff.rollout import Classified, add_requests, classify, cluster_requests, worst
+
+# Environment status, beside the verdict.
+UNCHANGED = "unchanged"       # no input file differs: not rendered at all
+SAME_OUTPUT = "no changes"    # inputs differ, the rendered resources do not
+CHANGED = "changed"
+ENV_ADDED, ENV_REMOVED = "added", "removed"
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    base: str | None = None           # default: git merge-base main HEAD
+    head: str | None = None           # default: the working tree, uncommitted changes included
+    kuberay: str | None = None        # default: versions.kuberay in HEAD's raygitops.yaml
+    require_clean: bool = False       # refuse a working tree with uncommitted changes
+    jobs: int | None = None
+
+
+@dataclass
+class EnvironmentDiff:
+    name: str
+    status: str
+    resources: list[ResourceDiff] = field(default_factory=list)
+    classified: list[Classified] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    capacity: tuple[dict, dict] | None = None     # requests of the old and new cluster in a rollover
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.resources)
+
+    @property
+    def verdict(self) -> str | None:
+        return worst(c.verdict for c in self.classified) if self.classified else None
+
+    @property
+    def warnings(self) -> list[str]:
+        return sorted({c.warning for c in self.classified if c.warning})
+
+    @property
+    def rollover_requests(self) -> dict | None:
+        return add_requests(*self.capacity) if self.capacity else None
+
+
+@dataclass
+class DiffReport:
+    base: str                  # label: the ref given and its commit
+    head: str
+    kuberay: str
+    environments: list[EnvironmentDiff]
+
+    @property
+    def has_differences(self) -> bool:
+        return any(env.differs for env in self.environments)
+
+    @property
+    def verdict(self) -> str | None:
+        verdicts = [env.verdict for env in self.environments if env.verdict]
+        return worst(verdicts) if verdicts else None
+
+
+@dataclass(frozen=True)
+class _Side:
+    label: str                 # BASE or HEAD, for messages
+    root: Path                 # the raygitops root on this side
+    environments: dict         # name → overlay directory
+
+
+def _side(label: str, root: Path) -> _Side:
+    overlays = root / "overlays"
+    found = sorted(p for p in overlays.iterdir() if is_kustomization(p)) if overlays.is_dir() else []
+    return _Side(label, root, {p.name: p for p in found})
+
+
+def compare(root: Path, options: DiffOptions) -> DiffReport:
+    repo = toplevel(root)
+    prefix = root.resolve().relative_to(repo)
+    if options.base:
+        base_label, base_commit = options.base, resolve_commit(repo, options.base)
+    else:
+        base_label, base_commit = default_base(repo)
+    head_commit = resolve_commit(repo, options.head) if options.head else None
+    # HEAD as the working tree includes uncommitted changes (like `git diff`); CI asks for none.
+    dirty = uncommitted_files(repo, prefix.as_posix()) if head_commit is None else []
+    if dirty and options.require_clean:
+        _refuse_dirty(dirty)
+    memo = InputMemo()
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as helper:
+        # While git checks BASE out, one helper thread reads HEAD: its config and its input digests.
+        if head_commit is None:
+            head = _side("HEAD", root)
+            head_digests = helper.submit(_digests, head, memo)
+            config = helper.submit(load_config, head.root) if not options.kuberay else None
+        base = _side("BASE", stack.enter_context(worktree(repo, base_commit)) / prefix)
+        if head_commit is not None:
+            head = _side("HEAD", stack.enter_context(worktree(repo, head_commit)) / prefix)
+            head_digests = helper.submit(_digests, head, memo)
+            config = helper.submit(load_config, head.root) if not options.kuberay else None
+        kuberay = options.kuberay or config.result().versions.kuberay
+        environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
+                                              cache_root=root, jobs=options.jobs)
+    head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
+                  "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
+    return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
+
+
+def _refuse_dirty(files: list[str]) -> None:
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    raise UserError(f"the working tree has uncommitted changes: {shown}",
+                    fix="commit or stash them, give HEAD as a revision, or drop --require-clean")
+
+
+def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
+    return {name: memo.digest(path) for name, path in side.environments.items()}
+
+
+def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
+                          cache_root: Path, jobs: int | None) -> list[EnvironmentDiff]:
+    names = sorted(set(base.environments) | set(head.environments))
+    to_render: list[tuple[_Side, str]] = []
+    status: dict[str, str] = {}
+    for name in names:
+        old, new = base.environments.get(name), head.environments.get(name)
+        if old is None or new is None:
+            status[name] = ENV_ADDED if old is None else ENV_REMOVED
+            to_render.append((head, name) if old is None else (base, name))
+        elif memo.digest(old) == head_digests[name]:
+            status[name] = UNCHANGED
+        else:
+            status[name] = CHANGED
+            to_render += [(base, name), (head, name)]
+    rendered = _render(to_render, cache_root, jobs, memo)
+    return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
+                         kuberay, _regen_hints(base, head, name)) for name in names]
+
+
+def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
+            memo: InputMemo) -> dict[tuple[str, str], Rendered]:
+    """Every wanted overlay, each side in one kustomize process per core (`render_batch`: a process
+    per overlay would cost its start-up each time); the sides apart, since each has its own base
+    schema. The cache under the real repository serves both sides, because the digest does not
+    depend on where the tree is checked out."""
+    sides: dict[str, list[Path]] = {}
+    for side, name in wanted:
+        sides.setdefault(side.label, []).append(side.environments[name])
+    workers = max(1, jobs or os.cpu_count() or 1)
+    chunks = [chunk for paths in sides.values()
+              for chunk in split_evenly(paths, max(1, round(workers * len(paths) / len(wanted))))]
+    results: dict[Path, Rendered | UserError] = {}
+    if chunks:
+        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            for batch in pool.map(lambda chunk: render_batch(chunk, root=cache_root, memo=memo), chunks):
+                results.update(batch)
+    out = {}
+    for side, name in wanted:
+        result = results[side.environments[name]]
+        if isinstance(result, UserError):
+            message = result.message.replace(f"{side.root}/", "")
+            raise UserError(f"{side.label} does not render: {message}", file=f"overlays/{name}",
+                            fix=f"fix the kustomization at {side.label}, or diff against another revision")
+        out[(side.label, name)] = result
+    return out
+
+
+def _environment(name: str, status: str, old: Rendered | None, new: Rendered | None, kuberay: str,
+                 hints: list[str]) -> EnvironmentDiff:
+    env = EnvironmentDiff(name, status, hints=hints)
+    if status == UNCHANGED:
+        return env
+    env.resources = diff_resources(old.resources if old else (), new.resources if new else ())
+    if status == CHANGED and not env.resources:
+        env.status = SAME_OUTPUT
+    for resource in env.resources:
+        env.classified += classify(resource, kuberay=kuberay, environment=(new or old).resources)
+    env.capacity = _rollover_capacity(env)
+    return env
+
+
+def _rollover_capacity(env: EnvironmentDiff) -> tuple[dict, dict] | None:
+    """Old and new cluster requests when a RayService rolls a new cluster: both run until the switch."""
+    rolling = {id(c.resource): c.resource for c in env.classified if c.rule.rollover}
+    if not rolling:
+        return None
+    old = add_requests(*(cluster_requests(r.before) for r in rolling.values()))
+    new = add_requests(*(cluster_requests(r.after) for r in rolling.values()))
+    return old, new
+
+
+def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:
+    """serve.yaml is not a kustomize input: changing it without tools/regen changes nothing."""
+    def read(side: _Side, rel: str) -> bytes | None:
+        path = side.root / "overlays" / name / rel
+        return path.read_bytes() if path.is_file() else None
+
+    if name not in base.environments or name not in head.environments:
+        return []
+    if read(base, "serve.yaml") != read(head, "serve.yaml") and \
+            read(base, "generated/serve-config.yaml") == read(head, "generated/serve-config.yaml"):
+        return [f"overlays/{name}/serve.yaml changed but overlays/{name}/generated/ did not: run tools/regen"]
+    return []
+

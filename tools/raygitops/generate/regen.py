@@ -1,0 +1,238 @@
+"""Everything tools/regen writes: per-environment serve configs and the kustomize glue.
+
+    plan = plan_regen(root)              # files (path → bytes), package, pin problems
+    regenerate(root) / check(root)       # write all or nothing / report what is stale
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raygitops.config import RepoConfig, load_config
+from raygitops.errors import UserError
+from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
+from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
+from raygitops.versions import parse_ray_image, pinned_ray_serve_version
+from raygitops.generate.workingdir import Package, build_package, write_package
+from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml,
+                              write_generated)
+
+SERVE_OVERRIDE = "serve.yaml"
+SCHEMA_FILE = "base/generated/kustomize-schema.yaml"
+SERVE_CONFIGMAP = "raygitops-serve-config"
+ENV_CONFIGMAP = "raygitops-env"
+ARGOCD_SETTINGS = "argocd/settings/settings.yaml"   # Argo CD installs KubeRay at this version
+
+
+@dataclass
+class RegenPlan:
+    config: RepoConfig
+    package: Package
+    files: dict[str, bytes] = field(default_factory=dict)
+    pin_problems: list[str] = field(default_factory=list)
+
+
+def generated_dir(env: str) -> str:
+    return f"overlays/{env}/generated"
+
+
+def _header(*sources: str) -> str:
+    return GENERATED_HEADER.format(sources=", ".join(sources))
+
+
+def _component(config: RepoConfig, shared_env: dict[str, str], working_dir_url: str) -> str:
+    """The kustomize Component that carries the serve config into spec.serveConfigV2.
+    Kustomize cannot write into that string itself, so the file goes through a local-only
+    ConfigMap (never applied) and a replacement."""
+    env_literals = [f"{name}={value}" for name, value in sorted(shared_env.items())]
+    env_literals.append(f"WORKING_DIR_URL={working_dir_url}")
+    to_rayservice = {"select": {"kind": "RayService"}, "options": {"create": True}}
+    component = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "configMapGenerator": [
+            {"name": SERVE_CONFIGMAP, "files": ["serveConfigV2=serve-config.yaml"],
+             "literals": [f"rayVersion={config.versions.ray}"],
+             "options": {"disableNameSuffixHash": True,
+                         "annotations": {"config.kubernetes.io/local-config": "true"}}},
+            # The same settings for jobs outside Ray, such as the database migration.
+            {"name": ENV_CONFIGMAP, "literals": env_literals},
+        ],
+        "replacements": [
+            {"source": {"kind": "ConfigMap", "name": SERVE_CONFIGMAP, "fieldPath": "data.serveConfigV2"},
+             "targets": [dict(to_rayservice, fieldPaths=["spec.serveConfigV2"])]},
+            {"source": {"kind": "ConfigMap", "name": SERVE_CONFIGMAP, "fieldPath": "data.rayVersion"},
+             "targets": [dict(to_rayservice, fieldPaths=["spec.rayClusterConfig.rayVersion"])]},
+        ],
+    }
+    return dump_yaml(component)
+
+
+def _image_transformers(config: RepoConfig) -> str:
+    """Ray image tags from the pin. A transformers file, not the Component's `images:`,
+    because transformers run after the overlay's own patches, which may add groups
+    (prod's GPU workers) that use a placeholder image."""
+    return "---\n".join(dump_yaml({
+        "apiVersion": "builtin", "kind": "ImageTagTransformer", "metadata": {"name": image.placeholder},
+        "imageTag": {"name": image.placeholder, "newName": image.name, "newTag": image.tag(config.versions.ray)},
+    }) for image in config.images)
+
+
+_IMAGE_LINE = re.compile(r"^\s*-?\s*image:\s*[\"']?([^\s\"'#]+)", re.M)
+_RAY_VERSION_LINE = re.compile(r"^\s*rayVersion:\s*[\"']?([0-9][^\s\"'#]*)", re.M)   # a version, not the placeholder
+
+
+def version_pin_problems(config: RepoConfig) -> list[str]:
+    """Places that name a Ray or KubeRay version other than raygitops.yaml's versions."""
+    root, ray = config.root, config.versions.ray
+    problems = []
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists():
+        pinned = pinned_ray_serve_version(pyproject.read_text())
+        if pinned and pinned != ray:
+            problems.append(f"pyproject.toml pins ray[serve]=={pinned} but raygitops.yaml versions.ray is {ray}")
+    for top in ("base", "overlays"):
+        for path in sorted((root / top).rglob("*.yaml")):
+            if "generated" in path.parts:
+                continue
+            text = path.read_text(errors="replace")
+            for match in _IMAGE_LINE.finditer(text):
+                tag = parse_ray_image(match.group(1))
+                if tag and tag.ray_version and tag.ray_version != ray:
+                    line = text.count("\n", 0, match.start(1)) + 1
+                    problems.append(f"{path.relative_to(root).as_posix()}:{line}: image {match.group(1)} "
+                                    f"but raygitops.yaml versions.ray is {ray} — use the placeholder image "
+                                    f"({', '.join(i.placeholder for i in config.images)}) so tools/regen sets the tag")
+            for match in _RAY_VERSION_LINE.finditer(text):
+                if match.group(1) != ray:
+                    line = text.count("\n", 0, match.start(1)) + 1
+                    problems.append(f"{path.relative_to(root).as_posix()}:{line}: rayVersion {match.group(1)} but "
+                                    f"raygitops.yaml versions.ray is {ray} — remove it; tools/regen sets rayVersion")
+    settings = root / ARGOCD_SETTINGS
+    if settings.exists():
+        match = re.search(r"^\s*kuberayVersion:\s*[\"']?([^\s\"'#]+)", settings.read_text(errors="replace"), re.M)
+        if match and match.group(1) != config.versions.kuberay:
+            problems.append(f"{ARGOCD_SETTINGS}: kuberayVersion {match.group(1)} but raygitops.yaml "
+                            f"versions.kuberay is {config.versions.kuberay}")
+    return problems
+
+
+INPUTS_LINE = "# Inputs: {digest}\n"
+# The parts of raygitops.yaml that regen's output depends on (not, say, policy settings).
+_CONFIG_INPUTS = ("versions", "images", "working_dir", "applications")
+
+
+def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
+    """A hash of what an environment's generated files are made from. It sits in the generated
+    Component's header (never deployed), so tools/validate can tell stale files without Ray."""
+    data = config.doc.data if config.doc is not None and isinstance(config.doc.data, dict) else {}
+    used = {key: data.get(key) for key in _CONFIG_INPUTS}
+    serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
+    digest = hashlib.sha256(package_digest.encode() + b"\0" + json.dumps(used, sort_keys=True, default=str).encode())
+    digest.update(b"\0" + (serve_yaml.read_bytes() if serve_yaml.exists() else b""))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
+    """Environments whose generated files were made from other inputs than today's."""
+    stale = []
+    for env in environments:
+        component = config.root / generated_dir(env) / "kustomization.yaml"
+        head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
+        if INPUTS_LINE.format(digest=inputs_digest(config, env, package_digest)).strip() not in head:
+            stale.append(env)
+    return stale
+
+
+def plan_regen(root: Path) -> RegenPlan:
+    config = load_config(root)
+    package = build_package(root)
+    plan = RegenPlan(config=config, package=package, pin_problems=version_pin_problems(config))
+    environments = config.environments()
+    for env in config.broken_environments():
+        raise UserError(f"environment {env} has no kustomization.yaml", file=f"overlays/{env}/",
+                        fix="restore it, or delete the whole directory to remove the environment")
+    if not environments:
+        raise UserError("no environments", file="overlays/", fix="add overlays/<env>/kustomization.yaml and serve.yaml")
+    overrides = {}
+    for env in environments:  # every input is read (and rejected) before Ray is imported
+        path = root / "overlays" / env / SERVE_OVERRIDE
+        if not path.exists():
+            raise UserError(f"missing {SERVE_OVERRIDE} for environment {env}", file=f"overlays/{env}/{SERVE_OVERRIDE}",
+                            fix="create it (it may hold just `applications: []`)")
+        overrides[env] = load_yaml(path, root)
+    url = package.url(config.working_dir_url)
+    base = build_base_config(root, config.applications)
+    for env, doc in overrides.items():
+        serve_config = apply_environment(base, doc, url)
+        shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+        if "WORKING_DIR_URL" in shared_env:
+            raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
+                            line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
+                            fix="remove it; working_dir.url in raygitops.yaml sets it")
+        header = _header("apps/", "raygitops.yaml", doc.file)
+        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
+        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
+        plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
+            header + inputs + _component(config, shared_env, url)).encode()
+        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
+    schema = kustomize_schema(config.versions.kubernetes)
+    plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
+    return plan
+
+
+def stale_files(plan: RegenPlan) -> dict[str, str]:
+    """path → unified diff for every generated file that differs from what regen writes,
+    plus generated files no environment owns any more."""
+    root = plan.config.root
+    stale = {}
+    for rel, content in sorted(plan.files.items()):
+        path = root / rel
+        old = path.read_text(errors="replace") if path.exists() else ""
+        new = content.decode()
+        if old != new:
+            diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                             f"a/{rel}", f"b/{rel}", n=2))
+            if len(diff) > 80:
+                diff = diff[:80] + [f"... ({len(diff) - 80} more diff lines)\n"]
+            stale[rel] = "".join(diff)
+    for path in sorted((root / "overlays").glob("*/generated/*")):
+        rel = path.relative_to(root).as_posix()
+        if rel not in plan.files:
+            stale[rel] = f"{rel}: not written by tools/regen any more; delete it\n"
+    return stale
+
+
+def check(root: Path) -> tuple[bool, str]:
+    """(up to date?, report). Writes nothing."""
+    plan = plan_regen(root)
+    lines = [f"version pin: {p}" for p in plan.pin_problems]
+    if interrupted_write_pending(root):
+        lines.append("an interrupted tools/regen left .regen-journal.json; run tools/regen to finish it")
+    stale = stale_files(plan)
+    for rel, diff in stale.items():
+        lines.append(f"stale: {rel}")
+        lines.append(diff.rstrip("\n"))
+    if lines:
+        lines.append("run tools/regen and commit the result" if stale else "")
+        return False, "\n".join(line for line in lines if line)
+    return True, f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} environments)"
+
+
+def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
+    """Write every generated file (all or nothing) and the working_dir zip."""
+    plan = plan_regen(root)
+    if plan.pin_problems:
+        raise UserError(plan.pin_problems[0], fix="make every Ray version equal versions.ray in raygitops.yaml")
+    changed = write_generated(root, plan.files)
+    for path in sorted((root / "overlays").glob("*/generated/*")):
+        rel = path.relative_to(root).as_posix()
+        if rel not in plan.files and path.is_file() and not rel.endswith(".regen-tmp"):
+            path.unlink()  # no environment writes it any more
+            changed.append(f"{rel} (removed)")
+    zip_path = write_package(root, plan.package)
+    return changed, zip_path, plan

@@ -1,0 +1,447 @@
+"""Serve configs: build from apps/ with Ray's own `serve build`, merge an environment, check.
+
+    base = build_base_config(root, config.applications)            # what `serve build` emits, renamed
+    full = apply_environment(base, load_yaml(serve_yaml, root), url)  # + env overrides, validated
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tempfile
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from raygitops.config import AppSpec
+from raygitops.errors import UserError
+from raygitops.findings import ERROR, Finding
+from raygitops.generate.workingdir import APPS_PACKAGE
+from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
+
+# The key an environment's serve.yaml may hold beyond a partial serve config.
+ENV_LEVEL_ENV_VARS = "env_vars"
+# No `args`: the apps are bound Applications, and Ray rejects args for those at deploy time.
+_OVERRIDE_APP = {"name", "deployments", "runtime_env"}
+_OVERRIDE_RUNTIME_ENV = {"env_vars"}
+_RUNTIME_ENV_KEYS = {"working_dir", "py_modules", "py_executable", "pip", "uv", "conda", "container",
+                     "image_uri", "env_vars", "excludes", "config", "java_jars", "nsight", "mpi",
+                     "worker_process_setup_hook", "_ray_release", "_ray_commit", "_inject_current_ray"}
+
+
+# --- what Ray's schema knows ---------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _schema_fields() -> dict[str, frozenset]:
+    from ray.serve.config import AutoscalingConfig
+    from ray.serve.schema import (DeploymentSchema, HTTPOptionsSchema, LoggingConfig,
+                                  RayActorOptionsSchema, ServeApplicationSchema, ServeDeploySchema,
+                                  gRPCOptionsSchema)
+    return {name: frozenset(model.__fields__) for name, model in {
+        "deploy": ServeDeploySchema, "app": ServeApplicationSchema, "deployment": DeploymentSchema,
+        "actor": RayActorOptionsSchema, "http": HTTPOptionsSchema, "grpc": gRPCOptionsSchema,
+        "logging": LoggingConfig, "autoscaling": AutoscalingConfig}.items()}
+
+
+def unknown_keys(config: Any, *, extra_top: Iterable[str] = ()) -> list[tuple[tuple, str]]:
+    """(path of the mapping, key) for every key Ray would silently ignore."""
+    fields = _schema_fields()
+    found: list[tuple[tuple, str]] = []
+
+    def check(mapping: Any, path: tuple, allowed: Iterable[str]) -> dict:
+        if not isinstance(mapping, dict):
+            return {}
+        allowed = set(allowed)
+        found.extend((path, key) for key in mapping if key not in allowed)
+        return mapping
+
+    top = check(config, (), fields["deploy"] | set(extra_top))
+    check(top.get("http_options"), ("http_options",), fields["http"])
+    check(top.get("grpc_options"), ("grpc_options",), fields["grpc"])
+    check(top.get("logging_config"), ("logging_config",), fields["logging"])
+    apps = top.get("applications")
+    for a, app in enumerate(apps if isinstance(apps, list) else []):
+        app_path = ("applications", a)
+        app = check(app, app_path, fields["app"])
+        check(app.get("runtime_env"), app_path + ("runtime_env",), _RUNTIME_ENV_KEYS)
+        check(app.get("logging_config"), app_path + ("logging_config",), fields["logging"])
+        deployments = app.get("deployments")
+        for d, deployment in enumerate(deployments if isinstance(deployments, list) else []):
+            dep_path = app_path + ("deployments", d)
+            deployment = check(deployment, dep_path, fields["deployment"])
+            check(deployment.get("autoscaling_config"), dep_path + ("autoscaling_config",), fields["autoscaling"])
+            check(deployment.get("logging_config"), dep_path + ("logging_config",), fields["logging"])
+            actor = check(deployment.get("ray_actor_options"), dep_path + ("ray_actor_options",), fields["actor"])
+            check(actor.get("runtime_env"), dep_path + ("ray_actor_options", "runtime_env"), _RUNTIME_ENV_KEYS)
+    return sorted(found, key=lambda item: (tuple(map(str, item[0])), str(item[1])))   # YAML keys may be ints
+
+
+def ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
+    """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy."""
+    from ray.serve.schema import ServeDeploySchema
+    try:
+        ServeDeploySchema.parse_obj(config)
+    except Exception as exc:  # pydantic v1 ValidationError, or a validator's own error
+        errors = getattr(exc, "errors", None)
+        if not callable(errors):
+            return [((), str(exc))]
+        out = []
+        for error in errors():
+            loc = tuple(part for part in error.get("loc", ()) if part != "__root__")
+            message = error.get("msg", "invalid")
+            # A failed field makes later root validators fail on None; that noise hides the cause.
+            if not loc and "NoneType" in message and out:
+                continue
+            out.append((loc, message))
+        return out
+    return []
+
+
+def display_path(config: Any, loc: Iterable) -> str:
+    """('applications', 0, 'deployments', 1, 'num_replicas') → applications[main].deployments[Gateway].num_replicas"""
+    parts: list[str] = []
+    node = config
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list):
+            item = node[part] if part < len(node) else None
+            label = item.get("name") if isinstance(item, dict) and item.get("name") else part
+            parts[-1] = f"{parts[-1]}[{label}]" if parts else f"[{label}]"
+            node = item
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+# --- building the base config with Ray -------------------------------------------------
+
+def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml") -> dict:
+    """Run Ray's `serve build` (in process, as `aana build` does) on every app, then give
+    the apps their configured names and routes instead of app1, app2 and /app1, /app2."""
+    from click.testing import CliRunner
+    from ray.serve.scripts import build
+
+    with tempfile.TemporaryDirectory(prefix="raygitops-build-") as tmp:
+        output = Path(tmp) / "serve.yaml"
+        args = [app.import_path for app in apps] + ["--app-dir", str(root), "--output-path", str(output)]
+        result = CliRunner().invoke(build, args, catch_exceptions=True)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise _build_error(result.exception, result.exc_info, root, apps, config_file)
+        if result.exit_code != 0 or not output.exists():
+            raise UserError(f"serve build failed: {result.output.strip()[-500:]}", file=config_file,
+                            fix="run `serve build` on the import paths to see Ray's error")
+        config = yaml.safe_load(output.read_text())
+    for app, built in zip(apps, config["applications"]):
+        built["name"] = app.name
+        built["route_prefix"] = app.route_prefix
+    return config
+
+
+def _build_error(exc: BaseException, exc_info, root: Path, apps, config_file: str) -> UserError:
+    """Point at the app's own file and line when the import failed inside apps/."""
+    file, line = config_file, None
+    frames = traceback.extract_tb(exc_info[2]) if exc_info else []
+    for frame in reversed(frames):
+        if not Path(frame.filename).is_file():
+            continue  # "<frozen importlib._bootstrap>" and friends
+        try:
+            rel = Path(frame.filename).resolve().relative_to(root.resolve())
+        except ValueError:
+            continue
+        if "site-packages" in rel.parts or any(part.startswith(".") for part in rel.parts):
+            continue  # Ray's own frames, from a .venv inside the repository
+        file, line = rel.as_posix(), frame.lineno
+        break
+    if isinstance(exc, SyntaxError) and exc.filename:
+        try:
+            file, line = Path(exc.filename).resolve().relative_to(root.resolve()).as_posix(), exc.lineno
+        except ValueError:
+            pass
+    failing = next((a for a in apps if a.import_path.split(":")[0] in str(exc) or a.import_path in str(exc)), None)
+    if file == config_file and failing is not None:
+        line = failing.line
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return UserError(f"cannot import the Serve apps: {what}", file=file, line=line,
+                     fix="fix the app code or its import_path in raygitops.yaml; check with `serve build <import_path>`")
+
+
+# --- merging an environment ------------------------------------------------------------
+
+def _index_by_name(items: Any) -> dict[str, int]:
+    return {item["name"]: i for i, item in enumerate(items or []) if isinstance(item, dict) and "name" in item}
+
+
+def _deep_merge(target: dict, patch: dict) -> None:
+    """Mappings merge key by key; anything else replaces; null deletes."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def encode_env_vars(env_vars: Any, doc: YamlDoc, path: tuple) -> dict[str, str]:
+    """Ray wants strings; a mapping (such as DB_CONFIG) is written as compact JSON so
+    nobody hand-writes JSON inside a YAML string."""
+    if not isinstance(env_vars, dict):
+        raise UserError("env_vars must be a mapping of NAME: value", file=doc.file, line=doc.line_of(path),
+                        fix="write one NAME: value per line")
+    out = {}
+    for name, value in env_vars.items():
+        if isinstance(value, str):
+            out[str(name)] = value
+        elif isinstance(value, dict):
+            out[str(name)] = json.dumps(value, separators=(",", ":"))
+        else:
+            raise UserError(f"env var {name} must be a string or a mapping, not {type(value).__name__}",
+                            file=doc.file, line=doc.line_of(path + (name,)),
+                            fix=f'quote it: {name}: "{value}"')
+    return out
+
+
+def _check_override_shape(doc: YamlDoc) -> None:
+    data = doc.data
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise UserError("expected a mapping (a partial serve config)", file=doc.file, line=1,
+                        fix="start with `applications:` and/or `env_vars:`")
+    for path, key in unknown_keys(data, extra_top=[ENV_LEVEL_ENV_VARS]):
+        raise UserError(f"unknown field '{key}'" + (f" in {display_path(data, path)}" if path else ""),
+                        file=doc.file, line=doc.line_of(path + (key,)),
+                        fix="check the spelling; Ray would silently ignore it")
+    apps = data.get("applications", [])
+    if not isinstance(apps, list):
+        raise UserError("applications must be a list", file=doc.file, line=doc.line_of(("applications",)),
+                        fix="write `- name: <app>` items")
+    for a, app in enumerate(apps):
+        path = ("applications", a)
+        if not isinstance(app, dict) or not isinstance(app.get("name"), str):
+            raise UserError("each application needs a name", file=doc.file, line=doc.line_of(path),
+                            fix="add `name: <application name>`")
+        for key in app:
+            if key not in _OVERRIDE_APP:
+                raise UserError(f"'{key}' cannot be set per environment for application {app['name']}",
+                                file=doc.file, line=doc.line_of(path + (key,)),
+                                fix=f"set only {', '.join(sorted(_OVERRIDE_APP - {'name'}))}")
+        runtime_env = app.get("runtime_env") or {}
+        if not isinstance(runtime_env, dict) or set(runtime_env) - _OVERRIDE_RUNTIME_ENV:
+            raise UserError(f"only runtime_env.env_vars can be set per environment (application {app['name']})",
+                            file=doc.file, line=doc.line_of(path + ("runtime_env",)),
+                            fix="working_dir comes from raygitops.yaml; other runtime_env keys belong in the app")
+        deployments = app.get("deployments", [])
+        if not isinstance(deployments, list):
+            raise UserError("deployments must be a list", file=doc.file, line=doc.line_of(path + ("deployments",)),
+                            fix="write `- name: <deployment>` items")
+        for d, deployment in enumerate(deployments):
+            if not isinstance(deployment, dict) or not isinstance(deployment.get("name"), str):
+                raise UserError("each deployment needs a name", file=doc.file,
+                                line=doc.line_of(path + ("deployments", d)), fix="add `name: <deployment name>`")
+        _reject_duplicate_names(doc, deployments, path=path + ("deployments",), what="deployment")
+    _reject_duplicate_names(doc, apps, path=("applications",), what="application")   # every app has a name now
+
+
+def _reject_duplicate_names(doc: YamlDoc, items: list, path: tuple, what: str) -> None:
+    seen = set()
+    for i, item in enumerate(items):
+        if item["name"] in seen:
+            raise UserError(f"{what} '{item['name']}' is listed twice", file=doc.file,
+                            line=doc.line_of(path + (i, "name")), fix="merge the two entries")
+        seen.add(item["name"])
+
+
+def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
+    """The environment's complete serve config: base + serve.yaml + working_dir, validated."""
+    _check_override_shape(doc)
+    override = doc.data or {}
+    config = copy.deepcopy(base)
+    for key in ("http_options", "logging_config"):
+        if isinstance(override.get(key), dict):
+            config.setdefault(key, {})
+            _deep_merge(config[key], override[key])
+    for key in ("proxy_location", "target_capacity"):
+        if key in override:
+            config[key] = override[key]
+
+    shared_env = encode_env_vars(override.get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+    apps_by_name = _index_by_name(config["applications"])
+    app_overrides = {}
+    for a, app_override in enumerate(override.get("applications") or []):
+        name = app_override["name"]
+        if name not in apps_by_name:
+            raise UserError(f"unknown application '{name}'", file=doc.file,
+                            line=doc.line_of(("applications", a, "name")),
+                            fix=f"use one of: {', '.join(sorted(apps_by_name))}")
+        app_overrides[name] = (a, app_override)
+
+    for app in config["applications"]:
+        a, app_override = app_overrides.get(app["name"], (None, {}))
+        env_vars = dict(shared_env)
+        app_env = (app_override.get("runtime_env") or {}).get("env_vars")
+        if app_env is not None:
+            env_vars.update(encode_env_vars(app_env, doc, ("applications", a, "runtime_env", "env_vars")))
+        runtime_env = {"working_dir": working_dir_url}
+        if env_vars:
+            runtime_env["env_vars"] = env_vars
+        app["runtime_env"] = runtime_env
+        deployments = _index_by_name(app.get("deployments"))
+        for d, dep_override in enumerate(app_override.get("deployments") or []):
+            name = dep_override["name"]
+            if name not in deployments:
+                raise UserError(f"unknown deployment '{name}' in application '{app['name']}'", file=doc.file,
+                                line=doc.line_of(("applications", a, "deployments", d, "name")),
+                                fix=f"use one of: {', '.join(sorted(deployments)) or '(none)'}")
+            if dep_override.get("num_replicas", "auto") != "auto" and dep_override.get("autoscaling_config") is not None:
+                raise UserError(f"deployment '{name}' sets both num_replicas and autoscaling_config", file=doc.file,
+                                line=doc.line_of(("applications", a, "deployments", d, "num_replicas")),
+                                fix="keep one: a fixed num_replicas, or autoscaling_config (with num_replicas: auto)")
+            target = app["deployments"][deployments[name]]
+            _deep_merge(target, {k: v for k, v in dep_override.items() if k != "name"})
+            # num_replicas and autoscaling_config exclude each other; the environment's choice wins.
+            if "num_replicas" in dep_override and dep_override["num_replicas"] != "auto":
+                target.pop("autoscaling_config", None)
+            if "autoscaling_config" in dep_override and dep_override["autoscaling_config"] is not None \
+                    and target.get("num_replicas") != "auto":
+                target.pop("num_replicas", None)
+
+    errors = ray_schema_errors(config)
+    if errors:
+        loc, message = errors[0]
+        raise UserError(f"{display_path(config, loc) or 'serve config'}: {message}", file=doc.file,
+                        line=_override_line(doc, config, loc, message),
+                        fix="fix the value; Ray's ServeDeploySchema rejects it")
+    return config
+
+
+def _override_line(doc: YamlDoc, config: dict, loc: tuple, message: str = "") -> int | None:
+    """The serve.yaml line that set `loc` (a path into the merged config), if any. Ray
+    reports some field errors on the deployment; the field named in the message is closer."""
+    path: list = []
+    node_cfg: Any = config
+    node_ovr: Any = doc.data or {}
+    for part in loc:
+        if isinstance(part, int) and isinstance(node_cfg, list):
+            name = node_cfg[part].get("name") if part < len(node_cfg) and isinstance(node_cfg[part], dict) else None
+            index = _index_by_name(node_ovr if isinstance(node_ovr, list) else []).get(name)
+            if index is None:
+                break
+            path.append(index)
+            node_cfg, node_ovr = node_cfg[part], node_ovr[index]
+        else:
+            if not isinstance(node_ovr, dict) or part not in node_ovr:
+                break
+            path.append(part)
+            node_cfg = node_cfg.get(part) if isinstance(node_cfg, dict) else None
+            node_ovr = node_ovr[part]
+    if isinstance(node_ovr, dict):
+        named = [key for key in node_ovr if isinstance(key, str) and key != "name" and key in message]
+        if named:
+            path.append(named[0])
+    return doc.line_of(tuple(path)) if path else None
+
+
+# --- a rendered serveConfigV2 ----------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _parse_serve_config(text: str) -> dict | None:
+    try:
+        data = yaml.load(text, Loader=LOADER)
+    except Exception:   # any YAML error, or a pathological document: unreadable means absent
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def serve_config_of(resource: dict) -> dict | None:
+    """spec.serveConfigV2 of a RayService, parsed once per distinct text (so: read it, never
+    change it); None when the resource is no RayService or the string is missing or unreadable.
+    check_serve_config_text says why it is unreadable."""
+    if resource.get("kind") != "RayService":
+        return None
+    spec = resource.get("spec")
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    return _parse_serve_config(text) if isinstance(text, str) else None
+
+
+# --- checks on a rendered serveConfigV2 (tools/validate) -----------------------------------
+
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def import_path_problem(import_path: str, root: Path, external: Iterable[str]) -> str | None:
+    """Why `import_path` does not resolve to code in this repository, or None."""
+    module, _, attribute = import_path.partition(":")
+    if any(module == e or module.startswith(e + ".") for e in external):
+        return None
+    if not _MODULE.match(module) or not attribute:
+        return f"import_path '{import_path}' is not module:attribute"
+    if module.split(".")[0] != APPS_PACKAGE:
+        # The working_dir zip holds apps/ only: anything else in the repository is not in the cluster.
+        return f"import_path '{import_path}': module {module} is not in {APPS_PACKAGE}/, the code the cluster gets"
+    base = root.joinpath(*module.split("."))
+    source = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+    if not source.exists():
+        return f"import_path '{import_path}': no module {module} in this repository"
+    text = source.read_text(encoding="utf-8", errors="replace")
+    if not re.search(rf"^(?:{re.escape(attribute)}\s*[:=]|def {re.escape(attribute)}\b|class {re.escape(attribute)}\b)",
+                     text, re.M):
+        return f"import_path '{import_path}': {source.relative_to(root).as_posix()} defines no '{attribute}'"
+    return None
+
+
+def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable[str], file: str,
+                            resource: str, path: str = "spec.serveConfigV2") -> list[Finding]:
+    """Every serve-* finding for one RayService's serveConfigV2."""
+    def finding(id_: str, message: str, fix: str, where: str = "") -> Finding:
+        return Finding(id=id_, severity=ERROR, message=message, fix=fix, file=file, resource=resource,
+                       path=f"{path}:{where}" if where else path)
+
+    if not isinstance(text, str) or not text.strip():
+        return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]
+    try:
+        config = yaml.load(text, Loader=LOADER)
+    except yaml.YAMLError as exc:
+        # The problem, not PyYAML's first line ("while parsing a flow mapping"), and where.
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" (line {mark.line + 1} of the string)" if mark is not None else ""
+        return [finding("serve-yaml", f"serveConfigV2 is not valid YAML: {problem}{where}",
+                        "run tools/regen instead of editing the string")]
+    if not isinstance(config, dict):
+        return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
+    duplicate = first_duplicate_key(yaml.compose(text, Loader=LOADER))
+    if duplicate:
+        # Ray would take the last value without a word: num_replicas: 1 … num_replicas: 3.
+        key, line, first = duplicate
+        return [finding("serve-yaml", f"serveConfigV2 repeats key '{key}' (lines {first} and {line} of the string)",
+                        "keep one of them; run tools/regen instead of editing the string")]
+
+    findings = []
+    for key_path, key in unknown_keys(config):
+        where = ".".join(filter(None, [display_path(config, key_path), str(key)]))
+        findings.append(finding("serve-unknown-key", f"unknown key '{key}' (Ray ignores it silently)",
+                                "fix the spelling or remove it", where))
+    apps = config.get("applications") if isinstance(config.get("applications"), list) else []
+    for attribute, id_ in (("name", "serve-duplicate-app"), ("route_prefix", "serve-duplicate-route")):
+        values = [app.get(attribute, "/" if attribute == "route_prefix" else "default")
+                  for app in apps if isinstance(app, dict)]
+        values = [v for v in values if isinstance(v, str)]  # other types are serve-schema findings
+        for value in sorted({v for v in values if values.count(v) > 1}, key=str):
+            findings.append(finding(id_, f"{attribute} '{value}' is used by {values.count(value)} applications",
+                                    f"give every application its own {attribute}", "applications"))
+    for loc, message in ray_schema_errors(config):
+        findings.append(finding("serve-schema", message, "fix the value (Ray's ServeDeploySchema rejects it)",
+                                display_path(config, loc)))
+    for app in apps:
+        if isinstance(app, dict) and isinstance(app.get("import_path"), str):
+            problem = import_path_problem(app["import_path"], root, external_imports)
+            if problem:
+                findings.append(finding("serve-import-path", problem,
+                                        "fix import_path, or list the module under external_imports in raygitops.yaml "
+                                        "when the code is baked into the image",
+                                        f"applications[{app.get('name')}].import_path"))
+    return findings

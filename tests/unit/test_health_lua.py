@@ -6,7 +6,7 @@ Every status object below is built the way KubeRay writes it. Field names come f
 types (ray-operator/apis/ray/v1/{rayservice,raycluster}_types.go) and the values from the code
 that writes them (ray-operator/controllers/ray/{rayservice,raycluster}_controller.go), at the
 tags v1.1.1 and v1.7.0; each builder and case names the lines ("controller@v1.7.0 L653").
-tests/test_argocd.py checks that argocd-cm carries these same files.
+tests/repo/test_argocd.py checks that argocd-cm carries these same files.
 """
 from __future__ import annotations
 

@@ -71,8 +71,9 @@ local is_ready = state == "ready" or is_true(find_condition(conditions, "RayClus
 -- KubeRay writes a RayCluster's status only when something other than observedGeneration
 -- changed (inconsistentRayClusterStatus, raycluster_controller.go@v1.1.1 L390-420;
 -- utils/consistency.go@v1.7.0 L10-34, whose conditions carry no observedGeneration). After a
--- spec change that alters nothing it reports (a worker group's replicas set to what runs),
--- observedGeneration stays behind for good, so a ready cluster is not held at Progressing.
+-- spec change that alters nothing it reports (a Pod template change, which KubeRay applies only
+-- to Pods it creates later), observedGeneration stays behind for good, so a ready cluster is
+-- not held at Progressing.
 local generation = obj.metadata.generation
 local observed = status.observedGeneration or 0
 if generation ~= nil and observed < generation and not (is_ready and (head == nil or head.status == "True")) then

@@ -133,8 +133,9 @@ end
 -- (inconsistentRayServiceStatuses, controller@v1.1.1 L219 and L304-327): after a spec change
 -- that needs no action (worker replicas, which 1.1.1 ignores: shouldPrepareNewRayCluster
 -- L535-550) it stays behind for good. There, a settled status is the answer: no pending
--- cluster, and every application RUNNING, or one failed. (>= 1.3 bumps it on every reconcile:
--- the conditions carry it, L653 and L820-829.)
+-- cluster, and every application RUNNING, or one failed. (>= 1.3 writes it on every reconcile
+-- that gets as far as calculateStatus: the conditions carry it, controller@v1.7.0 L653 and
+-- L820-829.)
 local generation = obj.metadata.generation
 local observed = status.observedGeneration or 0
 if generation ~= nil and observed < generation then

@@ -609,7 +609,8 @@ def argo_cd_deletes(appsets: list[dict], directories: list[str], removed: tuple[
 
 def by_the_root(appsets: list[dict], option: str) -> dict[str, str]:
     """The ApplicationSets a root prune (option Prune) or cascade delete (Delete) removes."""
-    return {a["metadata"]["name"]: FOREGROUND for a in appsets if f"{option}=false" not in options(a, SYNC_OPTIONS)}
+    return {appset["metadata"]["name"]: FOREGROUND for appset in appsets
+            if f"{option}=false" not in options(appset, SYNC_OPTIONS)}
 
 
 ACCIDENTS = {
@@ -642,8 +643,8 @@ def test_an_unprotected_environment_is_still_removed_with_its_overlay(appsets, r
     for env in others:
         apps, resources = argo_cd_deletes(appsets, repo_directories(repo), removed=(f"{ENVIRONMENTS}/{env}",))
         assert apps == resources == {f"aana-{env}"}
-    _, resources = argo_cd_deletes(appsets, repo_directories(repo), **ACCIDENTS["argocd app delete raygitops --cascade"](
-        appsets))
+    teardown = ACCIDENTS["argocd app delete raygitops --cascade"](appsets)
+    _, resources = argo_cd_deletes(appsets, repo_directories(repo), **teardown)
     assert resources == {f"aana-{env}" for env in others}
 
 

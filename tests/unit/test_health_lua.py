@@ -276,8 +276,9 @@ RAYSERVICE_1_1 = {
     "running, observedGeneration behind, no applications: not settled": (
         v111("Running", observed=GENERATION - 1), "Progressing", "not yet acted"),
     "in-place Serve update DEPLOYING on the active cluster": (
-        v111("WaitForServeDeploymentReady", active=cluster(ACTIVE, {"main": app("RUNNING"), "whisper": app("DEPLOYING")}),
-             endpoints=2), "Progressing", "application whisper is DEPLOYING"),
+        v111("WaitForServeDeploymentReady", endpoints=2,
+             active=cluster(ACTIVE, {"main": app("RUNNING"), "whisper": app("DEPLOYING")})),
+        "Progressing", "application whisper is DEPLOYING"),
     "an application UNHEALTHY on the active cluster": (
         v111("WaitForServeDeploymentReady", active=cluster(ACTIVE, {"main": app("UNHEALTHY", "replica died")}),
              endpoints=2), "Degraded", "application main is UNHEALTHY on the active RayCluster"),

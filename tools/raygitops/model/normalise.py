@@ -3,8 +3,8 @@
     schema = structural_schema(crd, "v1")            # crd: a CustomResourceDefinition as a dict
     normalised = normalise(rayservice, schema)       # .obj (a new dict), .dropped_nulls ("spec.x.metadata", ...)
 
-Follows kubernetes/apiextensions-apiserver v0.33.0 (these functions are unchanged from v0.28.0 to 2026's
-master), in the order a create or update runs them:
+Follows kubernetes/apiextensions-apiserver v0.33.0 (prunenulls.go and algorithm.go are the same from v0.28.0
+to master 1aa2717a5, July 2026), in the order a create or update runs them:
 1. Decoding (pkg/apiserver/customresource_handler.go schemaCoercingDecoder.Decode →
    unstructuredSchemaCoercer.apply):
    a. the root's metadata is read as ObjectMeta first (objectmeta/coerce.go GetObjectMetaWithOptions),

@@ -3,7 +3,7 @@
     canonical_quantity("1024Mi"), canonical_quantity(1), canonical_quantity("1e3")   # "1Gi", "1", "1e3"
     canonicalise_quantities(rayservice)   # a copy in which every Quantity-typed field is canonical
 
-A port of k8s.io/apimachinery v0.33.0 pkg/api/resource (this logic is unchanged for years):
+A port of k8s.io/apimachinery v0.33.0 pkg/api/resource (parsing and printing are the same from v0.20.0 to master):
 quantity.go parseQuantityString, ParseQuantity, CanonicalizeBytes, String, MarshalJSON, UnmarshalJSON;
 amount.go int64Amount/infDecAmount AsCanonicalBytes and AsCanonicalBase1024Bytes; suffix.go newSuffixer and
 constructBytes. Go's quirks are kept on purpose, because KubeRay's hash sees them:
@@ -82,9 +82,9 @@ def canonicalise_quantities(obj: dict) -> dict:
 # - rayStartParams (v1.1.1 raycluster_types.go:41 and :63, v1.7.0 :399 and :476): "num-cpus: '1'" and
 #   "num-cpus: '1.0'" give two hashes, so a new cluster;
 # - the group-level `resources` map of v1.7.0 (raycluster_types.go:391 head, :468 workers). KubeRay parses
-#   it with resource.ParseQuantity only while building the pod (common/pod.go updateRayStartParamsResources,
-#   and pod.go:1394-1455 derives num-cpus/memory/num-gpus from container resources the same way), which
-#   is after the hash was taken: "CPU: '1'" → "CPU: '1000m'" is still a new cluster.
+#   it with resource.ParseQuantity only while building the pod (common/pod.go updateRayStartParamsResources;
+#   pod.go:1394-1455 derives num-cpus/memory/num-gpus from container resources the same way), but the hash
+#   is of the spec, where it is the string as written: "CPU: '1'" → "CPU: '1000m'" is still a new cluster.
 
 def _holds_quantities(grandparent: str, parent: str, key: str) -> bool:
     """Is the field `key`, inside `parent` inside `grandparent`, of Go type resource.Quantity?"""

@@ -726,6 +726,16 @@ class SchemaRegistry:
 
     # --- validation --------------------------------------------------------------------------
 
+    def crd_schema(self, api_version: str, kind: str) -> dict | None:
+        """The openAPIV3Schema of a custom resource's CRD at that version, or None (built-in kinds and
+        unknown ones: their stored form needs no CRD defaults). Nothing is compiled."""
+        group, _, version = api_version.rpartition("/")
+        for doc in self._index().get((group, kind), ()):
+            entry = _crd_doc_versions(doc).get(version)
+            if entry is not None:
+                return entry["schema"]
+        return None
+
     def validate(self, resource: Any, *, file: str | None = None) -> list[Finding]:
         """Every schema violation of one rendered resource, sorted by path, then message."""
         if not isinstance(resource, dict):

@@ -6,9 +6,12 @@ comments kept byte for byte outside the edited lines, and nothing written when t
 from __future__ import annotations
 
 import difflib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import run_tool
+from conftest import SHARED, run_tool
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -48,3 +51,25 @@ def test_scale_that_regen_rejects_writes_nothing(repo_copy):
     assert "error capacity" in result.stderr and "nothing was written" in result.stderr
     assert "Traceback" not in result.stderr and "warning" not in result.stderr
     assert snapshot(repo_copy) == before
+
+
+def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_one(repo_copy):
+    result = run_tool(repo_copy, "env", "add", "qa", "--from", "staging")
+    assert result.returncode == 0, result.stderr
+    assert "qa: new cluster (environment added)" in result.stdout
+    assert "unchanged (inputs identical, not rendered): dev, prod, staging" in result.stdout
+    assert run_tool(repo_copy, "validate").returncode == 0
+    assert run_tool(repo_copy, "regen", "--check").returncode == 0
+    # The repository's own checks that an environment is fully added (operator lists, one Application each).
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/repo/test_argocd.py",
+                            "-k", "operator_watches_every_environment or every_overlay or deploys_to_its_overlays"],
+                           cwd=repo_copy, capture_output=True, text=True, env={**os.environ, "RAYGITOPS_SHARED": str(SHARED)})
+    assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:]
+
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, "env", "remove", "qa")
+    assert result.returncode == 0, result.stderr
+    assert not (repo_copy / "overlays/qa").exists()
+    assert changed_files(before, snapshot(repo_copy)) == sorted(rel for rel in before if rel.startswith("overlays/qa/"))
+    assert "step 2" in result.stdout and "aana-qa" in (repo_copy / "base/kuberay-operator/values.yaml").read_text()
+    assert run_tool(repo_copy, "validate").returncode == 0

@@ -63,6 +63,7 @@ class RepoConfig:
     working_dir_url: str
     applications: tuple[AppSpec, ...]
     external_imports: tuple[str, ...] = ()
+    promotion_order: tuple[str, ...] = ()    # environments, in the order promote moves a change through them
     schemas: SchemaSettings = SchemaSettings()
     policies: dict[str, Any] = field(default_factory=dict)
     doc: YamlDoc | None = None
@@ -156,6 +157,7 @@ def load_config(root: Path) -> RepoConfig:
         working_dir_url=url,
         applications=tuple(apps),
         external_imports=_strings(doc, data, "external_imports", ()),
+        promotion_order=_promotion_order(doc, data),
         schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
                                   for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
         policies=_optional(doc, data, "policies", (), dict, {}),
@@ -176,6 +178,15 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
         raise UserError(f"'{'.'.join(path + (key,))}' must be a list of strings", file=doc.file,
                         line=doc.line_of(path + (key,)), fix="write one quoted string per item")
     return tuple(values)
+
+
+def _promotion_order(doc: YamlDoc, data: dict) -> tuple[str, ...]:
+    order = _strings(doc, _optional(doc, data, "promotion", (), dict, {}), "order", ("promotion",))
+    for index, name in enumerate(order):
+        if name in order[:index]:
+            raise UserError(f"promotion.order lists '{name}' twice", file=doc.file,
+                            line=doc.line_of(("promotion", "order")), fix="list each environment once")
+    return order
 
 
 _SMOKE_KEYS = {"method", "path", "json", "expect"}

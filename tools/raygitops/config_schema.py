@@ -42,6 +42,8 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
     }, required=("name", "import_path", "route_prefix"))},
     "schemas": _closed({"crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS}),
     "external_imports": STRINGS,
+    # The order `raygitops promote` moves code and images through the environments (edit/promote.py).
+    "promotion": _closed({"order": STRINGS}),
     # Each policy setting is typed by the policy that reads it (checks/policies.py).
     "policies": {"type": "object"},
     # Check packs beyond the generic ones, e.g. [aana] (DB_CONFIG, TMP_DATA_DIR, HMAC secret).

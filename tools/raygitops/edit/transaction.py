@@ -6,7 +6,7 @@
 The scratch copy is a git repository whose one commit is the working tree as it was, so
 `tools/diff`'s own compare (BASE = that commit, HEAD = the edited copy) says what the edit does to each
 environment. It shares the real repository's objects (`git clone --shared`), so pinned commits resolve
-there too, and the render cache and pinned-code cache under the real repository. Nothing in the
+there too; the render cache and the pinned-code cache travel in and out with it. Nothing in the
 real tree changes before regen and validate passed; the write-back itself keeps every original and
 puts them back if a write fails.
 """
@@ -26,7 +26,9 @@ from raygitops.errors import EXIT_FINDINGS, UserError
 
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".run", "__pycache__", ".pytest_cache",
                                  ".hypothesis", "*.egg-info", "*.regen-tmp", ".regen-journal.json")
-_SHARED_CACHES = (".run/render-cache", "build/pinned")   # content-addressed: safe to share with the scratch copy
+# Content-addressed caches: copied into the scratch copy, and what it adds copied back (never linked:
+# the writers refuse paths that lead out of the repository).
+CACHES = (".run/render-cache", "build/pinned")
 _IDENTITY = ("-c", "user.name=raygitops", "-c", "user.email=raygitops@localhost", "-c", "commit.gpgsign=false")
 
 
@@ -73,10 +75,9 @@ def scratch_copy(root: Path) -> Iterator[Path]:
             _git(holder, "init", "--quiet", str(tree))
             copy_root = tree
         shutil.copytree(root, copy_root, ignore=_IGNORE, dirs_exist_ok=True, symlinks=True)
-        for rel in _SHARED_CACHES:
-            (root / rel).mkdir(parents=True, exist_ok=True)
-            (copy_root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (copy_root / rel).symlink_to(root.resolve() / rel, target_is_directory=True)
+        for rel in CACHES:
+            if (root / rel).is_dir():
+                shutil.copytree(root / rel, copy_root / rel, dirs_exist_ok=True)
         _git(tree, "add", "-A")
         _git(tree, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "before the edit")
         yield copy_root
@@ -153,18 +154,24 @@ def _write_back(root: Path, copy_root: Path, changed: list[tuple[str, bool]]) ->
         while deleted and parent != root and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
-    _copy_packages(root, copy_root)
+    _copy_new_entries(root, copy_root)
     return [rel for rel, _ in changed]
 
 
-def _copy_packages(root: Path, copy_root: Path) -> None:
-    """The working_dir zips regen wrote in the copy: CI uploads them from build/working_dir."""
-    source = copy_root / "build" / "working_dir"
-    for package in sorted(source.glob("*.zip")) if source.is_dir() else ():
-        target = root / "build" / "working_dir" / package.name
-        if not target.exists():
+def _copy_new_entries(root: Path, copy_root: Path) -> None:
+    """What regen and validate added in the copy outside the tree: the working_dir zips (CI uploads them
+    from build/working_dir) and the caches. Entries are named by their content, so existing ones stay."""
+    for rel in ("build/working_dir", *CACHES):
+        source = copy_root / rel
+        for entry in sorted(source.iterdir()) if source.is_dir() else ():
+            target = root / rel / entry.name
+            if target.exists() or entry.name.endswith(".tmp"):
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(package, target)
+            if entry.is_dir():
+                shutil.copytree(entry, target)
+            else:
+                shutil.copyfile(entry, target)
 
 
 def apply_edit(root: Path, edit: Edit, *, dry_run: bool = False) -> Outcome:

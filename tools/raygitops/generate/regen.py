@@ -15,6 +15,8 @@ from pathlib import Path
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
+from raygitops.generate.pinned import check_image_pins, environment_build
+from raygitops.model.pins import image_reference, pins_rel
 from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
 from raygitops.generate.workingdir import Package, build_package, write_package
@@ -34,6 +36,7 @@ class RegenPlan:
     package: Package
     files: dict[str, bytes] = field(default_factory=dict)
     pin_problems: list[str] = field(default_factory=list)
+    pinned_packages: list[Package] = field(default_factory=list)   # pinned environments' code (generate/pinned.py)
 
 
 def generated_dir(env: str) -> str:
@@ -72,13 +75,16 @@ def _component(config: RepoConfig, shared_env: dict[str, str], working_dir_url: 
     return dump_yaml(component)
 
 
-def _image_transformers(config: RepoConfig) -> str:
-    """Ray image tags from the pin. A transformers file, not the Component's `images:`,
-    because transformers run after the overlay's own patches, which may add groups
-    (prod's GPU workers) that use a placeholder image."""
+def _image_transformers(config: RepoConfig, pins=None) -> str:
+    """Ray image tags from the pin (and the environment's image pins, model/pins.py). A transformers
+    file, not the Component's `images:`, because transformers run after the overlay's own patches,
+    which may add groups (prod's GPU workers) that use a placeholder image."""
+    def image_tag(image) -> dict:
+        name, tag, digest = image_reference(config, image, pins.images.get(image.placeholder) if pins else None)
+        return {"name": image.placeholder, "newName": name, "newTag": tag, **({"digest": digest} if digest else {})}
     return "---\n".join(dump_yaml({
         "apiVersion": "builtin", "kind": "ImageTagTransformer", "metadata": {"name": image.placeholder},
-        "imageTag": {"name": image.placeholder, "newName": image.name, "newTag": image.tag(config.versions.ray)},
+        "imageTag": image_tag(image),
     }) for image in config.images)
 
 
@@ -134,7 +140,17 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
     digest = hashlib.sha256(package_digest.encode() + b"\0" + json.dumps(used, sort_keys=True, default=str).encode())
     digest.update(b"\0" + (serve_yaml.read_bytes() if serve_yaml.exists() else b""))
+    pins = config.root / pins_rel(env)
+    if pins.exists():   # an unpinned environment's digest stays what it was before pins existed
+        digest.update(b"\0pins\0" + pins.read_bytes())
     return "sha256:" + digest.hexdigest()[:16]
+
+
+class _DigestOnly:
+    """The working tree's package where only its digest is known (tools/validate's staleness check)."""
+
+    def __init__(self, digest: str):
+        self.digest = digest
 
 
 def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
@@ -143,7 +159,8 @@ def stale_environments(config: RepoConfig, environments: list[str], package_dige
     for env in environments:
         component = config.root / generated_dir(env) / "kustomization.yaml"
         head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
-        if INPUTS_LINE.format(digest=inputs_digest(config, env, package_digest)).strip() not in head:
+        env_digest = environment_build(config.root, env).package(_DigestOnly(package_digest)).digest
+        if INPUTS_LINE.format(digest=inputs_digest(config, env, env_digest)).strip() not in head:
             stale.append(env)
     return stale
 
@@ -165,21 +182,28 @@ def plan_regen(root: Path) -> RegenPlan:
             raise UserError(f"missing {SERVE_OVERRIDE} for environment {env}", file=f"overlays/{env}/{SERVE_OVERRIDE}",
                             fix="create it (it may hold just `applications: []`)")
         overrides[env] = load_yaml(path, root)
-    url = package.url(config.working_dir_url)
+    builds = {env: environment_build(root, env) for env in overrides}   # pinned code: refused before Ray runs
+    for build in builds.values():
+        check_image_pins(config, build)
     base = build_base_config(root, config.applications)
     for env, doc in overrides.items():
-        serve_config = apply_environment(base, doc, url)
+        build = builds[env]
+        env_package = build.package(package)
+        if env_package is not package:
+            plan.pinned_packages.append(env_package)
+        url = env_package.url(config.working_dir_url)
+        serve_config = apply_environment(build.base_config(base, config.versions.ray), doc, url)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
         if "WORKING_DIR_URL" in shared_env:
             raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
                             fix="remove it; working_dir.url in raygitops.yaml sets it")
         header = _header("apps/", "raygitops.yaml", doc.file)
-        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
+        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, env_package.digest))
         plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
-            header + inputs + _component(config, shared_env, url)).encode()
-        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
+            header + inputs + build.code_line + _component(config, shared_env, url)).encode()
+        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config, build.pins)).encode()
     schema = kustomize_schema(config.versions.kubernetes)
     plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
     return plan
@@ -235,4 +259,6 @@ def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
             path.unlink()  # no environment writes it any more
             changed.append(f"{rel} (removed)")
     zip_path = write_package(root, plan.package)
+    for package in plan.pinned_packages:
+        write_package(root, package)
     return changed, zip_path, plan

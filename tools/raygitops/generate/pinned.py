@@ -1,0 +1,180 @@
+"""A pinned environment's code: apps/ and the applications list at a commit, extracted once and cached by commit.
+
+    code = pinned_code(root, "1a2b3c…", file="overlays/staging/pins.yaml")   # refuses a missing commit or apps/
+    base = code.base_config(); code.package.url(config.working_dir_url)       # what regen builds for that env
+
+The cache is build/pinned/<commit>/ (`git archive` of apps/ and raygitops.yaml at that commit, and the
+base serve config `serve build` made from them, per Ray version). A commit never changes, so an entry
+is never stale; the recorded apps/ tree id lets `tools/regen --check` tell, without Ray, that the
+generated files name the code they were built from. The applications (names, import paths, routes)
+come from the commit's raygitops.yaml, because they are part of the code: an app added later is not in
+an environment pinned before it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+
+from raygitops.config import CONFIG_FILE, AppSpec
+from raygitops.errors import UserError
+from raygitops.generate.workingdir import APPS_PACKAGE, Package, build_package
+from raygitops.yamlio import LOADER
+
+CACHE = "build/pinned"
+WORKING_TREE = "working tree"
+
+
+def _git(root: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=not binary)
+    except FileNotFoundError:
+        raise UserError("git is not on PATH", fix="install git; pinned environments need it") from None
+
+
+def _prefix(root: Path) -> str:
+    process = _git(root, "rev-parse", "--show-prefix")
+    if process.returncode != 0:
+        raise UserError(f"{root.name} is not a git repository, so a pinned commit cannot be read",
+                        fix="pin environments in a clone, or remove their pins.yaml `code:`")
+    return process.stdout.strip()
+
+
+def resolve_code(root: Path, ref: str, file: str) -> tuple[str, str]:
+    """(commit, apps/ tree id) of a pin; a UserError when the commit does not exist or holds no apps/."""
+    prefix = _prefix(root)
+    commit = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    if commit.returncode != 0 or not commit.stdout.strip():
+        raise UserError(f"pinned code '{ref}' is no commit of this repository", file=file,
+                        fix="pin a commit or tag that exists (git fetch it), e.g. with `raygitops promote`")
+    sha = commit.stdout.strip()
+    tree = _git(root, "rev-parse", "--verify", "--quiet", f"{sha}:{prefix}{APPS_PACKAGE}")
+    if tree.returncode != 0 or not tree.stdout.strip():
+        raise UserError(f"commit {sha[:12]} has no {APPS_PACKAGE}/", file=file,
+                        fix="pin a commit of this repository that holds the apps")
+    return sha, tree.stdout.strip()
+
+
+@dataclass(frozen=True)
+class PinnedCode:
+    commit: str
+    tree: str          # git tree id of apps/ at the commit
+    directory: Path    # build/pinned/<commit>: apps/ and raygitops.yaml as they were
+    file: str          # the pins.yaml that pinned it, for messages
+
+    @property
+    def label(self) -> str:
+        return f"{self.commit} (apps/ tree {self.tree})"
+
+    @cached_property
+    def package(self) -> Package:
+        return build_package(self.directory)
+
+    @cached_property
+    def applications(self) -> tuple[AppSpec, ...]:
+        data = yaml.load((self.directory / CONFIG_FILE).read_text(), Loader=LOADER) or {}
+        apps = []
+        for raw in data.get("applications") or [] if isinstance(data, dict) else []:
+            if not (isinstance(raw, dict) and all(isinstance(raw.get(k), str) for k in ("name", "import_path", "route_prefix"))):
+                raise UserError(f"raygitops.yaml at {self.commit[:12]} has an application without name, "
+                                "import_path and route_prefix", file=self.file, fix="pin another commit")
+            apps.append(AppSpec(name=raw["name"], import_path=raw["import_path"], route_prefix=raw["route_prefix"]))
+        if not apps:
+            raise UserError(f"raygitops.yaml at {self.commit[:12]} lists no applications", file=self.file,
+                            fix="pin another commit")
+        return tuple(apps)
+
+    def base_config(self, ray_version: str) -> dict:
+        """The base serve config `serve build` makes from this code, cached beside it per Ray version."""
+        cached = self.directory / f"base-config-ray-{ray_version}.json"
+        if cached.is_file():
+            return json.loads(cached.read_text())
+        from raygitops.generate.serveconfig import build_base_config
+        with _own_apps_modules():
+            config = build_base_config(self.directory, self.applications, config_file=self.file)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config))   # key order kept: it is the generated file's order
+        tmp.replace(cached)
+        return config
+
+
+class _own_apps_modules:
+    """`serve build` imports `apps` in this process: another tree's `apps` must neither be reused from
+    the module cache nor left in it."""
+
+    def __enter__(self):
+        self._forget()
+
+    def __exit__(self, *exc):
+        self._forget()
+
+    @staticmethod
+    def _forget() -> None:
+        for name in [n for n in sys.modules if n == APPS_PACKAGE or n.startswith(APPS_PACKAGE + ".")]:
+            del sys.modules[name]
+
+
+def pinned_code(root: Path, ref: str, file: str) -> PinnedCode:
+    commit, tree = resolve_code(root, ref, file)
+    directory = root / CACHE / commit
+    if not (directory / ".complete").is_file():
+        _extract(root, commit, directory)
+    return PinnedCode(commit, tree, directory, file)
+
+
+def _extract(root: Path, commit: str, directory: Path) -> None:
+    prefix = _prefix(root)
+    treeish = f"{commit}:{prefix}" if prefix else commit
+    members = [APPS_PACKAGE] + ([CONFIG_FILE] if _git(root, "cat-file", "-e", f"{commit}:{prefix}{CONFIG_FILE}").returncode == 0 else [])
+    archive = _git(root, "archive", "--format=tar", treeish, *members, binary=True)
+    if archive.returncode != 0:
+        raise UserError(f"git archive of {commit[:12]} failed: {archive.stderr.decode(errors='replace').strip()[-200:]}",
+                        fix="check the repository")
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tmp, filter="data")   # the data filter refuses links and paths out of the directory
+    (tmp / ".complete").write_text(commit + "\n")
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.replace(directory)
+
+
+@dataclass(frozen=True)
+class EnvironmentBuild:
+    """What regen builds one environment from: its pins, and the code (working tree or pinned)."""
+    pins: object                 # model.pins.Pins
+    code: PinnedCode | None      # None: the working tree
+
+    @property
+    def code_line(self) -> str:
+        """Recorded in the generated Component's header (never deployed)."""
+        return f"# Code: {self.code.label if self.code else WORKING_TREE}\n"
+
+    def base_config(self, working_tree_base: dict, ray_version: str) -> dict:
+        return self.code.base_config(ray_version) if self.code else working_tree_base
+
+    def package(self, working_tree_package: Package) -> Package:
+        return self.code.package if self.code else working_tree_package
+
+
+def environment_build(root: Path, env: str) -> EnvironmentBuild:
+    from raygitops.model.pins import load_pins
+    pins = load_pins(root, env)
+    return EnvironmentBuild(pins, pinned_code(root, pins.code, pins.file) if pins.code else None)
+
+
+def check_image_pins(config, build: EnvironmentBuild) -> None:
+    from raygitops.model.pins import image_pin_problem
+    for placeholder, pin in build.pins.images.items():
+        problem = image_pin_problem(config, placeholder, pin)
+        if problem:
+            raise UserError(problem, file=build.pins.file, fix="pin a build of versions.ray, or remove the pin")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from raygitops.config import load_config
 from raygitops.edit.overlay import existing_environment
@@ -101,6 +102,8 @@ def set_code(root: Path, env_name: str, ref: str | None) -> Edit:
 
 
 def write_code(doc: EditableYaml, commit: str, ref: str | None = None) -> None:
+    if commit.isdigit():   # all digits: YAML would read a number
+        commit = DoubleQuotedScalarString(commit)
     if "code" in doc.data:
         doc.data["code"] = commit
     else:

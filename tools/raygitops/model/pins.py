@@ -69,7 +69,7 @@ def load_pins(root: Path, env: str) -> Pins:
     code = data.get("code")
     if code is not None and not (isinstance(code, str) and _REF.match(code)):
         raise UserError("'code' must be a commit or a tag", file=doc.file, line=doc.line_of(("code",)),
-                        fix="write the full commit id, or use `raygitops set <env> code <ref>`")
+                        fix="write the full commit id in quotes, or use `raygitops set <env> code <ref>`")
     images_raw = data.get("images") or {}
     if not isinstance(images_raw, dict):
         raise UserError("'images' must be a mapping of placeholder → {name, tag, digest}", file=doc.file,

@@ -23,7 +23,8 @@ import requests
 
 from conftest import _COPY_IGNORE, SHARED, run_tool
 from raygitops.config import load_config
-from raygitops.local.db import expand_like_ray, password_variable
+from raygitops.local.db import expand_like_ray
+from raygitops.model.dbconfig import password_variable
 from raygitops.local.run import STATE_FILE, RunDir, localize, rendered_serve_config, tagged_processes
 
 

@@ -29,6 +29,7 @@ from raygitops.config import load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding
 from raygitops.checks.policies import POLICIES
+from raygitops.checks.registry import BY_ID
 from raygitops.render import is_kustomization, kustomize_command, render_batch, render_many, render_overlay
 from raygitops.checks.validate import (Source, ValidateOptions, check_source, policy_settings, ValidationReport,
                                        schema_registry, validate)
@@ -139,11 +140,9 @@ def test_json_findings_carry_the_documented_keys(corpus_json, overlay_run):
         assert finding["severity"] in (ERROR, WARNING)
         assert finding["id"] and finding["message"] and finding["file"]
         assert "line" not in finding or isinstance(finding["line"], int)
-    # resource is kind/namespace/name; id "schema" or "serve-*" or a policy id
-    ids = {p.id for p in POLICIES}
+    # resource is kind/namespace/name; id a registered check (tools/validate --list-checks)
     for finding in findings:
-        assert finding["id"] in ids or finding["id"] in ("schema", "yaml", "kustomize") \
-            or finding["id"].startswith("serve-"), finding
+        assert finding["id"] in BY_ID, finding
         if finding["resource"]:
             assert finding["resource"].count("/") == 2 or finding["resource"] == "?", finding
     summary = corpus_json["summary"]
@@ -665,7 +664,7 @@ def test_kustomize_failures_name_the_overlay_and_quote_kustomize(overlay_run, ov
 @pytest.mark.parametrize("policy", [p.id for p in POLICIES])
 def test_every_policy_fails_an_overlay_and_passes_the_repository(overlay_run, repo_report, policy):
     assert policy in POLICY_CASES, f"add an overlay case that breaks {policy}"
-    severity = next(p.severity for p in POLICIES if p.id == policy)
+    severity = BY_ID[policy].severity
     findings = by_file(overlay_run["findings"])[f"overlays/{POLICY_CASES[policy]}"]
     assert any(f["id"] == policy and f["severity"] == severity for f in findings)
     assert not [f for f in repo_report.errors if f.id == policy], format_report(repo_report, "text")

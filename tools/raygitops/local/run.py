@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from raygitops.errors import UserError
-from raygitops.local.db import (LocalPostgres, expand_like_ray, is_postgres, local_secret, migrate, parse_db_config,
-                               password_variable, reachable_by_other_users, stop_postgres)
+from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate, reachable_by_other_users, stop_postgres
 from raygitops.local.servestatus import (ANSI, EXCEPTION_LINE, Console, Dashboard, ReplicaLogs, smoke_test, smoke_url,
                                    wait_until_running)
+from raygitops.model.dbconfig import exact_db_config, is_postgres, password_variable
+from raygitops.model.rayservice import RayServiceView, app_runtime_envs
 from raygitops.yamlio import relpath
 
 RUN_DIR = ".run"
@@ -238,17 +239,16 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
 def rendered_serve_config(root: Path, overlay_label: str) -> dict:
     """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
     from raygitops.render import render_overlay
-    from raygitops.generate.serveconfig import serve_config_of
     rendered = render_overlay(root / overlay_label, root=root)
     services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")
-    config = serve_config_of(services[0])
+    config = RayServiceView(services[0]).serve_config
     if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")
-    return copy.deepcopy(config)   # serve_config_of's result is shared
+    return copy.deepcopy(config)   # the view's serve config is shared
 
 
 def ensure_package(root: Path, digest: str) -> Path:
@@ -296,7 +296,7 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
 
     pattern = re.compile(re.escape(working_dir_url).replace(re.escape("{hash}"), "(?P<hash>[0-9a-f]+)") + "$")
     for app in config["applications"]:
-        for runtime_env in _runtime_envs(app):
+        for _, runtime_env in app_runtime_envs(app):
             match = pattern.match(str(runtime_env.get("working_dir", "")))
             if match:
                 # Ray 2.46 counts file:// among the remote protocols (runtime_env/protocol.py):
@@ -307,7 +307,7 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
                                  f"local: working_dir {runtime_env['working_dir']} → {local}")
                 runtime_env["working_dir"] = local
         env_vars = (app.get("runtime_env") or {}).get("env_vars") or {}
-        db = parse_db_config(env_vars.get("DB_CONFIG"))
+        db = exact_db_config(env_vars.get("DB_CONFIG"))
         if db is not None:
             env_vars["DB_CONFIG"] = json.dumps(_local_db(db, run, pg_port, lines), separators=(",", ":"))
             db = json.loads(env_vars["DB_CONFIG"])
@@ -318,15 +318,6 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
         result.app_env[app["name"]] = dict(env_vars)
     result.lines = list(lines.values())
     return result
-
-
-def _runtime_envs(app: dict) -> Iterator[dict]:
-    if isinstance(app.get("runtime_env"), dict):
-        yield app["runtime_env"]
-    for deployment in app.get("deployments") or []:
-        env = ((deployment or {}).get("ray_actor_options") or {}).get("runtime_env")
-        if isinstance(env, dict):
-            yield env
 
 
 def _local_db(db: dict, run: RunDir, pg_port: int, lines: dict[str, str]) -> dict:
@@ -660,7 +651,7 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
     base_env = {**os.environ, **run.tag_env, **{v: secret for v in local.password_vars}}
     for db in local.postgres:  # once per distinct database
         name, env_vars = next((name, env_vars) for name, env_vars in local.app_env.items()
-                              if parse_db_config(env_vars.get("DB_CONFIG")) == db)
+                              if exact_db_config(env_vars.get("DB_CONFIG")) == db)
         line = migrate(root, expand_like_ray(env_vars, base_env), user=str(db["datastore_config"]["user"]),
                        secret_file=f"{run.label}/secret", env_name=run.env)
         console.out(f"migration with app {name}'s environment: {line}")

@@ -122,7 +122,8 @@ def test_runtime_envs_and_db_configs_with_their_paths(view):
         "spec.serveConfigV2:applications[main].runtime_env",
         "spec.serveConfigV2:applications[main].deployments[Gateway].ray_actor_options.runtime_env"]
     app_db, actor_db = view.db_configs
-    assert (app_db.var, app_db.path) == ("DB_CONFIG", "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG")
+    assert (app_db.var, app_db.path) == (
+        "DB_CONFIG", "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG")
     assert app_db.parsed.data == {"datastore_type": "postgresql", "datastore_config": {"host": "pg", "port": 0}}
     assert (actor_db.var, actor_db.parsed.error) == ("API_SERVICE_DB_CONFIG", "is not a JSON object")
 
@@ -137,7 +138,8 @@ def test_paths_have_the_lines_of_the_file(view):
 @pytest.mark.parametrize("resource, paths", [
     ({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}},
      ["spec.template.spec.containers[a]"]),
-    ({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {"initContainers": [{"name": "i"}]}}}}}},
+    ({"kind": "CronJob",
+      "spec": {"jobTemplate": {"spec": {"template": {"spec": {"initContainers": [{"name": "i"}]}}}}}},
      ["spec.jobTemplate.spec.template.spec.initContainers[i]"]),
     ({"kind": "Pod", "spec": {"ephemeralContainers": [{"name": "debug"}]}}, ["spec.ephemeralContainers[debug]"]),
     ({"kind": "ConfigMap", "data": {"a": "b"}}, []),
@@ -156,7 +158,8 @@ def test_db_config_reads_an_unquoted_reference_as_a_placeholder():
     assert (parsed.data["datastore_config"], parsed.error, parsed.placeholders) == ({"port": 0}, None, True)
     assert parsed.datastore_type == "postgresql"
     quoted = parse_db_config('{"datastore_config": {"password": "${PW}"}}')
-    assert (quoted.placeholders, quoted.datastore_type, quoted.datastore_config) == (False, "sqlite", {"password": "${PW}"})
+    assert (quoted.placeholders, quoted.datastore_type, quoted.datastore_config) == (
+        False, "sqlite", {"password": "${PW}"})
 
 
 @pytest.mark.parametrize("value, error", [

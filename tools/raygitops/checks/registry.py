@@ -1,4 +1,4 @@
-"""Every check tools/validate runs, as data (id, family, severity, pack, description, remediation), as kube-linter lists its checks.
+"""Every check tools/validate runs, as data: id, family, severity, pack, description, remediation (as kube-linter's).
 
     f = finding("capacity", "serve config asks for 9 CPUs …", file="overlays/prod", path="spec.serveConfigV2")
     [c.id for c in CHECKS if is_enabled(c.id, packs=("aana",))]      # tools/validate --list-checks prints CHECKS
@@ -87,7 +87,8 @@ CHECKS: tuple[Check, ...] = (
     _c("gpu-toleration", "resources", ERROR,
        "A group that requests GPUs tolerates the GPU-node taint (policies.gpu_toleration_keys), or it stays Pending.",
        "add a toleration for the GPU taint, e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}"),
-    _c("gpu-image", "resources", WARNING, "A group that requests GPUs runs a GPU image: a CPU rayproject/ray has no CUDA.",
+    _c("gpu-image", "resources", WARNING,
+       "A group that requests GPUs runs a GPU image: a CPU rayproject/ray has no CUDA.",
        "use the GPU image (ray-gpu-image in raygitops.yaml, e.g. rayproject/ray:<ver>-py311-gpu)"),
     _c("gpu-not-available", "resources", ERROR,
        "A deployment that asks for GPUs runs on a cluster with a GPU group, or it never starts.",

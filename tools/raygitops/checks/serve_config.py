@@ -50,7 +50,8 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
     parsed = read_serve_config_text(text)   # the parse every reader of this text shares
     config, duplicate = parsed.data, parsed.duplicate
     if parsed.problem:
-        return [finding("serve-yaml", f"serveConfigV2 {parsed.problem}", "run tools/regen instead of editing the string")]
+        return [finding("serve-yaml", f"serveConfigV2 {parsed.problem}",
+                        "run tools/regen instead of editing the string")]
     if not isinstance(config, dict):
         return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
     if duplicate:

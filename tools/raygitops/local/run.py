@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from raygitops.errors import UserError
-from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate, reachable_by_other_users, stop_postgres
+from raygitops.local.db import (LocalPostgres, expand_like_ray, local_secret, migrate, reachable_by_other_users,
+                               stop_postgres)
 from raygitops.local.servestatus import (ANSI, EXCEPTION_LINE, Console, Dashboard, ReplicaLogs, smoke_test, smoke_url,
                                    wait_until_running)
 from raygitops.model.dbconfig import exact_db_config, is_postgres, password_variable

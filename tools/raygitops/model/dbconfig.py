@@ -1,7 +1,7 @@
 """DB_CONFIG, Aana's database setting (JSON in a serve env var), read one way by validate, render and up.
 
     parsed = parse_db_config('{"datastore_type": "postgresql", "datastore_config": {"port": ${PG_PORT}}}')
-    parsed.data, parsed.error, parsed.placeholders, password_variable(parsed.data)   # {...}, None, True, "DB_CONFIG__…"
+    parsed.data, parsed.error, parsed.placeholders   # {…"port": 0}, None, True
 
 Aana reads it with pydantic-settings (apps/db.py mirrors that): the JSON, then `DB_CONFIG__A__B`
 variables merged over it. Ray expands `${VAR}` in runtime_env env_vars from the pod environment

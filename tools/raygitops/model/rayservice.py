@@ -145,7 +145,8 @@ class Group:
         return self.containers[0].spec if self.containers else {}
 
     def pod_count(self, at_max: bool) -> float:
-        """Pods a group can run: the head 1; workers at maxReplicas, or `replicas` as KubeRay clamps it."""
+        """Pods a group can run: the head 1; workers at maxReplicas, or `replicas` as KubeRay clamps it
+        (kuberay v1.7.0 ray-operator/controllers/ray/utils/util.go GetWorkerGroupDesiredReplicas)."""
         if self.is_head:
             return 1
         s = self.spec
@@ -349,7 +350,8 @@ class RayServiceView:
     @cached_property
     def runtime_envs(self) -> tuple[RuntimeEnv, ...]:
         """At app level and in every deployment's ray_actor_options."""
-        return tuple(RuntimeEnv(a.name, path, renv) for a in self.apps for path, renv in app_runtime_envs(a.spec, a.path))
+        return tuple(RuntimeEnv(a.name, path, renv)
+                     for a in self.apps for path, renv in app_runtime_envs(a.spec, a.path))
 
     @cached_property
     def env_var_settings(self) -> tuple[tuple[str, str, Any], ...]:

@@ -1,4 +1,4 @@
-"""The registry of checks as tools/validate --list-checks prints it: text (as kube-linter's `checks list`), json, markdown.
+"""The registry of checks as `tools/validate --list-checks` prints it: text (as kube-linter's), json, markdown.
 
     print(format_checks(CHECKS, "markdown"))   # the table between README.md's checks markers
     FORMATS  # text, json, markdown

@@ -250,6 +250,12 @@ FAILING = {
     "tag-only": (_image("cpu-workers", "rayproject/ray:2.46.0-py311"), "prod", "image-digest",
                  "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
                  "spec.rayClusterConfig.workerGroupSpecs[cpu-workers].template.spec.containers[ray-worker].image"),
+    "autoscaler-image-tag": (lambda d: spec(d).update(autoscalerOptions={"image": "rayproject/ray:2.46.0-py311"}), "prod",
+                             "image-digest", "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
+                             "spec.rayClusterConfig.autoscalerOptions.image"),
+    "autoscaler-env-password": (lambda d: spec(d).update(autoscalerOptions={"env": [{"name": "PGPASSWORD", "value": "x"}]}),
+                                "prod", "db-password-literal", "container env PGPASSWORD holds a password literal",
+                                "spec.rayClusterConfig.autoscalerOptions.env[PGPASSWORD]"),
     "lb-dashboard": (lambda d: d[3]["spec"]["ports"].append({"name": "dashboard", "port": 8265}), "prod",
                      "dashboard-exposed", "LoadBalancer Service exposes the Ray dashboard", "spec.ports[dashboard]"),
     "head-nodeport": (lambda d: group(d, "head").update(serviceType="NodePort"), "prod", "dashboard-exposed",
@@ -276,6 +282,10 @@ FAILING = {
                   "worker groups are [gpu-workers, cpu-workers] but must start with the base's [cpu-workers, gpu-workers]",
                   "spec.rayClusterConfig.workerGroupSpecs"),
 }
+
+
+def test_every_policy_has_a_failing_case():
+    assert {policy for _, _, policy, _, _ in FAILING.values()} == {p.id for p in POLICIES}
 
 
 @pytest.mark.parametrize("case", FAILING)
@@ -334,6 +344,8 @@ PASSING = {
     "gcs-package": lambda d: serve(d, lambda c: app(c, "main")["runtime_env"].update(
         working_dir="gcs://_ray_pkg_5c2a3f14d9e0b7aa.zip")),
     "appended-group": lambda d: spec(d)["workerGroupSpecs"].append(copy.deepcopy(group(d, "cpu-workers")) | {"groupName": "extra"}),
+    # KubeRay's autoscaler sidecar runs the head's image unless autoscalerOptions names one
+    "autoscaler-options-without-image": lambda d: spec(d).update(autoscalerOptions={"resources": {"limits": {"cpu": "1"}}}),
     "autoscaling-by-num-replicas-auto": lambda d: serve(d, lambda c: app(c, "main")["deployments"][0].update(
         num_replicas="auto", autoscaling_config={"max_replicas": 2})),
 }

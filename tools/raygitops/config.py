@@ -66,6 +66,7 @@ class RepoConfig:
     promotion_order: tuple[str, ...] = ()    # environments, in the order promote moves a change through them
     schemas: SchemaSettings = SchemaSettings()
     policies: dict[str, Any] = field(default_factory=dict)
+    packs: tuple[str, ...] = ()   # checks.packs: check packs beyond the generic ones (checks/registry.py)
     doc: YamlDoc | None = None
 
     @property
@@ -161,6 +162,7 @@ def load_config(root: Path) -> RepoConfig:
         schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
                                   for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
         policies=_optional(doc, data, "policies", (), dict, {}),
+        packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
 

@@ -46,6 +46,10 @@ class AppSpec:
     smoke: dict[str, Any] = field(default_factory=dict)
     docs: str | None = None
     line: int | None = None
+    environments: tuple[str, ...] | None = None   # None: every environment runs it
+
+    def runs_in(self, env: str) -> bool:
+        return self.environments is None or env in self.environments
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class RepoConfig:
     @property
     def file(self) -> str:
         return CONFIG_FILE
+
+    def applications_in(self, env: str) -> tuple[AppSpec, ...]:
+        """The applications an environment runs (all, unless an app lists its environments)."""
+        return tuple(app for app in self.applications if app.runs_in(env))
 
     def environments(self) -> list[str]:
         """Every environment's name, sorted (raygitops.model.environment has the objects)."""
@@ -146,8 +154,10 @@ def load_config(root: Path) -> RepoConfig:
         if not route.startswith("/"):
             raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
                             line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        environments = _strings(doc, raw, "environments", path) if raw.get("environments") is not None else None
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
-                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
+                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path),
+                            environments=environments))
     _reject_duplicates(doc, apps)
 
     schemas = _optional(doc, data, "schemas", (), dict, {})
@@ -177,7 +187,7 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
     """A list of strings (a lone string would otherwise be read character by character)."""
     values = _optional(doc, mapping, key, path, list, [])
     if not all(isinstance(v, str) for v in values):
-        raise UserError(f"'{'.'.join(path + (key,))}' must be a list of strings", file=doc.file,
+        raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a list of strings", file=doc.file,
                         line=doc.line_of(path + (key,)), fix="write one quoted string per item")
     return tuple(values)
 
@@ -204,12 +214,17 @@ def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any]:
     return smoke
 
 
+def _share_an_environment(a: AppSpec, b: AppSpec) -> bool:
+    return a.environments is None or b.environments is None or bool(set(a.environments) & set(b.environments))
+
+
 def _reject_duplicates(doc: YamlDoc, apps: list[AppSpec]) -> None:
+    """Names are unique; a route only among the apps one environment runs together."""
     for attribute, what in (("name", "application name"), ("route_prefix", "route prefix")):
         seen: dict[str, int] = {}
         for index, app in enumerate(apps):
             value = getattr(app, attribute)
-            if value in seen:
+            if value in seen and (attribute == "name" or _share_an_environment(apps[seen[value]], app)):
                 raise UserError(f"duplicate {what} '{value}' (also application {seen[value] + 1})",
                                 file=doc.file, line=doc.line_of(("applications", index, attribute)),
                                 fix=f"give every application its own {what}")

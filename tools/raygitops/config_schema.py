@@ -37,6 +37,8 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
         "import_path": {"type": "string"},
         "route_prefix": {"type": "string"},
         "docs": {"type": "string"},
+        # The environments that run the app (default: every one); an imported environment runs its own.
+        "environments": STRINGS,
         "smoke": _closed({"method": {"type": "string"}, "path": {"type": "string"}, "json": {},
                           "expect": {"type": "object"}}),
     }, required=("name", "import_path", "route_prefix"))},

@@ -12,6 +12,7 @@ an environment pinned before it.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -86,20 +87,24 @@ class PinnedCode:
             if not (isinstance(raw, dict) and all(isinstance(raw.get(k), str) for k in ("name", "import_path", "route_prefix"))):
                 raise UserError(f"raygitops.yaml at {self.commit[:12]} has an application without name, "
                                 "import_path and route_prefix", file=self.file, fix="pin another commit")
-            apps.append(AppSpec(name=raw["name"], import_path=raw["import_path"], route_prefix=raw["route_prefix"]))
+            environments = raw.get("environments")
+            apps.append(AppSpec(name=raw["name"], import_path=raw["import_path"], route_prefix=raw["route_prefix"],
+                                environments=tuple(environments) if isinstance(environments, list) else None))
         if not apps:
             raise UserError(f"raygitops.yaml at {self.commit[:12]} lists no applications", file=self.file,
                             fix="pin another commit")
         return tuple(apps)
 
-    def base_config(self, ray_version: str) -> dict:
-        """The base serve config `serve build` makes from this code, cached beside it per Ray version."""
-        cached = self.directory / f"base-config-ray-{ray_version}.json"
+    def base_config(self, ray_version: str, external_imports: tuple[str, ...] = ()) -> dict:
+        """The base serve config `serve build` makes from this code, cached beside it per Ray version
+        (and the external imports, which decide what `serve build` imports)."""
+        from raygitops.generate.external import build_base
+        key = hashlib.sha256(json.dumps(sorted(external_imports)).encode()).hexdigest()[:8]
+        cached = self.directory / f"base-config-ray-{ray_version}-{key}.json"
         if cached.is_file():
             return json.loads(cached.read_text())
-        from raygitops.generate.serveconfig import build_base_config
         with _own_apps_modules():
-            config = build_base_config(self.directory, self.applications, config_file=self.file)
+            config = build_base(self.directory, self.applications, external_imports, config_file=self.file)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))   # key order kept: it is the generated file's order
         tmp.replace(cached)
@@ -159,8 +164,13 @@ class EnvironmentBuild:
         """Recorded in the generated Component's header (never deployed)."""
         return f"# Code: {self.code.label if self.code else WORKING_TREE}\n"
 
-    def base_config(self, working_tree_base: dict, ray_version: str) -> dict:
-        return self.code.base_config(ray_version) if self.code else working_tree_base
+    def base_config(self, working_tree_base: dict, config, env: str) -> dict:
+        """The environment's base serve config: its code's apps, only those it runs."""
+        from raygitops.generate.external import environment_apps
+        if self.code is None:
+            return environment_apps(working_tree_base, config.applications, env)
+        base = self.code.base_config(config.versions.ray, config.external_imports)
+        return environment_apps(base, self.code.applications, env)
 
     def package(self, working_tree_package: Package) -> Package:
         return self.code.package if self.code else working_tree_package

@@ -15,9 +15,10 @@ from pathlib import Path
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
+from raygitops.generate.external import build_base
 from raygitops.generate.pinned import check_image_pins, environment_build
 from raygitops.model.pins import image_reference, pins_rel
-from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
+from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, encode_env_vars
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
 from raygitops.generate.workingdir import Package, build_package, write_package
 from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml,
@@ -185,14 +186,14 @@ def plan_regen(root: Path) -> RegenPlan:
     builds = {env: environment_build(root, env) for env in overrides}   # pinned code: refused before Ray runs
     for build in builds.values():
         check_image_pins(config, build)
-    base = build_base_config(root, config.applications)
+    base = build_base(root, config.applications, config.external_imports)
     for env, doc in overrides.items():
         build = builds[env]
         env_package = build.package(package)
         if env_package is not package:
             plan.pinned_packages.append(env_package)
         url = env_package.url(config.working_dir_url)
-        serve_config = apply_environment(build.base_config(base, config.versions.ray), doc, url)
+        serve_config = apply_environment(build.base_config(base, config, env), doc, url)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
         if "WORKING_DIR_URL" in shared_env:
             raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,

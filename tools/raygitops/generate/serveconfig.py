@@ -287,9 +287,15 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
         if env_vars:
             runtime_env["env_vars"] = env_vars
         app["runtime_env"] = runtime_env
+        # An app of external_imports has no `deployments` (generate/external.py): serve build never saw its
+        # code, so its settings are taken as written; Ray checks them against the code when it deploys.
+        external_app = "deployments" not in app
         deployments = _index_by_name(app.get("deployments"))
         for d, dep_override in enumerate(app_override.get("deployments") or []):
             name = dep_override["name"]
+            if external_app and name not in deployments:
+                app.setdefault("deployments", []).append({"name": name})
+                deployments[name] = len(app["deployments"]) - 1
             if name not in deployments:
                 raise UserError(f"unknown deployment '{name}' in application '{app['name']}'", file=doc.file,
                                 line=doc.line_of(("applications", a, "deployments", d, "name")),

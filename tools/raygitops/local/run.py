@@ -67,7 +67,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
 
     from raygitops.config import load_config
     config = load_config(root)
-    for app in config.applications:
+    for app in config.applications_in(run.env):
         if not app.smoke:
             raise UserError(f"application '{app.name}' declares no smoke request", file="raygitops.yaml",
                             line=app.line, fix="add smoke: {method: GET, path: /} (or the request that proves it answers)")
@@ -143,7 +143,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
                        logs=ReplicaLogs(head.temp_dir))
     base = f"http://{LOCAL_HOST}:{local.serve_port}"
     stack.record(serve=base)
-    _smoke(config, base, console, ReplicaLogs(head.temp_dir), dashboard)
+    _smoke(config.applications_in(run.env), base, console, ReplicaLogs(head.temp_dir), dashboard)
     console.out(f"ready in {time.perf_counter() - started:.1f} s")
     _print_urls(config, base, head.dashboard, run, console)
 
@@ -173,9 +173,9 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
         console.out(f"migration with app {name}'s environment: {line}")
 
 
-def _smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Dashboard) -> None:
+def _smoke(applications, base: str, console: Console, logs: ReplicaLogs, dashboard: Dashboard) -> None:
     results = []
-    for result in smoke_test(config.applications, base):
+    for result in smoke_test(applications, base):
         results.append(result)
         status = result.status if result.status is not None else "no answer"
         console.out(f"smoke {result.app:<12} {result.method} {result.url} → {status} in {result.millis:.0f} ms  "
@@ -194,7 +194,7 @@ def _smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Da
 
 def _print_urls(config, base: str, dashboard: str, run: RunDir, console: Console) -> None:
     console.out(f"serving {run.overlay_label}:")
-    for app in config.applications:
+    for app in config.applications_in(run.env):
         docs = f"   docs {smoke_url(base, app.route_prefix, app.docs)}" if app.docs else ""
         console.out(f"  {app.name:<12} {base}{app.route_prefix}{docs}")
     console.out(f"  {'dashboard':<12} {dashboard}")

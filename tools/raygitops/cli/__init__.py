@@ -15,10 +15,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from raygitops.cli import diff, down, env, promote, regen, render, scale, set_, test, up, validate
+from raygitops.cli import diff, down, env, import_, promote, regen, render, scale, set_, test, up, validate
 from raygitops.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
 
-COMMANDS = (regen, render, validate, diff, up, down, test, scale, set_, env, promote)
+COMMANDS = (regen, render, validate, diff, up, down, test, scale, set_, env, promote, import_)
 
 
 def build_parser() -> argparse.ArgumentParser:

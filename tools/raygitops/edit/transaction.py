@@ -20,7 +20,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from raygitops.errors import EXIT_FINDINGS, UserError
 
@@ -174,9 +174,11 @@ def _copy_new_entries(root: Path, copy_root: Path) -> None:
                 shutil.copyfile(entry, target)
 
 
-def apply_edit(root: Path, edit: Edit, *, dry_run: bool = False) -> Outcome:
+def apply_edit(root: Path, edit: Edit, *, dry_run: bool = False,
+               check: Callable[[Path], list[str]] | None = None) -> Outcome:
     """Regen, validate and diff the edit in a scratch copy; then write it (unless dry_run). A UserError
-    (exit 1 when validation found errors) means nothing was written."""
+    (exit 1 when validation found errors) means nothing was written. `check` looks at the validated
+    copy too (import's round trip): its lines are printed, and its UserError stops the write."""
     from raygitops.checks.validate import ValidateOptions, validate
     from raygitops.diff.compare import DiffOptions, compare
     from raygitops.generate.regen import regenerate
@@ -197,6 +199,7 @@ def apply_edit(root: Path, edit: Edit, *, dry_run: bool = False) -> Outcome:
             raise UserError(f"the edit would leave the repository invalid; nothing was written:\n{findings}\n",
                             fix="fix the cause (or the repository) and run the command again",
                             exit_code=EXIT_FINDINGS)
+        checked = check(copy_root) if check else []
         diff = compare(copy_root, DiffOptions(base="HEAD"))
         changed = _changed_paths(copy_root)
         written = [] if dry_run else _write_back(root, copy_root, changed)
@@ -207,6 +210,7 @@ def apply_edit(root: Path, edit: Edit, *, dry_run: bool = False) -> Outcome:
         # The scratch copy's revisions mean nothing to the reader: name the comparison instead.
         lines.append(f"tools/diff of this change (before → after) · KubeRay {diff.kuberay}")
         lines.append(diff_text[1] if len(diff_text) > 1 else "")
+        lines += checked
         lines += [f"note: {note}" for note in edit.notes]
         if dry_run:
             lines.append("dry run: nothing was written")

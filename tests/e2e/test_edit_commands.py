@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from conftest import SHARED, run_tool
 
 
@@ -73,3 +75,18 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     assert changed_files(before, snapshot(repo_copy)) == sorted(rel for rel in before if rel.startswith("overlays/qa/"))
     assert "step 2" in result.stdout and "aana-qa" in (repo_copy / "base/kuberay-operator/values.yaml").read_text()
     assert run_tool(repo_copy, "validate").returncode == 0
+
+
+def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(repo_copy):
+    ray = yaml.safe_load((repo_copy / "raygitops.yaml").read_text())["versions"]["ray"]
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, "set", "dev", "image", "ray-image", f"{ray}-py311-build2")
+    assert result.returncode == 0, result.stderr
+    assert "dev: new cluster" in result.stdout and "unchanged (inputs identical, not rendered): prod, staging" in result.stdout
+    assert changed_files(before, snapshot(repo_copy)) == ["overlays/dev/generated/images.yaml",
+                                                          "overlays/dev/generated/kustomization.yaml", "overlays/dev/pins.yaml"]
+    assert f"newTag: {ray}-py311-build2" in (repo_copy / "overlays/dev/generated/images.yaml").read_text()
+    before = snapshot(repo_copy)
+    refused = run_tool(repo_copy, "set", "dev", "ray-version", "2.47.0")
+    assert refused.returncode == 2 and "ray-version is not per environment" in refused.stderr
+    assert "reaches every environment at once" in refused.stderr and snapshot(repo_copy) == before

@@ -52,6 +52,10 @@ def test_the_seed_documents_rayservice_round_trips(repo):
         assert reported in out, reported
     config = yaml.safe_load((repo / "raygitops.yaml").read_text())
     assert "test_project.app_config" in config["external_imports"]
+    # raygitops.yaml keeps every comment and line: lines are only added (and the empty external_imports filled).
+    diff = subprocess.run(["git", "-C", str(repo), "diff", "-U0", "raygitops.yaml"], capture_output=True, text=True).stdout
+    assert [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")] == [
+        "-external_imports: []"]
     apps = {a["name"]: a for a in config["applications"]}
     assert apps["whisper_app"]["environments"] == ["seed"] and apps["whisper_app"]["route_prefix"] == "/"
     assert "seed" not in apps["main"]["environments"]   # the repository's own apps stay where they ran

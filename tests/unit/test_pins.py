@@ -87,3 +87,15 @@ def test_the_promotion_order():
         check_order(order, "dev", "dev", force=True)
     check_order(order, "dev", "prod", force=True)
     assert load_config(REPO).promotion_order == order
+
+
+def test_tools_diff_says_a_ray_bump_reaches_every_environment(tmp_path):
+    from raygitops.diff.compare import ray_bump_hints
+    text = (REPO / "raygitops.yaml").read_text()
+    ray = load_config(REPO).versions.ray
+    for name, version in (("old", ray), ("new", "9.9.9")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "raygitops.yaml").write_text(text.replace(f"ray: {ray}", f"ray: {version}", 1))
+    [hint] = ray_bump_hints(tmp_path / "old", tmp_path / "new", "staging")
+    assert f"versions.ray {ray} → 9.9.9 reaches every environment at once" in hint
+    assert ray_bump_hints(tmp_path / "old", tmp_path / "old", "staging") == []

@@ -160,7 +160,8 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: Input
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
     return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                         kuberay, _regen_hints(base, head, name), schema_of) for name in names]
+                         kuberay, _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name),
+                         schema_of) for name in names]
 
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
@@ -215,6 +216,20 @@ def _rollover_capacity(env: EnvironmentDiff) -> tuple[dict, dict] | None:
     old = add_requests(*(cluster_requests(r.before) for r in rolling.values()))
     new = add_requests(*(cluster_requests(r.after) for r in rolling.values()))
     return old, new
+
+
+def ray_bump_hints(base_root: Path, head_root: Path, name: str) -> list[str]:
+    """The Ray version is global (model/pins.py): say so, since pins make every other change per environment."""
+    def ray(root: Path) -> str | None:
+        try:
+            return load_config(root).versions.ray
+        except (UserError, OSError):
+            return None
+    old, new = ray(base_root), ray(head_root)
+    if old and new and old != new:
+        return [f"versions.ray {old} → {new} reaches every environment at once, pinned ones too: the Ray version "
+                f"is not per environment (overlays/{name}/pins.yaml pins code and image builds of one Ray)"]
+    return []
 
 
 def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:

@@ -15,6 +15,10 @@ from raygitops.errors import UserError
 
 # Deliberately invalid inputs of tools/validate's corpus: no editor can load them.
 INVALID_ON_PURPOSE = "tests/e2e/validate_corpus/"
+# Verbatim copies of outside documents that mix both list styles in one file (the seed document's RayService
+# indents its tolerations but not its containers): one indent setting cannot reproduce both, and these
+# files are inputs of raygitops import, never edited by it.
+MIXED_VERBATIM = {"tests/e2e/import_corpus/seed-kuberay-1.1.1.yaml"}
 
 
 def human_edited_yaml(root: Path) -> list[Path]:
@@ -32,6 +36,13 @@ def _loads(path: Path) -> bool:
         return False
 
 
+def list_styles(text: str) -> set:
+    """The style of every block list in the file (detect_style reads the first)."""
+    lines = text.splitlines()
+    return {detect_style("\n".join(lines[max(0, i - 1):i + 1])) for i, line in enumerate(lines)
+            if line.lstrip().startswith("- ") and i > 0 and lines[i - 1].rstrip().endswith(":")}
+
+
 def test_the_files_are_found():
     rels = {p.relative_to(REPO).as_posix() for p in human_edited_yaml(REPO)}
     assert {"raygitops.yaml", "base/rayservice.yaml", "overlays/prod/serve.yaml", "argocd/project.yaml",
@@ -45,6 +56,9 @@ def test_every_human_edited_file_round_trips_byte_for_byte(path: Path):
     text = path.read_text()
     if not _loads(path):
         assert rel.startswith(INVALID_ON_PURPOSE), f"{rel} does not load"
+        return
+    if rel in MIXED_VERBATIM:
+        assert list_styles(text) == {FLUSH_STYLE, REPOSITORY_STYLE}, f"{rel} is no longer mixed: remove the exception"
         return
     out = parse_for_edit(text, rel).dumps()
     assert out == text, "".join(difflib.unified_diff(text.splitlines(True), out.splitlines(True), rel, "round trip"))

@@ -138,21 +138,22 @@ def named_item(items: CommentedSeq, name: str, key: str = "name") -> CommentedMa
     return next((item for item in items if isinstance(item, dict) and item.get(key) == name), None)
 
 
-def ensure_mapping(parent: CommentedMap, key: str) -> CommentedMap:
-    """parent[key] as a block mapping, created (at the end) when absent."""
+def _ensure(parent: CommentedMap, key: str, kind: type) -> Any:
     value = parent.get(key)
-    if not isinstance(value, dict):
-        value = CommentedMap()
+    if not isinstance(value, kind):
+        value = kind()
         parent[key] = value
     return value
+
+
+def ensure_mapping(parent: CommentedMap, key: str) -> CommentedMap:
+    """parent[key] as a block mapping, created (at the end) when absent."""
+    return _ensure(parent, key, CommentedMap)
 
 
 def ensure_list(parent: CommentedMap, key: str) -> CommentedSeq:
-    value = parent.get(key)
-    if not isinstance(value, list):
-        value = CommentedSeq()
-        parent[key] = value
-    return value
+    """parent[key] as a block list, created (at the end) when absent."""
+    return _ensure(parent, key, CommentedSeq)
 
 
 def flow_mapping(values: dict) -> CommentedMap:

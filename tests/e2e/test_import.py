@@ -21,7 +21,7 @@ from raygitops.errors import UserError
 CORPUS = Path(__file__).parent / "import_corpus"
 SEED = CORPUS / "seed-kuberay-1.1.1.yaml"
 OWN = CORPUS / "own-kuberay-1.7.yaml"
-PASSWORD = "hunter2-not-for-git"   # the literal password in OWN's DB_CONFIG
+PASSWORD = "hunter2-not-for-git"   # pasted into OWN's DB_CONFIG by with_pasted_password
 
 
 @pytest.fixture
@@ -76,15 +76,25 @@ def test_the_seed_documents_rayservice_round_trips(repo):
     assert not any(path.startswith("spec.serveConfigV2:applications[vad_deployment].deployments") for path in changes)
 
 
-def test_a_kuberay_17_rayservice_round_trips_with_its_password_moved_out(repo):
-    adoption = adopt(repo, OWN, "search")
+def with_pasted_password(tmp_path: Path) -> Path:
+    """OWN with a literal password in its DB_CONFIG, as teams paste it (Git holds none)."""
+    text = OWN.read_text()
+    assert text.count('"user": "notes",') == 2
+    path = tmp_path / "own-with-password.yaml"
+    path.write_text(text.replace('"user": "notes",', f'"user": "notes", "password": "{PASSWORD}",'))
+    return path
+
+
+def test_a_kuberay_17_rayservice_round_trips_with_its_password_moved_out(repo, tmp_path):
+    own = with_pasted_password(tmp_path)
+    adoption = adopt(repo, own, "search")
     outcome = apply_edit(repo, adoption.edit, check=lambda tree: round_trip(tree, adoption))
     assert "overlays/search/rayservice-patch.yaml" in outcome.written and "overlays/search/pins.yaml" in outcome.written
     assert {env.name: env.status for env in outcome.diff.environments}["search"] == "added"
     assert PASSWORD not in outcome.text and PASSWORD not in files_text(repo)
     assert any("password moved out of Git" in line for line in adoption.report)
 
-    source = yaml.safe_load(OWN.read_text())
+    source = yaml.safe_load(own.read_text())
     matched, unexpected = classify(differences(source, rendered_rayservice(repo, "search"), _schema_of(repo)),
                                    adoption.intended)
     assert unexpected == []

@@ -175,6 +175,9 @@ class EnvironmentBuild:
     def package(self, working_tree_package: Package) -> Package:
         return self.code.package if self.code else working_tree_package
 
+    def package_digest(self, working_tree_digest: str) -> str:
+        return self.code.package.digest if self.code else working_tree_digest
+
 
 def environment_build(root: Path, env: str) -> EnvironmentBuild:
     from raygitops.model.pins import load_pins

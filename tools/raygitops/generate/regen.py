@@ -147,20 +147,13 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-class _DigestOnly:
-    """The working tree's package where only its digest is known (tools/validate's staleness check)."""
-
-    def __init__(self, digest: str):
-        self.digest = digest
-
-
 def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
     """Environments whose generated files were made from other inputs than today's."""
     stale = []
     for env in environments:
         component = config.root / generated_dir(env) / "kustomization.yaml"
         head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
-        env_digest = environment_build(config.root, env).package(_DigestOnly(package_digest)).digest
+        env_digest = environment_build(config.root, env).package_digest(package_digest)
         if INPUTS_LINE.format(digest=inputs_digest(config, env, env_digest)).strip() not in head:
             stale.append(env)
     return stale

@@ -104,3 +104,14 @@ def test_bad_yaml_is_a_user_error_with_its_line():
     with pytest.raises(UserError) as error:
         parse_for_edit("a: 1\nb: [\n", "x.yaml")
     assert error.value.file == "x.yaml" and error.value.line
+
+
+def test_deleting_an_entry_keeps_the_comment_lines_that_follow_it():
+    from raygitops.edit.roundtrip import delete_entry
+    text = ("a:\n  dirs:\n    - path: x\n    - path: y\n      exclude: true\n  # about b\n"
+            "b:\n  - one  # eol\n  - two\n  # about c\nc: {x: 1, y: 2}\n")
+    doc = parse_for_edit(text, "t.yaml")
+    delete_entry(doc.data["a"]["dirs"], 1)
+    delete_entry(doc.data["b"], 1)
+    delete_entry(doc.data["c"], "y")
+    assert doc.dumps() == "a:\n  dirs:\n    - path: x\n  # about b\nb:\n  - one  # eol\n  # about c\nc: {x: 1}\n"

@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from raygitops.config import CONFIG_FILE
 from raygitops.edit.overlay import existing_environment
-from raygitops.edit.roundtrip import ensure_list, load_for_edit, parse_for_edit
+from raygitops.edit.roundtrip import delete_entry, ensure_list, load_for_edit, parse_for_edit
 from raygitops.edit.transaction import Edit
 from raygitops.errors import UserError
 from raygitops.model.environment import GENERATED, OVERLAYS, discover
@@ -174,7 +174,7 @@ def _protection_files(root: Path, name: str, *, add: bool) -> dict[str, str]:
         if add and not existing:
             directories.append(item)
         for i in reversed(existing if not add else []):
-            del directories[i]
+            delete_entry(directories, i)
         out[rel] = doc.dumps()
     return out
 
@@ -221,11 +221,11 @@ def _config_without(root: Path, name: str) -> str | None:
     for section, key in _ENVIRONMENT_LISTS:
         values = (doc.data.get(section) or {}).get(key)
         if isinstance(values, list) and name in values:
-            values.remove(name)
+            delete_entry(values, values.index(name))
             changed = True
     severity = (doc.data.get("policies") or {}).get("severity")
     if isinstance(severity, dict) and name in severity:
-        del severity[name]
+        delete_entry(severity, name)
         changed = True
     return doc.dumps() if changed else None
 
@@ -236,7 +236,7 @@ def _project_without_sync_window(root: Path, application: str) -> str | None:
     for window in (doc.data.get("spec") or {}).get("syncWindows") or []:
         apps = window.get("applications")
         if isinstance(apps, list) and application in apps:
-            apps.remove(application)
+            delete_entry(apps, apps.index(application))
             changed = True
     return doc.dumps() if changed else None
 

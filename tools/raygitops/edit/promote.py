@@ -11,7 +11,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from raygitops.config import load_config
 from raygitops.edit.overlay import existing_environment
-from raygitops.edit.roundtrip import flow_mapping
+from raygitops.edit.roundtrip import delete_entry, flow_mapping
 from raygitops.edit.setpin import pins_document, pins_text, write_code
 from raygitops.edit.transaction import Edit, git_toplevel
 from raygitops.errors import UserError
@@ -93,11 +93,11 @@ def promote(root: Path, source: str, target: str, *, force: bool = False) -> Edi
             images = CommentedMap()
             doc.data["images"] = images
         for placeholder in [p for p in images if p not in source_pins.images]:
-            del images[placeholder]
+            delete_entry(images, placeholder)
         for placeholder, pin in source_pins.images.items():
             images[placeholder] = flow_mapping(pin.as_dict())
     elif "images" in doc.data:
-        del doc.data["images"]   # the source runs raygitops.yaml's images: so will the target
+        delete_entry(doc.data, "images")   # the source runs raygitops.yaml's images: so will the target
 
     notes = [f"{target} code: {before.code[:12] if before.code else WORKING_TREE} → {commit[:12]} ({origin})"]
     old_images = {p: pin.as_dict() for p, pin in before.images.items()}

@@ -161,3 +161,37 @@ def flow_mapping(values: dict) -> CommentedMap:
     mapping = CommentedMap(values)
     mapping.fa.set_flow_style()
     return mapping
+
+
+def _end_slot(container: Any, key: Any) -> tuple[Any, Any, int]:
+    """Where ruamel keeps the comment lines that follow the item container[key]: after its last scalar."""
+    value = container[key]
+    if isinstance(value, dict) and value:
+        return _end_slot(value, list(value)[-1])
+    if isinstance(value, list) and value:
+        return _end_slot(value, len(value) - 1)
+    return container, key, 2 if isinstance(container, dict) else 0
+
+
+def delete_entry(container: CommentedMap | CommentedSeq, key: Any) -> None:
+    """del container[key] (a list index or a mapping key), keeping the comment lines that follow the entry in
+    the file: ruamel files them under the entry, so a plain del would drop, say, the comment that
+    introduces the next key."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+    keys = list(range(len(container))) if isinstance(container, list) else list(container)
+    position_of = keys.index(key)
+    holder, last, position = _end_slot(container, key)
+    slot = holder.ca.items.get(last) or []
+    token = slot[position] if len(slot) > position else None
+    following = token.value[token.value.index("\n"):] if token is not None and "\n" in token.value else ""
+    del container[key]
+    if "#" not in following or position_of == 0:
+        return
+    holder, last, position = _end_slot(container, keys[position_of - 1])
+    slot = holder.ca.items.setdefault(last, [None, None, None, None])
+    before = slot[position]
+    if before is not None:
+        before.value = before.value.rstrip("\n") + following
+    else:
+        slot[position] = CommentToken(following, CommentMark(0), None)

@@ -11,7 +11,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from raygitops.edit.overlay import base_rayservice, base_worker_groups, existing_environment, \
     generated_serve_config, rayservice_patch
-from raygitops.edit.roundtrip import EditableYaml, ensure_list, ensure_mapping, flow_mapping, load_for_edit, \
+from raygitops.edit.roundtrip import EditableYaml, delete_entry, ensure_list, ensure_mapping, flow_mapping, load_for_edit, \
     named_item, parse_for_edit
 from raygitops.edit.transaction import Edit
 from raygitops.errors import UserError
@@ -68,7 +68,8 @@ def scale_deployment(root: Path, env_name: str, target: str, *, replicas: int | 
     entry = _override_entry(doc, app, deployment)
     if replicas is not None:
         entry["num_replicas"] = replicas
-        entry.pop("autoscaling_config", None)
+        if "autoscaling_config" in entry:
+            delete_entry(entry, "autoscaling_config")
         what = f"{app}/{deployment}: num_replicas {replicas}"
     else:
         if minimum is None and maximum is None:
@@ -87,7 +88,8 @@ def scale_deployment(root: Path, env_name: str, target: str, *, replicas: int | 
                 and config["min_replicas"] > config["max_replicas"]:
             raise UserError(f"min_replicas {config['min_replicas']} > max_replicas {config['max_replicas']}",
                             file=rel, fix="give --min at most --max")
-        entry.pop("num_replicas", None)
+        if "num_replicas" in entry:
+            delete_entry(entry, "num_replicas")
         what = f"{app}/{deployment}: autoscaling {config.get('min_replicas', '?')}..{config.get('max_replicas', '?')}"
     return Edit({rel: doc.dumps()}, notes=[f"{env.name} {what} (a Serve update in place: no pod restarts)"])
 

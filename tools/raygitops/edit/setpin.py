@@ -12,7 +12,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from raygitops.config import load_config
 from raygitops.edit.overlay import existing_environment
-from raygitops.edit.roundtrip import EditableYaml, flow_mapping, load_for_edit, parse_for_edit
+from raygitops.edit.roundtrip import EditableYaml, delete_entry, flow_mapping, load_for_edit, parse_for_edit
 from raygitops.edit.transaction import Edit
 from raygitops.errors import UserError
 from raygitops.generate.pinned import resolve_code
@@ -68,9 +68,9 @@ def set_image(root: Path, env_name: str, placeholder: str, value: str | None) ->
     if value is None:
         if not isinstance(images, dict) or placeholder not in images:
             raise UserError(f"{env.name} pins no image {placeholder}", file=pins_rel(env.name), fix="nothing to unpin")
-        del images[placeholder]
+        delete_entry(images, placeholder)
         if not images:
-            del doc.data["images"]
+            delete_entry(doc.data, "images")
         note = f"{env.name} {placeholder}: unpinned (follows raygitops.yaml)"
     else:
         pin = parse_image_value(value)
@@ -92,7 +92,7 @@ def set_code(root: Path, env_name: str, ref: str | None) -> Edit:
     if ref is None:
         if "code" not in doc.data:
             raise UserError(f"{env.name} follows the working tree already", file=pins_rel(env.name), fix="nothing to unpin")
-        del doc.data["code"]
+        delete_entry(doc.data, "code")
         note = f"{env.name} code: follows the working tree"
     else:
         commit, _ = resolve_code(root, ref, pins_rel(env.name))

@@ -368,6 +368,11 @@ def split_evenly(items: list, count: int) -> list[list]:
     return out
 
 
+def is_cached(path: Path, root: Path, memo: InputMemo) -> bool:
+    """Whether a render of this kustomization is in the cache (its inputs unchanged since)."""
+    return (root / CACHE_DIR / f"{memo.digest(path)}.yaml").exists()
+
+
 def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool = True,
                  memo: InputMemo | None = None) -> dict[Path, Rendered | UserError]:
     """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that

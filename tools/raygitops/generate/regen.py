@@ -14,6 +14,7 @@ from pathlib import Path
 
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
+from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
 from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
@@ -166,10 +167,13 @@ def plan_regen(root: Path) -> RegenPlan:
                             fix="create it (it may hold just `applications: []`)")
         overrides[env] = load_yaml(path, root)
     url = package.url(config.working_dir_url)
-    base = build_base_config(root, config.applications)
+    plain = serve_apps(config)   # Aana apps are built per environment, with Aana's own `aana build`
+    base = build_base_config(root, plain) if plain else {}
     for env, doc in overrides.items():
-        serve_config = apply_environment(base, doc, url)
+        env_base, aana_groups = with_aana_apps(base, config, package, doc)
+        serve_config = settle_aana_env(apply_environment(env_base, doc, url), aana_groups, doc)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+        shared_env.update(job_env(config))
         if "WORKING_DIR_URL" in shared_env:
             raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),

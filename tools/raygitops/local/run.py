@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 from raygitops.errors import UserError
 from raygitops.local.db import (LocalPostgres, expand_like_ray, is_postgres, local_secret, migrate, parse_db_config,
                                password_variable, reachable_by_other_users, stop_postgres)
+from raygitops.local.aana_local import aana_data_into_run_dir, migrate_aana_apps
 from raygitops.local.servestatus import (ANSI, EXCEPTION_LINE, Console, Dashboard, ReplicaLogs, smoke_test, smoke_url,
                                    wait_until_running)
 from raygitops.yamlio import relpath
@@ -576,6 +577,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
             console.out(f"local: Serve port {configured} is in use, so this run takes {serve_port} (--port sets it)")
     local = localize(rendered, root=root, run=run, working_dir_url=config.working_dir_url, serve_port=serve_port,
                      pg_port=pg_port, ray_is_ours=options.address is None, secret=lambda: local_secret(run.path))
+    aana_data_into_run_dir(local, config, run)
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
     for line in local.lines:
@@ -607,6 +609,8 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
     secret = local_secret(run.path) if local.postgres else None
     if local.postgres:
         _start_postgres(root, run, local, secret, stack, console)
+    migrate_aana_apps(root, local, config, {**os.environ, **run.tag_env,
+                                            **{v: secret for v in local.password_vars if secret}}, console)
     if options.address is None:
         env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
         env.update(run.tag_env, RAY_USAGE_STATS_ENABLED="0")

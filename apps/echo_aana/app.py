@@ -3,8 +3,8 @@
     raygitops.yaml: `- {name: echo_aana, aana: apps.echo_aana.app:aana_app, route_prefix: /echo_aana, ...}`
     curl -F 'body={"text": "hi"}' localhost:8000/echo_aana/echo     # {"text": ">> hi"}
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Aana builds each endpoint's request model from run()'s
+# __annotations__ as they are (aana 0.2.4, aana/api/api_generation.py Endpoint.__get_input_fields).
 from typing import Annotated, Any, TypedDict
 
 from pydantic import Field

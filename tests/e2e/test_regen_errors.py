@@ -78,7 +78,7 @@ CASES = [
     ("environment-without-kustomization", lambda r: (r / "overlays/dev/kustomization.yaml").unlink(), "overlays/dev/",
      "environment dev has no kustomization.yaml"),
     ("missing-overlay-file", lambda r: (r / STAGING).unlink(), STAGING, "missing serve.yaml for environment staging"),
-    ("yaml-alias", lambda r: edit(r / DEV, "applications:\n  - name: main", "x: &a [1]\ny: *a\napplications:\n  - name: main"),
+    ("yaml-alias", lambda r: edit(r / DEV, "applications:\n", "x: &a [1]\ny: *a\napplications:\n"),
      f"{DEV}:", "YAML aliases (*name) are not supported"),
     ("reserved-env-var", lambda r: edit(r / DEV, "env_vars:   # set on every application's runtime_env\n",
                                         "env_vars:\n  WORKING_DIR_URL: file:///tmp/x.zip\n"),

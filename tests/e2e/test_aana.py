@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -103,3 +105,37 @@ def test_aana_build_errors_name_the_file_and_never_touch_apps(repo_copy):
     line = app.read_text().splitlines().index("aana_app = AanaSDK(name=APP_NAM)") + 1
     assert f"apps/echo_aana/app.py:{line}:" in result.stderr and "NameError" in result.stderr
     assert tree(repo_copy) == before
+
+
+RECORD = """
+import asyncio, sys
+from apps.echo_aana.app import aana_app, parse_config
+aana_app.migrate()                                   # Aana's Alembic migrations, as `aana migrate` runs them
+class Echo:                                          # the deployment's method, without a Ray Serve handle
+    async def echo(self, text):
+        return {"text": parse_config({"prefix": "> "})[0] + text}
+endpoint = aana_app.endpoints["record"]
+endpoint.echo_handle, endpoint.initialized = Echo(), True
+print(asyncio.run(endpoint.run(text="kept")))
+try:
+    parse_config({"upper": "yes"})
+except ValueError as err:
+    print(err)
+"""
+
+
+def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path):
+    """echo_aana's database endpoint against a real SQLite that Aana's own migrations made."""
+    database = tmp_path / "aana.sqlite"
+    env = {"PATH": "/usr/bin:/bin", "TMP_DATA_DIR": str(tmp_path / "aana_data"), "TASK_QUEUE__ENABLED": "false",
+           "DB_CONFIG": json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})}
+    result = subprocess.run([sys.executable, "-c", RECORD], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    answer, error = result.stdout.strip().splitlines()[-2:]
+    assert "'status': 'completed'" in answer and "'text': '> kept'" in answer
+    assert error == "EchoDeployment user_config upper must be true or false, got 'yes'"
+    with sqlite3.connect(database) as connection:
+        [(endpoint, status)] = connection.execute("select endpoint, status from tasks").fetchall()
+    assert (endpoint, status.lower()) == ("/record", "completed")
+    assert (tmp_path / "aana_data" / "images").is_dir()   # Aana's side effect went where TMP_DATA_DIR says

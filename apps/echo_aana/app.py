@@ -27,7 +27,8 @@ def parse_config(config: dict[str, Any]) -> tuple[str, bool]:
     """(prefix, upper) from the deployment's user_config; ValueError naming the bad field."""
     prefix, upper = config.get("prefix", ">> "), config.get("upper", False)
     if not isinstance(prefix, str) or len(prefix) > 100:
-        raise ValueError(f"EchoDeployment user_config prefix must be a string of at most 100 characters, got {prefix!r}")
+        raise ValueError(f"EchoDeployment user_config prefix must be a string of at most 100 characters, "
+                         f"got {prefix!r}")
     if not isinstance(upper, bool):
         raise ValueError(f"EchoDeployment user_config upper must be true or false, got {upper!r}")
     return prefix, upper

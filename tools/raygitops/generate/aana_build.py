@@ -113,8 +113,9 @@ def _run_build(package: Package, app_path: str, settings: dict[str, str]) -> dic
         scratch = Path(tmp) / "scratch"
         env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
         env.update(settings)
+        scratch_db = {"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}
         env.update(TMP_DATA_DIR=str(scratch / "aana_data"), RAY_USAGE_STATS_ENABLED="0",
-                   DB_CONFIG=json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}))
+                   DB_CONFIG=json.dumps(scratch_db))
         try:
             result = subprocess.run([sys.executable, "-c", AANA_CLI, "build", app_path], cwd=code, env=env,
                                     capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, start_new_session=True)

@@ -1,6 +1,6 @@
 """The Aana side of tools/up: Aana's data directory in the run directory, and Aana's migrations before the deploy.
 
-    aana_data_into_run_dir(local, config, run)                  # TMP_DATA_DIR → .run/<env>/aana_data (a `local:` line)
+    aana_data_into_run_dir(local, config, run)                  # TMP_DATA_DIR → .run/<env>/aana_data, a local: line
     migrate_aana_apps(root, local, config, base_env, console)   # `aana migrate <app>`, as the migration Job runs it
 
 Aana's settings create TMP_DATA_DIR (default /tmp/aana_data) in every process that imports Aana, and a

@@ -1,6 +1,7 @@
 """Fetch the working_dir zip that this revision's serve config names, and migrate the database with it.
 
-    WORKING_DIR_URL=https://…/apps-<hash>.zip DB_CONFIG='{…}' [AANA_APPS=apps.x.app:aana_app] python migrate.py [WORKDIR]
+    WORKING_DIR_URL=https://…/apps-<hash>.zip DB_CONFIG='{…}' python migrate.py [WORKDIR]
+    AANA_APPS=apps.x.app:aana_app …                # also runs `aana migrate` for each Aana app
 
 The Argo CD Sync hook in migration-job.yaml runs it with the environment's raygitops-env
 ConfigMap (DB_CONFIG, WORKING_DIR_URL, AANA_APPS) and the aana-db password, so the migration runs the

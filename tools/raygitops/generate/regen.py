@@ -1,26 +1,31 @@
-"""Everything tools/regen writes: per-environment serve configs and the kustomize glue.
+"""Everything tools/regen writes: per-environment serve configs, the kustomize glue, the working_dir zip.
 
     plan = plan_regen(root)              # files (path → bytes), package, pin problems
-    regenerate(root) / check(root)       # write all or nothing / report what is stale
+    regenerate(root) / check(root)       # zip, then the files (all or nothing) / report what is stale
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
 import json
+import os
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
+from raygitops.generate.lock import regen_lock
 from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
+from raygitops.generate.workingdir import Package, build_package, package_path, package_problem, write_package
+from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupted_write_pending, write_generated
+from raygitops.safepath import writable_path
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
-from raygitops.generate.workingdir import Package, build_package, write_package
-from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml,
-                              write_generated)
+from raygitops.yamlio import GENERATED_HEADER, dump_yaml, load_yaml
 
 SERVE_OVERRIDE = "serve.yaml"
 SCHEMA_FILE = "base/generated/kustomize-schema.yaml"
@@ -138,6 +143,23 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
+def inputs_stamp(root: Path, package_digest: str | None = None) -> Stamp:
+    """The commit, and a hash of what tools/regen makes a generation from: raygitops.yaml, the apps/
+    package, and every overlay's serve.yaml and kustomization. The write journal records it, so a
+    killed write is finished only where it was made (never after a `git switch` or an edit)."""
+    digest = hashlib.sha256((package_digest or build_package(root).digest).encode())
+    overlays = root / "overlays"
+    paths = [root / "raygitops.yaml"] + [overlay / name for overlay in sorted(overlays.iterdir() if overlays.is_dir() else [])
+                                         for name in (SERVE_OVERRIDE, *KUSTOMIZATION_NAMES)]
+    for path in paths:
+        try:
+            content = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        digest.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0" + content)
+    return Stamp(head_commit(root), "sha256:" + digest.hexdigest())
+
+
 def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
     """Environments whose generated files were made from other inputs than today's."""
     stale = []
@@ -167,8 +189,7 @@ def plan_regen(root: Path) -> RegenPlan:
                             fix="create it (it may hold just `applications: []`)")
         overrides[env] = load_yaml(path, root)
     url = package.url(config.working_dir_url)
-    plain = serve_apps(config)   # Aana apps are built per environment, with Aana's own `aana build`
-    base = build_base_config(root, plain) if plain else {}
+    base = _build_base_config(root, config)   # the Ray Serve apps; Aana apps are built per environment
     for env, doc in overrides.items():
         env_base, aana_groups = with_aana_apps(base, config, package, doc)
         serve_config = settle_aana_env(apply_environment(env_base, doc, url), aana_groups, doc)
@@ -187,6 +208,34 @@ def plan_regen(root: Path) -> RegenPlan:
     schema = kustomize_schema(config.versions.kubernetes)
     plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
     return plan
+
+
+def _build_base_config(root: Path, config: RepoConfig) -> dict:
+    """`build_base_config`, where Ctrl-C stays an interrupt (exit 130): click, which runs `serve build`,
+    would turn it into "Aborted!" and a failed build."""
+    noticed: list[int] = []
+
+    def on_interrupt(signum, frame):
+        noticed.append(signum)
+        raise KeyboardInterrupt
+
+    plain = serve_apps(config)   # Aana apps are built per environment, with Aana's own `aana build`
+    if not plain:
+        return {}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
+    try:
+        base = build_base_config(root, plain, external_imports=config.external_imports)
+    except UserError:
+        if noticed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if noticed:
+        raise KeyboardInterrupt
+    return base
 
 
 def stale_files(plan: RegenPlan) -> dict[str, str]:
@@ -221,22 +270,42 @@ def check(root: Path) -> tuple[bool, str]:
     for rel, diff in stale.items():
         lines.append(f"stale: {rel}")
         lines.append(diff.rstrip("\n"))
+    # The zip the generated files name: built here and intact, or missing (a fresh clone) and made
+    # byte for byte from apps/ by tools/regen, since its name is the hash of exactly these bytes.
+    zip_rel = package_path(root, plan.package.digest).relative_to(root).as_posix()
+    problem = package_problem(root, plan.package)
+    if problem not in (None, "missing"):
+        lines.append(f"working_dir package {zip_rel}: {problem}; delete it and run tools/regen")
     if lines:
         lines.append("run tools/regen and commit the result" if stale else "")
         return False, "\n".join(line for line in lines if line)
-    return True, f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} environments)"
+    built = "not built here; tools/regen makes it from apps/, byte for byte" if problem == "missing" else "built"
+    return True, (f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} "
+                  f"environments; {zip_rel}: {built})")
 
 
 def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
-    """Write every generated file (all or nothing) and the working_dir zip."""
+    """The working_dir zip first, then every generated file (all or nothing) that points at it; one
+    tools/regen at a time writes, and only what it planned from inputs that did not change meanwhile."""
+    stamp = inputs_stamp(root)
     plan = plan_regen(root)
     if plan.pin_problems:
         raise UserError(plan.pin_problems[0], fix="make every Ray version equal versions.ray in raygitops.yaml")
-    changed = write_generated(root, plan.files)
-    for path in sorted((root / "overlays").glob("*/generated/*")):
-        rel = path.relative_to(root).as_posix()
-        if rel not in plan.files and path.is_file() and not rel.endswith(".regen-tmp"):
-            path.unlink()  # no environment writes it any more
-            changed.append(f"{rel} (removed)")
-    zip_path = write_package(root, plan.package)
+    with regen_lock(root):
+        if inputs_stamp(root) != stamp:
+            raise UserError("the inputs changed while tools/regen ran (raygitops.yaml, apps/, a serve.yaml "
+                            "or the checked-out commit)", fix="run tools/regen again")
+        for rel in plan.files:   # a generated/ that links out of the repository is refused before any write
+            writable_path(root, rel)
+        removed = []
+        for directory in sorted((root / "overlays").glob("*/generated")):
+            writable_path(root, directory)
+            if not directory.is_dir():
+                continue
+            removed += [f"{directory.relative_to(root).as_posix()}/{name}" for name in sorted(os.listdir(directory))
+                        if not name.endswith(TMP_SUFFIX) and (os.path.islink(directory / name) or
+                                                               (directory / name).is_file())]
+        zip_path = write_package(root, plan.package)
+        changed = write_generated(root, plan.files, stamp=stamp,
+                                  remove=[rel for rel in removed if rel not in plan.files])
     return changed, zip_path, plan

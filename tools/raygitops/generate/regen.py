@@ -20,6 +20,7 @@ from raygitops.errors import UserError
 from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
 from raygitops.generate.lock import regen_lock
+from raygitops.generate.seal import INPUTS_LINE, digest_of, is_sealed, seal_lines
 from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
 from raygitops.generate.workingdir import Package, build_package, package_path, package_problem, write_package
 from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupted_write_pending, write_generated
@@ -127,7 +128,6 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
     return problems
 
 
-INPUTS_LINE = "# Inputs: {digest}\n"
 # The parts of raygitops.yaml that regen's output depends on (not, say, policy settings).
 _CONFIG_INPUTS = ("versions", "images", "working_dir", "applications")
 
@@ -138,9 +138,12 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     data = config.doc.data if config.doc is not None and isinstance(config.doc.data, dict) else {}
     used = {key: data.get(key) for key in _CONFIG_INPUTS}
     serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
-    digest = hashlib.sha256(package_digest.encode() + b"\0" + json.dumps(used, sort_keys=True, default=str).encode())
-    digest.update(b"\0" + (serve_yaml.read_bytes() if serve_yaml.exists() else b""))
-    return "sha256:" + digest.hexdigest()[:16]
+    return digest_of(package_digest.encode(), json.dumps(used, sort_keys=True, default=str).encode(),
+                     serve_yaml.read_bytes() if serve_yaml.exists() else b"")
+
+
+def schema_inputs_digest(config: RepoConfig) -> str:
+    return digest_of(config.versions.kubernetes.encode())
 
 
 def inputs_stamp(root: Path, package_digest: str | None = None) -> Stamp:
@@ -200,14 +203,34 @@ def plan_regen(root: Path) -> RegenPlan:
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
                             fix="remove it; working_dir.url in raygitops.yaml sets it")
         header = _header("apps/", "raygitops.yaml", doc.file)
-        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
-        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
+        others = {"serve-config.yaml": (header + dump_yaml(serve_config)).encode(),
+                  "images.yaml": (header + _image_transformers(config)).encode()}
+        for name, content in others.items():
+            plan.files[f"{generated_dir(env)}/{name}"] = content
+        # The Component carries the seal of its environment's generated files: regen --check trusts it.
+        component = _component(config, shared_env, url)
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
-            header + inputs + _component(config, shared_env, url)).encode()
-        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
-    schema = kustomize_schema(config.versions.kubernetes)
-    plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
+            header + seal_lines(inputs_digest(config, env, package.digest), others, component) + component).encode()
+    schema = render_schema_file(kustomize_schema(config.versions.kubernetes), "")
+    plan.files[SCHEMA_FILE] = (_header("raygitops.yaml (versions.kubernetes)")
+                               + seal_lines(schema_inputs_digest(config), {}, schema) + schema).encode()
     return plan
+
+
+def sealed_up_to_date(config: RepoConfig, package_digest: str) -> bool:
+    """Every generated file was made from today's inputs and is unedited, by the seals alone:
+    no Ray, no `serve build`. False sends regen --check to the real rebuild and its diff."""
+    root = config.root
+    try:
+        for env in config.environments():
+            directory = root / generated_dir(env)
+            others = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "kustomization.yaml"}
+            if not is_sealed((directory / "kustomization.yaml").read_bytes(),
+                             inputs_digest(config, env, package_digest), others):
+                return False
+        return is_sealed((root / SCHEMA_FILE).read_bytes(), schema_inputs_digest(config), {})
+    except OSError:
+        return False
 
 
 def _build_base_config(root: Path, config: RepoConfig) -> dict:
@@ -261,7 +284,11 @@ def stale_files(plan: RegenPlan) -> dict[str, str]:
 
 
 def check(root: Path) -> tuple[bool, str]:
-    """(up to date?, report). Writes nothing."""
+    """(up to date?, report). Writes nothing. Decided from the seals when they all hold (fast, no Ray);
+    otherwise from a real rebuild, whose diff the report shows."""
+    fast = _check_by_seals(root)
+    if fast is not None:
+        return True, fast
     plan = plan_regen(root)
     lines = [f"version pin: {p}" for p in plan.pin_problems]
     if interrupted_write_pending(root):
@@ -282,6 +309,20 @@ def check(root: Path) -> tuple[bool, str]:
     built = "not built here; tools/regen makes it from apps/, byte for byte" if problem == "missing" else "built"
     return True, (f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} "
                   f"environments; {zip_rel}: {built})")
+
+
+def _check_by_seals(root: Path) -> str | None:
+    """The up-to-date report when the cheap checks all pass, else None."""
+    config = load_config(root)
+    package = build_package(root)
+    if (version_pin_problems(config) or interrupted_write_pending(root) or config.broken_environments()
+            or package_problem(root, package) not in (None, "missing")
+            or not sealed_up_to_date(config, package.digest)):
+        return None
+    zip_rel = package_path(root, package.digest).relative_to(root).as_posix()
+    built = ("not built here; tools/regen makes it from apps/, byte for byte"
+             if package_problem(root, package) == "missing" else "built")
+    return f"generated files are up to date ({len(config.environments())} environments, by their seals; {zip_rel}: {built})"
 
 
 def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
+from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
 from raygitops.generate.lock import regen_lock
 from raygitops.generate.seal import INPUTS_LINE, digest_of, is_sealed, seal_lines
@@ -191,10 +192,12 @@ def plan_regen(root: Path) -> RegenPlan:
                             fix="create it (it may hold just `applications: []`)")
         overrides[env] = load_yaml(path, root)
     url = package.url(config.working_dir_url)
-    base = _build_base_config(root, config)
+    base = _build_base_config(root, config)   # the Ray Serve apps; Aana apps are built per environment
     for env, doc in overrides.items():
-        serve_config = apply_environment(base, doc, url)
+        env_base, aana_groups = with_aana_apps(base, config, package, doc)
+        serve_config = settle_aana_env(apply_environment(env_base, doc, url), aana_groups, doc)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+        shared_env.update(job_env(config))
         if "WORKING_DIR_URL" in shared_env:
             raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
@@ -239,10 +242,13 @@ def _build_base_config(root: Path, config: RepoConfig) -> dict:
         noticed.append(signum)
         raise KeyboardInterrupt
 
+    plain = serve_apps(config)   # Aana apps are built per environment, with Aana's own `aana build`
+    if not plain:
+        return {}
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
     try:
-        base = build_base_config(root, config.applications, external_imports=config.external_imports)
+        base = build_base_config(root, plain, external_imports=config.external_imports)
     except UserError:
         if noticed:
             raise KeyboardInterrupt from None

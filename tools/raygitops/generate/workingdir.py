@@ -81,13 +81,16 @@ def _refusal(root: Path, path: Path, what: str) -> UserError:
 def build_package(root: Path) -> Package:
     """Stored (uncompressed) entries with fixed times and modes: the bytes depend only on
     the files' paths and contents, not on the zlib version or the clock."""
+    from raygitops.generate.aana_apps import serve_module_files
+    entries = {path.relative_to(root).as_posix(): path.read_bytes() for path in package_files(root)}
+    entries.update(serve_module_files(root))   # the Serve import targets of Aana apps (aana_apps.py)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in package_files(root):
-            info = zipfile.ZipInfo(f"{TOP_DIR}/{path.relative_to(root).as_posix()}", date_time=_FIXED_TIME)
+        for rel in sorted(entries):
+            info = zipfile.ZipInfo(f"{TOP_DIR}/{rel}", date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.create_system = 3
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, entries[rel])
     content = buffer.getvalue()
     return Package(content=content, digest=hashlib.sha256(content).hexdigest()[:DIGEST_LENGTH])
 

@@ -52,7 +52,6 @@ def package_files(root: Path) -> list[Path]:
     link = escaping_link(apps, root)
     if link is not None:
         raise _refusal(root, link, "outside the repository")
-    real_apps = apps.resolve()
     found = []
     for directory, dirnames, filenames in os.walk(apps):   # never into a linked directory
         here = Path(directory)

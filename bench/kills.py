@@ -53,8 +53,8 @@ def main(kills: int) -> int:
         (root / "base").mkdir()
         write_generated(root, {n: b"B" * SIZE + n.encode() for n in NAMES})
         for attempt in range(kills):
-            process = subprocess.Popen([sys.executable, "-c", WRITER.format(tools=TOOLS, root=tmp, names=NAMES, size=SIZE)],
-                                       stdout=subprocess.PIPE)
+            writer = WRITER.format(tools=TOOLS, root=tmp, names=NAMES, size=SIZE)
+            process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
             process.stdout.readline()
             time.sleep(rng.uniform(0.0, 0.4))
             process.send_signal(signal.SIGKILL)

@@ -81,7 +81,8 @@ CASES = {
     "configurations: name references": (
         {"k/kustomization.yaml": "namePrefix: p-\nresources: [cm.yaml, thing.yaml]\nconfigurations: [refs.yaml]\n",
          "k/cm.yaml": CM, "k/thing.yaml": THING,
-         "k/refs.yaml": "nameReference:\n- kind: ConfigMap\n  fieldSpecs:\n  - kind: Thing\n    path: spec/configName\n"},
+         "k/refs.yaml": "nameReference:\n- kind: ConfigMap\n  fieldSpecs:\n"
+                        "  - kind: Thing\n    path: spec/configName\n"},
         "k/refs.yaml", "spec/configName", "spec/otherName", "otherName: p-cm"),
     "two levels down: a PatchTransformer's path": (
         {"k/kustomization.yaml": "resources: [../mid]\n", "mid/kustomization.yaml": "resources: [../leaf]\n",

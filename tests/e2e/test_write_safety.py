@@ -76,7 +76,8 @@ def test_regen_refuses_a_generated_dir_that_links_out_and_touches_nothing(repo_c
     before, outside = generated(repo_copy), {p.name: p.read_bytes() for p in linked_generated.iterdir()}
     edit(repo_copy / DEV_SERVE, "num_replicas: 1", "num_replicas: 2")   # so there is something to write
     line = one_error(run_tool(repo_copy, "regen"))
-    assert line.startswith(f"error: overlays/dev/generated: a symbolic link to {linked_generated}, outside the repository")
+    assert line.startswith(f"error: overlays/dev/generated: a symbolic link to {linked_generated}, outside the "
+                           "repository")
     assert {p.name: p.read_bytes() for p in linked_generated.iterdir()} == outside   # id_rsa and the rest survive
     assert generated(repo_copy) == before and not leftovers(repo_copy)
     assert not (repo_copy / "build").exists()   # refused before the zip, too
@@ -157,7 +158,8 @@ def test_a_patch_transformer_path_change_is_seen_by_render_validate_and_diff(rep
     """maxReplicas 1 → 0 through the file a PatchTransformer names: a key made of the kustomization's
     own file list would miss it, and all three commands would use the old render."""
     overlay = repo_copy / "overlays/dev"
-    edit(overlay / "kustomization.yaml", "  - generated/images.yaml", "  - generated/images.yaml\n  - max-replicas-transformer.yaml")
+    edit(overlay / "kustomization.yaml", "  - generated/images.yaml",
+         "  - generated/images.yaml\n  - max-replicas-transformer.yaml")
     (overlay / "max-replicas-transformer.yaml").write_text(PATCH_TRANSFORMER)
     (overlay / "max-replicas.yaml").write_text(MAX_REPLICAS_PATCH.format(value=1))
     git_init(repo_copy)
@@ -169,7 +171,8 @@ def test_a_patch_transformer_path_change_is_seen_by_render_validate_and_diff(rep
     render = run_tool(repo_copy, "render", "overlays/dev")
     assert "maxReplicas: 0\n" in render.stdout and "maxReplicas: 1\n" not in render.stdout
     validate = run_tool(repo_copy, "validate")
-    assert validate.returncode == 1 and "overlays/dev: RayService aana: error capacity:" in validate.stdout, validate.stdout
+    assert validate.returncode == 1, validate.stdout
+    assert "overlays/dev: RayService aana: error capacity:" in validate.stdout, validate.stdout
     diff = run_tool(repo_copy, "diff", "--format", "json")
     assert diff.returncode == 0, diff.stderr
     environments = {env["name"]: env for env in json.loads(diff.stdout)["environments"]}

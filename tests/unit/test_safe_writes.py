@@ -79,7 +79,8 @@ def test_a_failed_write_names_the_file_and_the_fix(root, code, words, fix):
 
 def test_a_file_where_a_directory_is_needed_is_the_file_named(root):
     (root / "build").write_text("")
-    error = write_error(root, root / "build/working_dir/apps-x.zip", NotADirectoryError(errno.ENOTDIR, "Not a directory"))
+    blocked = NotADirectoryError(errno.ENOTDIR, "Not a directory")
+    error = write_error(root, root / "build/working_dir/apps-x.zip", blocked)
     assert (error.file, error.fix) == ("build", "move or delete that file")
 
 

@@ -151,8 +151,8 @@ def inputs_stamp(root: Path, package_digest: str | None = None) -> Stamp:
     package, and every overlay's serve.yaml and kustomization. The write journal records it, so a
     killed write is finished only where it was made (never after a `git switch` or an edit)."""
     digest = hashlib.sha256((package_digest or build_package(root).digest).encode())
-    overlays = root / "overlays"
-    paths = [root / "raygitops.yaml"] + [overlay / name for overlay in sorted(overlays.iterdir() if overlays.is_dir() else [])
+    overlays = sorted((root / "overlays").iterdir()) if (root / "overlays").is_dir() else []
+    paths = [root / "raygitops.yaml"] + [overlay / name for overlay in overlays
                                          for name in (SERVE_OVERRIDE, *KUSTOMIZATION_NAMES)]
     for path in paths:
         try:

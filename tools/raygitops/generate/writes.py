@@ -280,9 +280,13 @@ def recover_interrupted_write(root: Path, current_stamp: Callable[[], Stamp] | N
         entry = _read_journal(journal)
         if entry is None:
             return _discard(root, "it is not a journal this version of tools/regen writes")
-        for rel in [*entry["write"], *entry["remove"]]:
-            writable_path(root, rel)
-            writable_path(root, rel + TMP_SUFFIX)
+        try:
+            for rel in [*entry["write"], *entry["remove"]]:
+                writable_path(root, rel)
+                writable_path(root, rel + TMP_SUFFIX)
+        except UserError as refusal:
+            refusal.fix = f"{refusal.fix}, or delete {JOURNAL} to drop the interrupted write"
+            raise
         made = Stamp(entry["commit"], entry["inputs"])
         now = current_stamp() if current_stamp is not None else Stamp(head_commit(root), "")
         if made.commit != now.commit:

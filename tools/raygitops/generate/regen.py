@@ -327,7 +327,12 @@ def _check_by_seals(root: Path) -> str | None:
 
 def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
     """The working_dir zip first, then every generated file (all or nothing) that points at it; one
-    tools/regen at a time writes, and only what it planned from inputs that did not change meanwhile."""
+    tools/regen at a time writes, and only what it planned from inputs that did not change meanwhile.
+    When every seal holds and the zip is built, there is nothing to write: no Ray, no `serve build`."""
+    config = load_config(root)
+    package = build_package(root)
+    if _check_by_seals(root) is not None and package_problem(root, package) is None:
+        return [], package_path(root, package.digest), RegenPlan(config=config, package=package)
     stamp = inputs_stamp(root)
     plan = plan_regen(root)
     if plan.pin_problems:

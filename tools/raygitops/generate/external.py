@@ -25,12 +25,15 @@ def is_external(app: AppSpec, external_imports: Iterable[str]) -> bool:
     return any(module == e or module.startswith(e + ".") for e in external_imports)
 
 
-def build_base(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable[str], *,
+def build_base(root: Path, apps: tuple[AppSpec, ...], external: Iterable[str], *,
                build: Callable[..., dict] | None = None, **build_options) -> dict:
-    """`serve build` of the apps in apps/, with the external ones put in at their places."""
+    """`serve build` of the apps in apps/, with the external ones put in at their places (`external`:
+    the external_imports modules; `build_options` go to build_base_config)."""
     if build is None:
         from raygitops.generate.serveconfig import build_base_config as build
-    external = tuple(external_imports)
+    if not apps:
+        return {}   # only Aana apps: generate/aana_apps.py takes the top level from `aana build`
+    external = tuple(external)
     built_apps = tuple(app for app in apps if not is_external(app, external))
     config = build(root, built_apps, **build_options) if built_apps else dict(SERVE_DEFAULTS, applications=[])
     built = iter(config["applications"])
@@ -41,8 +44,9 @@ def build_base(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable
 
 
 def environment_apps(base: dict, apps: tuple[AppSpec, ...], env: str) -> dict:
-    """The base config with only the apps `env` runs (raygitops.yaml applications[].environments)."""
+    """The base config with only the apps `env` runs (raygitops.yaml applications[].environments); Aana
+    apps are not in it (aana_apps.with_aana_apps adds those the environment's config lists)."""
     wanted = {app.name for app in apps if app.runs_in(env)}
-    if len(wanted) == len(base["applications"]):
+    if not base or all(app.get("name") in wanted for app in base["applications"]):
         return base
     return dict(base, applications=[app for app in base["applications"] if app.get("name") in wanted])

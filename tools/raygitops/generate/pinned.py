@@ -84,11 +84,13 @@ class PinnedCode:
         data = yaml.load((self.directory / CONFIG_FILE).read_text(), Loader=LOADER) or {}
         apps = []
         for raw in data.get("applications") or [] if isinstance(data, dict) else []:
-            if not (isinstance(raw, dict) and all(isinstance(raw.get(k), str) for k in ("name", "import_path", "route_prefix"))):
+            path = raw.get("import_path") or raw.get("aana") if isinstance(raw, dict) else None
+            if not (isinstance(path, str) and all(isinstance(raw.get(k), str) for k in ("name", "route_prefix"))):
                 raise UserError(f"raygitops.yaml at {self.commit[:12]} has an application without name, "
-                                "import_path and route_prefix", file=self.file, fix="pin another commit")
+                                "import_path (or aana) and route_prefix", file=self.file, fix="pin another commit")
             environments = raw.get("environments")
-            apps.append(AppSpec(name=raw["name"], import_path=raw["import_path"], route_prefix=raw["route_prefix"],
+            apps.append(AppSpec(name=raw["name"], import_path=path, route_prefix=raw["route_prefix"],
+                                aana="aana" in raw and "import_path" not in raw,
                                 environments=tuple(environments) if isinstance(environments, list) else None))
         if not apps:
             raise UserError(f"raygitops.yaml at {self.commit[:12]} lists no applications", file=self.file,
@@ -103,8 +105,10 @@ class PinnedCode:
         cached = self.directory / f"base-config-ray-{ray_version}-{key}.json"
         if cached.is_file():
             return json.loads(cached.read_text())
+        plain = tuple(app for app in self.applications if not app.aana)   # Aana apps: built per environment
         with _own_apps_modules():
-            config = build_base(self.directory, self.applications, external_imports, config_file=self.file)
+            config = build_base(self.directory, plain, external_imports, config_file=self.file,
+                                external_imports=external_imports)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))   # key order kept: it is the generated file's order
         tmp.replace(cached)
@@ -164,16 +168,16 @@ class EnvironmentBuild:
         """Recorded in the generated Component's header (never deployed)."""
         return f"# Code: {self.code.label if self.code else WORKING_TREE}\n"
 
-    def base_config(self, working_tree_base: dict, config, env: str) -> dict:
-        """The environment's base serve config: its code's apps, only those it runs."""
+    def inputs(self, config, working_tree_package: Package, working_tree_base: dict, env: str):
+        """(config with only the apps `env` runs, the package it deploys, the `serve build` base of those
+        apps): the working tree's, or its pinned code's."""
+        from dataclasses import replace
         from raygitops.generate.external import environment_apps
-        if self.code is None:
-            return environment_apps(working_tree_base, config.applications, env)
-        base = self.code.base_config(config.versions.ray, config.external_imports)
-        return environment_apps(base, self.code.applications, env)
-
-    def package(self, working_tree_package: Package) -> Package:
-        return self.code.package if self.code else working_tree_package
+        apps = self.code.applications if self.code else config.applications
+        base = self.code.base_config(config.versions.ray, config.external_imports) if self.code else working_tree_base
+        package = self.code.package if self.code else working_tree_package
+        env_config = replace(config, applications=tuple(app for app in apps if app.runs_in(env)))
+        return env_config, package, environment_apps(base, apps, env)
 
     def package_digest(self, working_tree_digest: str) -> str:
         return self.code.package.digest if self.code else working_tree_digest
@@ -183,6 +187,14 @@ def environment_build(root: Path, env: str) -> EnvironmentBuild:
     from raygitops.model.pins import load_pins
     pins = load_pins(root, env)
     return EnvironmentBuild(pins, pinned_code(root, pins.code, pins.file) if pins.code else None)
+
+
+def pinned_packages_missing(root: Path) -> bool:
+    """Whether a pinned environment's working_dir zip is not in build/working_dir (a fresh clone)."""
+    from raygitops.generate.workingdir import package_problem
+    from raygitops.model.environment import discover
+    builds = [environment_build(root, env.name) for env in discover(root)]
+    return any(package_problem(root, b.code.package) is not None for b in builds if b.code)
 
 
 def check_image_pins(config, build: EnvironmentBuild) -> None:

@@ -95,7 +95,8 @@ def test_an_edit_changes_only_its_line():
     rel = "overlays/prod/serve.yaml"
     text = (REPO / rel).read_text()
     doc = parse_for_edit(text, rel)
-    doc.data["applications"][0]["deployments"][0]["num_replicas"] = 7
+    main = next(app for app in doc.data["applications"] if app["name"] == "main")
+    main["deployments"][0]["num_replicas"] = 7
     changed = [(a, b) for a, b in zip(text.splitlines(), doc.dumps().splitlines()) if a != b]
     assert changed == [("        num_replicas: 4", "        num_replicas: 7")]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,12 @@ def changed_lines(old: bytes, new: bytes) -> list[str]:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
+def only_environment_changed(diff_text: str) -> list[str]:
+    """The environments tools/diff's text names with a verdict (`<env>: <verdict>` lines)."""
+    return sorted(line.split(":")[0] for line in diff_text.splitlines()
+                  if re.match(r"^[a-z0-9-]+: (no-op|in-place|replica restart|app restart|new cluster)", line))
+
+
 def test_scale_writes_the_change_and_its_regen_and_says_in_place(repo_copy):
     before = snapshot(repo_copy)
     result = run_tool(repo_copy, "scale", "prod", "main/Gateway", "6")
@@ -41,7 +48,7 @@ def test_scale_writes_the_change_and_its_regen_and_says_in_place(repo_copy):
     assert changed_lines(before["overlays/prod/serve.yaml"], after["overlays/prod/serve.yaml"]) == [
         "-        num_replicas: 4", "+        num_replicas: 6"]
     assert "prod: in-place" in result.stdout and "num_replicas: 4 → 6" in result.stdout
-    assert "unchanged (inputs identical, not rendered): dev, staging" in result.stdout
+    assert only_environment_changed(result.stdout) == ["prod"]
     assert run_tool(repo_copy, "regen", "--check").returncode == 0
 
 
@@ -59,7 +66,7 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     result = run_tool(repo_copy, "env", "add", "qa", "--from", "staging")
     assert result.returncode == 0, result.stderr
     assert "qa: new cluster (environment added)" in result.stdout
-    assert "unchanged (inputs identical, not rendered): dev, prod, staging" in result.stdout
+    assert only_environment_changed(result.stdout) == ["qa"]
     assert run_tool(repo_copy, "validate").returncode == 0
     assert run_tool(repo_copy, "regen", "--check").returncode == 0
     # The repository's own checks that an environment is fully added (operator lists, one Application each).
@@ -82,7 +89,7 @@ def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(
     before = snapshot(repo_copy)
     result = run_tool(repo_copy, "set", "dev", "image", "ray-image", f"{ray}-py311-build2")
     assert result.returncode == 0, result.stderr
-    assert "dev: new cluster" in result.stdout and "unchanged (inputs identical, not rendered): prod, staging" in result.stdout
+    assert "dev: new cluster" in result.stdout and only_environment_changed(result.stdout) == ["dev"]
     assert changed_files(before, snapshot(repo_copy)) == ["overlays/dev/generated/images.yaml",
                                                           "overlays/dev/generated/kustomization.yaml", "overlays/dev/pins.yaml"]
     assert f"newTag: {ray}-py311-build2" in (repo_copy / "overlays/dev/generated/images.yaml").read_text()

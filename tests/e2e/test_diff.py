@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import _COPY_IGNORE, REPO, SHARED, overlays, overlays_with_component, run_tool
+from conftest import _COPY_IGNORE, REPO, overlays, overlays_with_component, run_tool
 from raygitops.diff.fields import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
 from raygitops.render import kustomize_command
 from raygitops.diff.rollout import (APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REPLICA_RESTART, RULES, _pattern_shape,
@@ -472,7 +472,7 @@ def test_interrupted_diff_removes_its_worktree(git_repo, tmp_path, interrupt):
     (slow / "kustomize").write_text(f'#!/bin/sh\nsleep 30\nexec {shutil.which("kubectl")} kustomize "$2"\n')
     (slow / "kustomize").chmod(0o755)
     edit(git_repo, "overlays/dev/rayservice-patch.yaml", "memory: 4Gi", "memory: 6Gi")
-    env = dict(os.environ, RAYGITOPS_ROOT=str(git_repo), RAYGITOPS_SHARED=str(SHARED),
+    env = dict(os.environ, RAYGITOPS_ROOT=str(git_repo),
                PATH=f"{slow}:{os.environ['PATH']}")
     process = subprocess.Popen([sys.executable, "-m", "raygitops", "diff"], cwd=git_repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
+from conftest import _COPY_IGNORE, REPO, run_tool
 from raygitops.config import load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding
@@ -41,18 +41,10 @@ JSON_KEYS = {"id", "severity", "file", "resource", "path", "message"}
 ANNOTATION = re.compile(r"^::(error|warning) file=([^,:]+)(?:,line=(\d+))?,title=([a-z0-9-]+)::(.+)$")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _shared_schemas(shared):
-    """In-process validate() on a copy in tmp finds the CRDs where the CLI does."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAYGITOPS_SHARED", str(shared))
-        yield
-
-
 def run_validate(root: Path, *args: str, stdin: str | None = None, env: dict | None = None
                  ) -> subprocess.CompletedProcess:
     """`tools/validate` as CI runs it (conftest's run_tool, plus stdin and any environment)."""
-    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), "RAYGITOPS_SHARED": str(SHARED), **(env or {})}
+    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), **(env or {})}
     return subprocess.run([sys.executable, "-m", "raygitops", "validate", *args], cwd=root, env=full_env,
                           input=stdin, capture_output=True, text=True, timeout=300)
 
@@ -215,11 +207,9 @@ def test_warnings_fail_only_with_strict_warnings(repo):
     (["--output", "yaml"], {}, "invalid choice"),
     (["--crd-dir", "/nonexistent/crds", "tests/e2e/validate_corpus/valid-rayservice.yaml"], {},
      "CRD directory not found"),
-    (["tests/e2e/validate_corpus/valid-rayservice.yaml"], {"RAYGITOPS_SHARED": "/nonexistent/shared"},
-     "CRD directory not found"),
     (["--kubernetes-version", "1.10.0", "tests/e2e/validate_corpus/valid-rayservice.yaml"], {},
      "no built-in schemas for Kubernetes 1.10.0"),
-], ids=["bad-path", "unknown-option", "unknown-output", "missing-crd-dir", "missing-shared", "old-kubernetes"])
+], ids=["bad-path", "unknown-option", "unknown-output", "missing-crd-dir", "old-kubernetes"])
 def test_usage_and_tool_failures_exit_2(repo, args, env, message):
     result = run_validate(repo, *args, env=env)
     no_traceback(result)
@@ -235,18 +225,19 @@ def config_copy(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("old, new, message", [
     ("image-digest: warning", "image-digest: warn",
-     "raygitops.yaml:72: policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
+     "policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
     ("image-digest: warning", "image-digst: warning",
-     "raygitops.yaml:72: policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
+     "policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
     ("ephemeral_storage_min: 10Gi", "ephemeral_storage_min: lots",
-     "raygitops.yaml:66: policies.ephemeral_storage_min: 'lots' is not a quantity"),
-    ("require_digest: [prod]", "require_digest: prod", "raygitops.yaml:70: policies.require_digest: must be a list"),
-    ("dev_environments: [dev]", "dev_environment: [dev]", "raygitops.yaml:67: policies.dev_environment: unknown setting"),
+     "policies.ephemeral_storage_min: 'lots' is not a quantity"),
+    ("require_digest: [prod]", "require_digest: prod", "policies.require_digest: must be a list"),
+    ("dev_environments: [dev]", "dev_environment: [dev]", "policies.dev_environment: unknown setting"),
 ])
 def test_a_typo_in_policy_settings_is_an_error_not_a_weaker_check(config_copy, old, new, message):
     path = config_copy / "raygitops.yaml"
     original = path.read_text()
     assert old in original
+    line = original[:original.index(old)].count("\n") + 1
     path.write_text(original.replace(old, new, 1))
     try:
         result = run_validate(config_copy, "tests/e2e/validate_corpus/valid-rayservice.yaml")
@@ -254,7 +245,7 @@ def test_a_typo_in_policy_settings_is_an_error_not_a_weaker_check(config_copy, o
         path.write_text(original)
     no_traceback(result)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
+    assert result.stderr.strip().startswith(f"error: raygitops.yaml:{line}: {message}"), result.stderr
 
 
 def test_skipped_kinds_are_not_errors():

@@ -24,9 +24,10 @@ from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
-from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
+from raygitops.schemastore import SchemaStore
 from raygitops.generate.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
 from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
@@ -40,6 +41,7 @@ class ValidateOptions:
     crd_dirs: tuple[str, ...] = ()           # added to raygitops.yaml's schemas.crd_dirs
     schema_locations: tuple[str, ...] = ()
     skip_kinds: tuple[str, ...] = ()
+    ignore_missing_schemas: bool = False     # a kind without a schema is skipped, not an error (kubeconform's flag)
     jobs: int | None = None
     use_cache: bool = True
 
@@ -183,12 +185,30 @@ def _base_groups(result) -> tuple[str, ...] | None:
 # --- check ------------------------------------------------------------------------------
 
 def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegistry:
+    """The pinned, verified schemas of the schema store, plus any of the repository's and the options' own."""
+    if not options.kubernetes_version:
+        _check_kubernetes_version(config)
+    store = SchemaStore(config)
+
+    def in_repo(location: str) -> str:
+        return location if "://" in location or Path(location).is_absolute() else str(config.root / location)
     return SchemaRegistry(
         options.kubernetes_version or config.versions.kubernetes,
-        crd_dirs=[config.expand_shared(d) for d in config.schemas.crd_dirs] + list(options.crd_dirs),
-        schema_locations=[config.expand_shared(s) for s in config.schemas.schema_locations]
-        + list(options.schema_locations),
-        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
+        crd_dirs=[*store.crd_files(), *map(in_repo, config.schemas.crd_dirs), *options.crd_dirs],
+        catalog_files=store.catalog_files(),
+        schema_locations=[*map(in_repo, config.schemas.schema_locations), *options.schema_locations],
+        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds),
+        ignore_missing=options.ignore_missing_schemas)
+
+
+def _check_kubernetes_version(config: RepoConfig) -> None:
+    """versions.kubernetes chooses kubernetes-validate's built-in schemas: it must be a version it ships."""
+    shipped = builtin_kubernetes_versions()
+    if ".".join(config.versions.kubernetes.split(".")[:2]) not in shipped:
+        raise UserError(f"versions.kubernetes {config.versions.kubernetes}: kubernetes-validate has no built-in "
+                        "schemas for it", file="raygitops.yaml",
+                        line=config.doc.line_of(("versions", "kubernetes")) if config.doc else None,
+                        fix=f"use one of: {', '.join(shipped)} (the newest it ships is {shipped[-1]})")
 
 
 _SEVERITIES = ("error", "warning", "off")

@@ -15,10 +15,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from raygitops.cli import diff, down, regen, render, test, up, validate
+from raygitops.cli import diff, down, regen, render, schemas, test, up, validate
 from raygitops.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
 
-COMMANDS = (regen, render, validate, diff, up, down, test)
+COMMANDS = (regen, render, validate, diff, up, down, schemas, test)
 
 
 def build_parser() -> argparse.ArgumentParser:

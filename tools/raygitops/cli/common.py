@@ -24,12 +24,13 @@ def add_command(subparsers, name: str, doc: str | None, run: Callable[[argparse.
 
 
 def repo_root() -> Path:
-    """The repository, with any generated-file write that a killed tools/regen left half done
-    finished first: every command reads those files, and must see one generation of them."""
+    """The repository: the nearest directory holding raygitops.yaml from the current directory up,
+    as git finds .git ($RAYGITOPS_ROOT overrides it, for tests). Any generated-file write that a killed
+    tools/regen left half done is finished first: every command must see one generation of them."""
     from raygitops.config import find_repo_root
     from raygitops.yamlio import interrupted_write_pending, recover_interrupted_write
     start = os.environ.get("RAYGITOPS_ROOT")
-    root = find_repo_root(Path(start) if start else Path(__file__).resolve().parents[3])
+    root = find_repo_root(Path(start) if start else None)
     if interrupted_write_pending(root):
         recover_interrupted_write(root)
         print("note: finished the generated-file write of an interrupted tools/regen", file=sys.stderr)

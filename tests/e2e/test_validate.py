@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import _COPY_IGNORE, REPO, run_tool
+from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
 from raygitops.config import load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding
@@ -199,6 +199,51 @@ def test_warnings_fail_only_with_strict_warnings(repo):
     assert relaxed.returncode == 0, relaxed.stdout
     assert strict.returncode == 1, strict.stdout
     assert "warning deprecated-field" in relaxed.stdout and "Warnings: 1" in relaxed.stdout
+
+
+@pytest.mark.parametrize("flag", ["--strict", "-strict"])
+def test_strict_is_kubeconforms_always_on_flag_never_strict_warnings(repo, flag):
+    """argparse would take --strict as a prefix of --strict-warnings (the opposite meaning): prefix
+    matching is off, and --strict is kubeconform's flag, which is always on here."""
+    result = run_validate(repo, "tests/e2e/validate_corpus/deprecated-thresholds.yaml", flag)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Warnings: 1" in result.stdout
+    prefix = run_validate(repo, "tests/e2e/validate_corpus/deprecated-thresholds.yaml", "--strict-warn")
+    assert prefix.returncode == 2 and "unrecognized arguments: --strict-warn" in prefix.stderr
+
+
+def test_kubeconform_spellings_are_aliases(repo):
+    files = ["tests/e2e/validate_corpus/unknown-kind.yaml", "tests/e2e/validate_corpus/valid-rayservice.yaml",
+             "tests/e2e/validate_corpus/list-of-resources.yaml"]
+    strict = run_validate(repo, "-output", "json", *files)
+    assert strict.returncode == 1   # the unknown kind and the broken ConfigMap
+    result = run_validate(repo, "-strict", "-summary", "-output", "json", "-ignore-missing-schemas", "-skip",
+                          "ConfigMap,Secret", "-kubernetes-version", "1.31.0", "-n", "1",
+                          "-schema-location", str(SHARED / "schemas"), *files)
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert {k: summary[k] for k in ("valid", "invalid", "skipped", "errors")} == \
+        {"valid": 1, "invalid": 0, "skipped": 3, "errors": 0}
+
+
+def test_tap_output_has_one_test_per_resource_and_per_failed_source(repo, corpus_json):
+    result = run_validate(repo, "tests/e2e/validate_corpus", "-output", "tap")
+    no_traceback(result)
+    assert result.returncode == 1
+    first, *tests, plan = result.stdout.strip().splitlines()
+    tests = [line for line in tests if not line.startswith("# ")]
+    assert first == "TAP version 13" and plan == f"1..{len(tests)}"
+    assert [int(re.match(r"(?:not )?ok (\d+) - ", line)[1]) for line in tests] == list(range(1, len(tests) + 1))
+    errors = [f for f in corpus_json["findings"] if f["severity"] == ERROR]
+    failing = {(f["file"], f["resource"]) for f in errors if f["resource"]} | \
+        {(f["file"], f["message"]) for f in errors if not f["resource"]}
+    assert sum(line.startswith("not ok") for line in tests) == len(failing)
+    assert any(re.fullmatch(r"ok \d+ - tests/e2e/validate_corpus/valid-rayservice.yaml "
+                            r"\(ray.io/v1/RayService/aana-corpus/corpus\)", line) for line in tests)
+    skipped = run_validate(repo, "tests/e2e/validate_corpus/unknown-kind.yaml", "--output", "tap", "--skip", "Widget")
+    assert skipped.stdout.splitlines()[1] == "ok 1 - tests/e2e/validate_corpus/unknown-kind.yaml " \
+                                              "(example.com/v1/Widget//gadget) # skip"
 
 
 @pytest.mark.parametrize("args, env, message", [

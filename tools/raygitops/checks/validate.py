@@ -60,7 +60,12 @@ class Source:
 class ValidationReport:
     sources: list[Source]
     findings: list[Finding] = field(default_factory=list)
-    skipped: int = 0                # resources of a skipped kind (not schema-checked)
+    skipped_resources: set[tuple[str, str]] = field(default_factory=set)   # (source, resource): not schema-checked
+
+    @property
+    def skipped(self) -> int:
+        """Resources of a skipped kind, or without a schema under ignore_missing_schemas."""
+        return len(self.skipped_resources)
 
     @property
     def errors(self) -> list[Finding]:
@@ -374,9 +379,10 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None))
-            report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
-                                  and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
-                                  and registry.is_skipped(r["apiVersion"], r["kind"]))
+            report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
+                                            if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
+                                            and isinstance(r.get("kind"), str)
+                                            and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths))
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))

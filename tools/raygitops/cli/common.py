@@ -17,10 +17,16 @@ def add_command(subparsers, name: str, doc: str | None, run: Callable[[argparse.
     """A subcommand whose help is its module docstring's first line. Prefix matching is off, so
     `--strict` can never silently mean `--strict-warnings`."""
     summary = (doc or name).strip().splitlines()[0]
-    parser = subparsers.add_parser(name, prog=f"tools/{name}", help=summary, description=summary,
+    parser = subparsers.add_parser(name, prog=command_name(name), help=summary, description=summary,
                                    allow_abbrev=False)
     parser.set_defaults(func=run, parser=parser)
     return parser
+
+
+def command_name(name: str) -> str:
+    """How the user called the command, for usage lines: the installed `raygitops validate`, or the
+    shim `tools/validate` (which runs `python -m raygitops`)."""
+    return f"raygitops {name}" if os.path.basename(sys.argv[0]) == "raygitops" else f"tools/{name}"
 
 
 def repo_root() -> Path:

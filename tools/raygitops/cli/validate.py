@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
                                                  "(default: every overlay and argocd/)")
     # kubeconform's spellings (Go flags take one dash or two) are aliases: see README "Validate and review".
-    parser.add_argument("--output", "-o", "-output", choices=tuple(FORMATS), default="text")
+    parser.add_argument("--output", "-o", "-output", choices=tuple(FORMATS), default="text", metavar="FORMAT",
+                        help=f"{', '.join(FORMATS)} (default: text)")
     parser.add_argument("--kubernetes-version", "-kubernetes-version",
                         help="schemas of this Kubernetes version (default: versions.kubernetes in raygitops.yaml)")
     parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")

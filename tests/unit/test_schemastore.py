@@ -69,7 +69,8 @@ def test_a_tampered_cached_file_is_refused_by_its_hash(repo_config, mirror, tmp_
     cached.write_text(cached.read_text().replace("maxReplicas", "maxReplica", 1))
     with pytest.raises(UserError) as error:
         store_of(repo_config, tmp_path, []).ensure()
-    assert error.value.message == f"{cached} does not match its sha256 in schemas.lock: refused"
+    assert (error.value.file, error.value.message) == (str(cached), "the cached file does not match its sha256 in "
+                                                                     "schemas.lock: refused")
     assert "delete it to fetch it again" in error.value.fix
 
 

@@ -220,7 +220,8 @@ class SchemaStore:
                 actual = sha256(path.read_bytes()) if path.is_file() else None
                 if actual != digest:
                     if actual is not None and self._stamp(source) == source.ref:
-                        raise UserError(f"{path} does not match its sha256 in {LOCK_FILE}: refused", file=str(path),
+                        raise UserError(f"the cached file does not match its sha256 in {LOCK_FILE}: refused",
+                                        file=str(path),
                                         fix=f"delete it to fetch it again; if {source.title} changed on purpose, "
                                             + _UPDATE_FIX)
                     missing.append((source, rel, digest))   # absent, or left by another version

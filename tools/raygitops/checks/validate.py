@@ -87,7 +87,8 @@ class ValidationReport:
 # --- load -------------------------------------------------------------------------------
 
 def _environment_of(path: Path, root: Path) -> str:
-    env = environment_of(path, root)
+    """A path given on the command line is relative to the current directory, which may be below root."""
+    env = environment_of(path.absolute(), root)
     return env.name if env else ""
 
 

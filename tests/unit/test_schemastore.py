@@ -179,3 +179,12 @@ def test_the_lock_matches_the_mirror_this_repository_is_tested_with():
     for entry in read_lock(REPO).values():
         for rel, digest in entry["files"].items():
             assert sha256((SHARED / rel).read_bytes()) == digest, rel
+
+
+def test_without_argo_cd_or_catalog_pins_only_the_kuberay_crds_are_fetched(repo_config, mirror, tmp_path):
+    bare = dataclasses.replace(repo_config, versions=dataclasses.replace(repo_config.versions, argocd=None),
+                               schemas=dataclasses.replace(repo_config.schemas, catalog=(), catalog_commit=None))
+    store = store_of(bare, tmp_path, [])
+    assert list(store.ensure()) == ["kuberay"] and store.catalog_files() == {}
+    assert [p.name for p in store.crd_files()] == [f"ray.io_{n}.yaml" for n in ("rayclusters", "raycronjobs", "rayjobs",
+                                                                               "rayservices")]

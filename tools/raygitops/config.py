@@ -67,6 +67,7 @@ class RepoConfig:
     external_imports: tuple[str, ...] = ()
     schemas: SchemaSettings = SchemaSettings()
     policies: dict[str, Any] = field(default_factory=dict)
+    packs: tuple[str, ...] = ()   # checks.packs: check packs beyond the generic ones (checks/registry.py)
     doc: YamlDoc | None = None
 
     @property
@@ -157,6 +158,7 @@ def load_config(root: Path) -> RepoConfig:
         external_imports=_strings(doc, data, "external_imports", ()),
         schemas=schemas,
         policies=_optional(doc, data, "policies", (), dict, {}),
+        packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
 

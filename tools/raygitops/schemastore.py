@@ -114,6 +114,12 @@ def _mirror_dir(mirror: str) -> Path:
     return Path(urllib.request.url2pathname(mirror[len("file://"):]))
 
 
+def mirror_dir() -> Path | None:
+    """The RAYGITOPS_SCHEMA_MIRROR directory, or None when unset."""
+    mirror = mirror_url()
+    return _mirror_dir(mirror) if mirror else None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

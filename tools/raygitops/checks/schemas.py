@@ -46,7 +46,9 @@ from referencing import Registry, Resource
 from referencing import exceptions as ref_exceptions
 
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.checks.registry import finding
+from raygitops.findings import Finding, resource_id
+from raygitops.model.normalise import normalise
 from raygitops.generate.kustomize_schema import kubernetes_schema_dir
 from raygitops.yamlio import LOADER
 
@@ -557,6 +559,9 @@ class SchemaSource:
     # Catalog schemas (datreeio's, like kubeconform's) leave metadata unchecked; this validates
     # it as the ObjectMeta it is, as the built-in and CRD-derived schemas do.
     metadata_validator: Any = None
+    # A CRD's openAPIV3Schema: the API server normalises an object with it (defaults, nulls)
+    # before it validates, so validation runs on the normalised object (model/normalise.py).
+    structural: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -684,7 +689,7 @@ class SchemaRegistry:
             key = ("crd", os.path.realpath(doc.path), doc.mtime_ns, doc.start, doc.item, version,
                    self._builtin_dir)
             validator = _compile(key, build)
-            return SchemaSource(f"CRD {doc.path}", validator, entry["deprecation"])
+            return SchemaSource(f"CRD {doc.path}", validator, entry["deprecation"], structural=entry["schema"])
         # the CRD exists but does not serve this version; a schema location may still have it
         found = self._from_locations(f"{group}/{version}" if group else version, kind)
         if isinstance(found, SchemaSource):
@@ -741,10 +746,20 @@ class SchemaRegistry:
 
     # --- validation --------------------------------------------------------------------------
 
+    def crd_schema(self, api_version: str, kind: str) -> dict | None:
+        """The openAPIV3Schema of a custom resource's CRD at that version, or None (built-in kinds and
+        unknown ones: their stored form needs no CRD defaults). Nothing is compiled."""
+        group, _, version = api_version.rpartition("/")
+        for doc in self._index().get((group, kind), ()):
+            entry = _crd_doc_versions(doc).get(version)
+            if entry is not None:
+                return entry["schema"]
+        return None
+
     def validate(self, resource: Any, *, file: str | None = None) -> list[Finding]:
         """Every schema violation of one rendered resource, sorted by path, then message."""
         if not isinstance(resource, dict):
-            return [Finding(id="schema", severity=ERROR, file=file, resource="?",
+            return [finding("schema", file=file, resource="?",
                             message=f"resource is not a mapping (got {type(resource).__name__})",
                             fix="each YAML document must be a Kubernetes object")]
         rid = resource_id(resource)
@@ -752,7 +767,7 @@ class SchemaRegistry:
         missing = [name for name, v in (("apiVersion", api_version), ("kind", kind))
                    if not isinstance(v, str) or not v]
         if missing:
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             path=missing[0],
                             message="; ".join(f"{name} must be a string, not {_short(resource[name])}"
                                               if resource.get(name) not in (None, "") else f"resource has no {name}"
@@ -760,15 +775,19 @@ class SchemaRegistry:
                             fix="every Kubernetes object needs a string apiVersion and kind")]
         for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
             if not pattern.fullmatch(value):
-                return [Finding(id="schema", severity=ERROR, file=file, resource=rid, path=name,
+                return [finding("schema", file=file, resource=rid, path=name,
                                 message=f"invalid {name} {_short(value)}",
                                 fix="apiVersion is [group/]version (apps/v1, v1); kind is a CamelCase name")]
         if self.is_skipped(api_version, kind):
             return []
         found = self._lookup(api_version, kind)
         if isinstance(found, _Missing):
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             message=found.message, fix=found.fix)]
+        dropped: tuple[str, ...] = ()
+        if found.structural is not None:  # judge what the API server would store, not what was written
+            normalised = normalise(resource, found.structural)
+            resource, dropped = normalised.obj, normalised.dropped_nulls
         findings: set[tuple[tuple, str]] = set()
         try:
             for error in found.validator.iter_errors(resource):
@@ -777,15 +796,18 @@ class SchemaRegistry:
                 for error in found.metadata_validator.iter_errors(resource["metadata"]):
                     findings.update((("metadata", *path), message) for path, message in _explain(error))
         except (js_exceptions.SchemaError, ref_exceptions.Unresolvable, TypeError) as err:
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             message=f"the schema from {found.origin} is broken: "
                                     + str(err).splitlines()[0][:200],
                             fix="use another schema source, or list the kind under skip")]
-        result = [Finding(id="schema", severity=ERROR, message=message, resource=rid,
+        result = [finding("schema", message=message, resource=rid,
                           path=_dotted(path), file=file, fix=_schema_fix(message, found.origin))
                   for path, message in sorted(findings, key=lambda f: (_path_sort_key(f[0]), f[1]))]
+        result.extend(finding("schema-null-dropped", resource=rid, path=path, file=file,
+                              message="null here is dropped by the API server (the field is not nullable)",
+                              fix="remove the empty key, or give it a value") for path in dropped)
         if found.deprecation:
-            result.append(Finding(id="schema", severity=WARNING, message=found.deprecation,
+            result.append(finding("schema-deprecated-version", message=found.deprecation,
                                   resource=rid, path="apiVersion", file=file,
                                   fix="move to a served, non-deprecated version"))
         return result

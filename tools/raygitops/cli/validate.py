@@ -2,6 +2,7 @@
 
     tools/validate                       # every overlay and argocd/
     tools/validate overlays/prod - --output github
+    tools/validate --list-checks --output json   # every check: id, severity, pack, description, remediation
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ def register(subparsers) -> None:
     parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
                                                  "(default: every overlay and argocd/)")
     # kubeconform's spellings (Go flags take one dash or two) are aliases: see README "Validate and review".
-    parser.add_argument("--output", "-o", "-output", choices=tuple(FORMATS), default="text", metavar="FORMAT",
-                        help=f"{', '.join(FORMATS)} (default: text)")
+    parser.add_argument("--output", "-o", "-output", choices=(*FORMATS, "markdown"), default="text", metavar="FORMAT",
+                        help=f"{', '.join(FORMATS)} (default: text); markdown only with --list-checks")
+    parser.add_argument("--list-checks", action="store_true",
+                        help="print every check (id, severity, pack, description, remediation) and exit")
     parser.add_argument("--kubernetes-version", "-kubernetes-version",
                         help="schemas of this Kubernetes version (default: versions.kubernetes in raygitops.yaml)")
     parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")
@@ -42,8 +45,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raygitops.checks.validate import ValidateOptions, validate
-    from raygitops.output.findings import format_report
+    from raygitops.output.findings import FORMATS, format_report
 
+    if args.list_checks:
+        return list_checks(args)
+    if args.output == "markdown":
+        args.parser.error(f"--output markdown is for --list-checks; a report is {', '.join(FORMATS)}")
     root = repo_root()
     skip = tuple(kind.strip() for value in args.skip for kind in value.split(",") if kind.strip())
     options = ValidateOptions(kubernetes_version=args.kubernetes_version, crd_dirs=tuple(args.crd_dir),
@@ -57,3 +64,16 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): not a failure worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return report.exit_code(args.strict_warnings)
+
+
+def list_checks(args: argparse.Namespace) -> int:
+    """The registry, not this repository's choice of packs: the same list everywhere."""
+    from raygitops.checks.registry import CHECKS
+    from raygitops.output.checklist import FORMATS, format_checks
+
+    if args.paths:
+        args.parser.error("--list-checks takes no paths")
+    if args.output not in FORMATS:
+        args.parser.error(f"--list-checks prints {', '.join(FORMATS)}, not {args.output}")
+    print(format_checks(CHECKS, args.output), flush=True)
+    return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raygitops.config import load_config
+from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.diff.fields import ResourceDiff, diff_resources
 from raygitops.errors import UserError
 from raygitops.diff.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
@@ -109,15 +110,17 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
         if head_commit is None:
             head = _side("HEAD", root)
             head_digests = helper.submit(_digests, head, memo)
-            config = helper.submit(load_config, head.root) if not options.kuberay else None
+            config = helper.submit(load_config, head.root)
         base = _side("BASE", stack.enter_context(worktree(repo, base_commit)) / prefix)
         if head_commit is not None:
             head = _side("HEAD", stack.enter_context(worktree(repo, head_commit)) / prefix)
             head_digests = helper.submit(_digests, head, memo)
-            config = helper.submit(load_config, head.root) if not options.kuberay else None
+            config = helper.submit(load_config, head.root)
         kuberay = options.kuberay or config.result().versions.kuberay
+        schema_of = _crd_schemas(root, kuberay)
         environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
-                                              cache_root=root, jobs=options.jobs, only=options.environments)
+                                              cache_root=root, jobs=options.jobs, schema_of=schema_of,
+                                              only=options.environments)
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -133,9 +136,24 @@ def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
     return {name: memo.digest(path) for name, path in side.environments.items()}
 
 
+def _crd_schemas(root: Path, kuberay: str) -> SchemaOf:
+    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them.
+    The pinned KubeRay's come from the schema store (verified); another one (--kuberay-version) from
+    the mirror's crds/kuberay/v<version>/ when it has them, else none: the sides are then compared as written."""
+    from raygitops.checks.schemas import SchemaRegistry
+    from raygitops.schemastore import SchemaStore, mirror_dir
+    config = load_config(root)
+    if kuberay == config.versions.kuberay:
+        crds = SchemaStore(config).crd_files("kuberay")
+    else:
+        mirror = mirror_dir()
+        crds = [mirror / f"crds/kuberay/v{kuberay}"] if mirror and (mirror / f"crds/kuberay/v{kuberay}").is_dir() else []
+    return SchemaRegistry(config.versions.kubernetes, crd_dirs=crds).crd_schema
+
+
 def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
-                          cache_root: Path, jobs: int | None, only: tuple[str, ...] | None = None
-                          ) -> list[EnvironmentDiff]:
+                          cache_root: Path, jobs: int | None, schema_of: SchemaOf,
+                          only: tuple[str, ...] | None = None) -> list[EnvironmentDiff]:
     names = sorted(set(base.environments) | set(head.environments))
     unknown = [name for name in only or () if name not in names]
     if unknown:
@@ -156,7 +174,7 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: Input
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
     return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                         kuberay, _regen_hints(base, head, name)) for name in names]
+                         kuberay, _regen_hints(base, head, name), schema_of) for name in names]
 
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
@@ -188,11 +206,13 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
 
 
 def _environment(name: str, status: str, old: Rendered | None, new: Rendered | None, kuberay: str,
-                 hints: list[str]) -> EnvironmentDiff:
+                 hints: list[str], schema_of: SchemaOf) -> EnvironmentDiff:
     env = EnvironmentDiff(name, status, hints=hints)
     if status == UNCHANGED:
         return env
-    env.resources = diff_resources(old.resources if old else (), new.resources if new else ())
+    # An edit that leaves the stored object equal (a default written out, 1000m for 1) changes nothing.
+    env.resources = diff_resources([stored_form(r, schema_of) for r in (old.resources if old else ())],
+                                   [stored_form(r, schema_of) for r in (new.resources if new else ())])
     if status == CHANGED and not env.resources:
         env.status = SAME_OUTPUT
     for resource in env.resources:

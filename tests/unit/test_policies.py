@@ -16,7 +16,7 @@ from raygitops.findings import Finding
 from raygitops.model.rayservice import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RAYGITOPS_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or ROOT.parent / "shared")
 DIGEST = "@sha256:" + "0123456789abcdef" * 4
 CPU_IMAGE = "rayproject/ray:2.46.0-py311" + DIGEST
 GPU_IMAGE = "rayproject/ray:2.46.0-py311-gpu" + DIGEST

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ class Versions:
     ray: str
     kuberay: str
     kubernetes: str
+    argocd: str | None = None   # the Argo CD whose CRDs argocd/ is checked against
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,11 @@ class AppSpec:
 
 @dataclass(frozen=True)
 class SchemaSettings:
-    crd_dirs: tuple[str, ...] = ()
-    schema_locations: tuple[str, ...] = ()
+    crd_dirs: tuple[str, ...] = ()           # more CRDs of your own, relative to the repository
+    schema_locations: tuple[str, ...] = ()   # more kubeconform-style locations, relative to the repository
     skip_kinds: tuple[str, ...] = ()
+    catalog: tuple[str, ...] = ()            # datreeio/CRDs-catalog paths, e.g. external-secrets.io/externalsecret_v1.json
+    catalog_commit: str | None = None        # ... at this commit of the catalog
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,6 @@ class RepoConfig:
 
     def broken_environments(self) -> list[str]:
         return [env.name for env in broken(self.root)]
-
-    def expand_shared(self, template: str) -> str:
-        """`{shared}` in a schema setting → $RAYGITOPS_SHARED, default ../shared beside the repo."""
-        shared = os.environ.get("RAYGITOPS_SHARED") or str(self.root.parent / "shared")
-        return template.replace("{shared}", shared).replace("{kuberay}", self.versions.kuberay)
 
 
 
@@ -114,7 +111,9 @@ def load_config(root: Path) -> RepoConfig:
 
     raw_versions = _require(doc, data, "versions", (), dict, "a mapping with ray, kuberay, kubernetes")
     versions = {}
-    for key in ("ray", "kuberay", "kubernetes"):
+    for key in ("ray", "kuberay", "kubernetes", "argocd"):
+        if key == "argocd" and raw_versions.get(key) is None:
+            continue   # optional: without it, argocd/ is not checked against Argo CD's CRDs
         value = str(_require(doc, raw_versions, key, ("versions",), (str, int, float), "a version like 2.46.0"))
         if not VERSION_PATTERN.match(value):
             raise UserError(f"versions.{key} '{value}' is not a version like 2.46.0", file=doc.file,
@@ -158,7 +157,7 @@ def load_config(root: Path) -> RepoConfig:
                             aana=kind == "aana"))
     _reject_duplicates(doc, apps)
 
-    schemas = _optional(doc, data, "schemas", (), dict, {})
+    schemas = _schema_settings(doc, _optional(doc, data, "schemas", (), dict, {}))
     return RepoConfig(
         root=root,
         versions=Versions(**versions),
@@ -166,8 +165,7 @@ def load_config(root: Path) -> RepoConfig:
         working_dir_url=url,
         applications=tuple(apps),
         external_imports=_strings(doc, data, "external_imports", ()),
-        schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
-                                  for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
+        schemas=schemas,
         policies=_optional(doc, data, "policies", (), dict, {}),
         packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
@@ -187,6 +185,24 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
         raise UserError(f"'{'.'.join(path + (key,))}' must be a list of strings", file=doc.file,
                         line=doc.line_of(path + (key,)), fix="write one quoted string per item")
     return tuple(values)
+
+
+def _schema_settings(doc: YamlDoc, raw: dict) -> SchemaSettings:
+    lists = {key: _strings(doc, raw, key, ("schemas",))
+             for key in ("crd_dirs", "schema_locations", "skip_kinds", "catalog")}
+    for key in ("crd_dirs", "schema_locations"):
+        for index, value in enumerate(lists[key]):
+            if "{shared}" in value or "{kuberay}" in value:
+                raise UserError(f"schemas.{key}: '{{shared}}' and '{{kuberay}}' are no longer expanded",
+                                file=doc.file, line=doc.line_of(("schemas", key, index)),
+                                fix="remove the entry: the KubeRay and Argo CD CRDs follow versions.kuberay and "
+                                    "versions.argocd, catalog schemas schemas.catalog (tools/schemas fetches them)")
+    commit = raw.get("catalog_commit")
+    if lists["catalog"] and not commit:
+        raise UserError("schemas.catalog needs schemas.catalog_commit", file=doc.file,
+                        line=doc.line_of(("schemas", "catalog")),
+                        fix="pin a full commit of https://github.com/datreeio/CRDs-catalog")
+    return SchemaSettings(**lists, catalog_commit=commit)
 
 
 _SMOKE_KEYS = {"method", "path", "json", "form", "expect"}

@@ -47,7 +47,14 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
         # One request, or a list of them (an Aana app proves its endpoint and its database).
         "smoke": {"if": {"type": "array"}, "then": {"type": "array", "items": SMOKE_REQUEST}, "else": SMOKE_REQUEST},
     }, required=("name", "route_prefix"))},   # config.py: import_path or aana
-    "schemas": _closed({"crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS}),
+    "schemas": _closed({
+        "crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS,
+        "catalog_commit": {"type": "string", "pattern": "^[0-9a-f]{40}$",
+                           "description": "a full 40-character commit of datreeio/CRDs-catalog"},
+        "catalog": {"type": "array", "items": {
+            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-z0-9]+_[a-z0-9]+\.json$",
+            "description": "a catalog path such as external-secrets.io/externalsecret_v1.json"}},
+    }),
     "external_imports": STRINGS,
     # Each policy setting is typed by the policy that reads it (checks/policies.py).
     "policies": {"type": "object"},

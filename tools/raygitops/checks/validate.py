@@ -25,13 +25,14 @@ from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
 from raygitops.model.environment import discover, environment_of
-from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
 from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
+from raygitops.schemastore import SchemaStore
 from raygitops.versions import pinned_ray_serve_version
 from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
 
@@ -44,6 +45,7 @@ class ValidateOptions:
     crd_dirs: tuple[str, ...] = ()           # added to raygitops.yaml's schemas.crd_dirs
     schema_locations: tuple[str, ...] = ()
     skip_kinds: tuple[str, ...] = ()
+    ignore_missing_schemas: bool = False     # a kind without a schema is skipped, not an error (kubeconform's flag)
     jobs: int | None = None
     use_cache: bool = True
 
@@ -62,7 +64,12 @@ class Source:
 class ValidationReport:
     sources: list[Source]
     findings: list[Finding] = field(default_factory=list)
-    skipped: int = 0                # resources of a skipped kind (not schema-checked)
+    skipped_resources: set[tuple[str, str]] = field(default_factory=set)   # (source, resource): not schema-checked
+
+    @property
+    def skipped(self) -> int:
+        """Resources of a skipped kind, or without a schema under ignore_missing_schemas."""
+        return len(self.skipped_resources)
 
     @property
     def errors(self) -> list[Finding]:
@@ -83,7 +90,8 @@ class ValidationReport:
 # --- load -------------------------------------------------------------------------------
 
 def _environment_of(path: Path, root: Path) -> str:
-    env = environment_of(path, root)
+    """A path given on the command line is relative to the current directory, which may be below root."""
+    env = environment_of(path.absolute(), root)
     return env.name if env else ""
 
 
@@ -184,12 +192,30 @@ def _base_groups(result) -> tuple[str, ...] | None:
 # --- check ------------------------------------------------------------------------------
 
 def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegistry:
+    """The pinned, verified schemas of the schema store, plus any of the repository's and the options' own."""
+    if not options.kubernetes_version:
+        _check_kubernetes_version(config)
+    store = SchemaStore(config)
+
+    def in_repo(location: str) -> str:
+        return location if "://" in location or Path(location).is_absolute() else str(config.root / location)
     return SchemaRegistry(
         options.kubernetes_version or config.versions.kubernetes,
-        crd_dirs=[config.expand_shared(d) for d in config.schemas.crd_dirs] + list(options.crd_dirs),
-        schema_locations=[config.expand_shared(s) for s in config.schemas.schema_locations]
-        + list(options.schema_locations),
-        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
+        crd_dirs=[*store.crd_files(), *map(in_repo, config.schemas.crd_dirs), *options.crd_dirs],
+        catalog_files=store.catalog_files(),
+        schema_locations=[*map(in_repo, config.schemas.schema_locations), *options.schema_locations],
+        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds),
+        ignore_missing=options.ignore_missing_schemas)
+
+
+def _check_kubernetes_version(config: RepoConfig) -> None:
+    """versions.kubernetes chooses kubernetes-validate's built-in schemas: it must be a version it ships."""
+    shipped = builtin_kubernetes_versions()
+    if ".".join(config.versions.kubernetes.split(".")[:2]) not in shipped:
+        raise UserError(f"versions.kubernetes {config.versions.kubernetes}: kubernetes-validate has no built-in "
+                        "schemas for it", file="raygitops.yaml",
+                        line=config.doc.line_of(("versions", "kubernetes")) if config.doc else None,
+                        fix=f"use one of: {', '.join(shipped)} (the newest it ships is {shipped[-1]})")
 
 
 _SEVERITIES = ("error", "warning", "off")
@@ -375,9 +401,10 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None, cache))
-            report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
-                                  and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
-                                  and registry.is_skipped(r["apiVersion"], r["kind"]))
+            report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
+                                            if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
+                                            and isinstance(r.get("kind"), str)
+                                            and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))

@@ -15,14 +15,16 @@ import sys
 import traceback
 from pathlib import Path
 
-from raygitops.cli import diff, down, regen, render, test, up, validate
+from raygitops.cli import diff, down, regen, render, schemas, test, up, validate
+from raygitops.cli.common import command_name
 from raygitops.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
 
-COMMANDS = (regen, render, validate, diff, up, down, test)
+COMMANDS = (regen, render, validate, diff, up, down, schemas, test)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tools", description="raygitops tools: tools/<command> --help",
+    prog = command_name("").strip().rstrip("/")
+    parser = argparse.ArgumentParser(prog=prog, description=f"raygitops: {command_name('<command>')} --help",
                                      allow_abbrev=False)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -35,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["test"]:
             return test.run_tests(argv[1:])
+        argv, paths = _paths_after_dashes(argv)
         args, unknown = build_parser().parse_known_args(argv)
         if unknown:  # reported by the command's own parser, so the usage names tools/<command>
             args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if paths is not None:
+            args.paths = paths
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`| head`): end quietly, as git does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -57,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RAYGITOPS_DEBUG"):
             traceback.print_exc()
         return EXIT_FAILURE
+
+
+def _paths_after_dashes(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """`diff BASE -- overlays/prod`: git's `--` before paths, for the commands that take them.
+    (argparse would only drop the `--` and fill BASE and HEAD from the paths.)"""
+    command = next((c for c in COMMANDS if c.__name__.rsplit(".", 1)[-1] == (argv[:1] or [""])[0]), None)
+    if command is None or not getattr(command, "TAKES_PATHS_AFTER_DASHES", False) or "--" not in argv:
+        return argv, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1:]
 
 
 def _os_error_message(error: OSError) -> str:

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import load_config
 from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.diff.fields import ResourceDiff, diff_resources
 from raygitops.errors import UserError
@@ -33,6 +33,7 @@ class DiffOptions:
     kuberay: str | None = None        # default: versions.kuberay in HEAD's raygitops.yaml
     require_clean: bool = False       # refuse a working tree with uncommitted changes
     jobs: int | None = None
+    environments: tuple[str, ...] | None = None   # only these (`tools/diff -- overlays/prod`); None: all
 
 
 @dataclass
@@ -116,9 +117,10 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
             head_digests = helper.submit(_digests, head, memo)
             config = helper.submit(load_config, head.root)
         kuberay = options.kuberay or config.result().versions.kuberay
-        schema_of = _crd_schemas(config.result(), kuberay)
+        schema_of = _crd_schemas(root, kuberay)
         environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
-                                              cache_root=root, jobs=options.jobs, schema_of=schema_of)
+                                              cache_root=root, jobs=options.jobs, schema_of=schema_of,
+                                              only=options.environments)
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -134,18 +136,30 @@ def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
     return {name: memo.digest(path) for name, path in side.environments.items()}
 
 
-def _crd_schemas(config: RepoConfig, kuberay: str) -> SchemaOf:
-    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them."""
+def _crd_schemas(root: Path, kuberay: str) -> SchemaOf:
+    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them.
+    The pinned KubeRay's come from the schema store (verified); another one (--kuberay-version) from
+    the mirror's crds/kuberay/v<version>/ when it has them, else none: the sides are then compared as written."""
     from raygitops.checks.schemas import SchemaRegistry
-    crd_dirs = [config.expand_shared(d).replace(f"v{config.versions.kuberay}", f"v{kuberay}")
-                for d in config.schemas.crd_dirs]
-    registry = SchemaRegistry(config.versions.kubernetes, crd_dirs=[d for d in crd_dirs if Path(d).is_dir()])
-    return registry.crd_schema
+    from raygitops.schemastore import SchemaStore, mirror_dir
+    config = load_config(root)
+    if kuberay == config.versions.kuberay:
+        crds = SchemaStore(config).crd_files("kuberay")
+    else:
+        mirror = mirror_dir()
+        crds = [mirror / f"crds/kuberay/v{kuberay}"] if mirror and (mirror / f"crds/kuberay/v{kuberay}").is_dir() else []
+    return SchemaRegistry(config.versions.kubernetes, crd_dirs=crds).crd_schema
 
 
 def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
-                          cache_root: Path, jobs: int | None, schema_of: SchemaOf) -> list[EnvironmentDiff]:
+                          cache_root: Path, jobs: int | None, schema_of: SchemaOf,
+                          only: tuple[str, ...] | None = None) -> list[EnvironmentDiff]:
     names = sorted(set(base.environments) | set(head.environments))
+    unknown = [name for name in only or () if name not in names]
+    if unknown:
+        raise UserError(f"no environment {unknown[0]} at BASE or HEAD", file=f"overlays/{unknown[0]}",
+                        fix=f"use one of: {', '.join(names)}")
+    names = [name for name in names if not only or name in only]
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
     for name in names:

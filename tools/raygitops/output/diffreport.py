@@ -1,4 +1,5 @@
-"""tools/diff output: text for the terminal, Markdown for a PR comment, JSON for tooling.
+"""tools/diff output: text for the terminal, Markdown for a PR comment, JSON for tooling, and git's
+--stat and --name-only.
 
     print(format_report(report, "markdown"), end="")   # "" when no environment changed
     json.loads(format_report(report, "json"))["environments"][0]["verdict"]
@@ -15,7 +16,8 @@ _QUIET = {UNCHANGED: "inputs identical, not rendered", SAME_OUTPUT: "inputs diff
 
 
 def format_report(report: DiffReport, output: str) -> str:
-    return {"text": format_text, "markdown": format_markdown, "json": format_json}[output](report)
+    return {"text": format_text, "markdown": format_markdown, "json": format_json, "stat": format_stat,
+            "name-only": format_name_only}[output](report)
 
 
 def _by_resource(env: EnvironmentDiff) -> list[tuple[ResourceDiff, list[Classified]]]:
@@ -176,3 +178,29 @@ def format_json(report: DiffReport) -> str:
             "has_differences": report.has_differences,
             "environments": [_json_environment(env) for env in report.environments]}
     return to_json(data, indent=2) + "\n"
+
+
+# --- git's --stat and --name-only ----------------------------------------------------------------
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def format_stat(report: DiffReport) -> str:
+    """One line per changed environment and a total, as `git diff --stat`; "" when nothing changed."""
+    changed = [env for env in report.environments if env.differs]
+    if not changed:
+        return ""
+    width = max(len(f"overlays/{env.name}") for env in changed)
+    lines = [f" {'overlays/' + env.name:<{width}} | {_plural(len(env.resources), 'resource')}, "
+             f"{_plural(len(env.classified), 'change')} · {env.verdict}"
+             + (f" (environment {env.status})" if env.status != "changed" else "") for env in changed]
+    lines.append(f" {_plural(len(changed), 'environment')} changed, "
+                 f"{_plural(sum(len(env.resources) for env in changed), 'resource')}, "
+                 f"{_plural(sum(len(env.classified) for env in changed), 'change')}")
+    return "\n".join(lines) + "\n"
+
+
+def format_name_only(report: DiffReport) -> str:
+    """The changed environments' overlay paths, one a line, as `git diff --name-only`."""
+    return "".join(f"overlays/{env.name}\n" for env in report.environments if env.differs)

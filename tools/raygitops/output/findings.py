@@ -1,7 +1,7 @@
 """validate's output formats behind one interface, as kubeconform's `output.New(format)`.
 
     print(format_report(report, "junit"))
-    FORMATS  # text, json, junit, github
+    FORMATS  # text, json, junit, github, tap
 """
 from __future__ import annotations
 
@@ -35,14 +35,19 @@ def format_text(report: ValidationReport) -> str:
     return "\n".join(lines)
 
 
-def summary_line(report: ValidationReport) -> str:
-    """kubeconform's summary, plus warnings. A resource is invalid when it has an error."""
+def _counts(report: ValidationReport) -> dict[str, int]:
+    """kubeconform's counts: a resource is invalid when it has an error; errors are sources that did not load."""
     bad = {(f.file, f.resource) for f in report.errors if f.resource}
-    failed_sources = sum(1 for s in report.sources if s.error is not None)
-    valid = report.resource_count - len(bad) - report.skipped
+    return {"valid": max(report.resource_count - len(bad) - report.skipped, 0), "invalid": len(bad),
+            "errors": sum(1 for s in report.sources if s.error is not None), "skipped": report.skipped}
+
+
+def summary_line(report: ValidationReport) -> str:
+    """kubeconform's summary, plus warnings."""
+    counts = _counts(report)
     return (f"Summary: {report.resource_count} resources found in {len(report.sources)} sources - "
-            f"Valid: {max(valid, 0)}, Invalid: {len(bad)}, Errors: {failed_sources}, Skipped: {report.skipped}, "
-            f"Warnings: {len(report.warnings)}")
+            f"Valid: {counts['valid']}, Invalid: {counts['invalid']}, Errors: {counts['errors']}, "
+            f"Skipped: {counts['skipped']}, Warnings: {len(report.warnings)}")
 
 
 def format_json(report: ValidationReport) -> str:
@@ -50,9 +55,13 @@ def format_json(report: ValidationReport) -> str:
     keys = ("id", "severity", "file", "resource", "path", "message", "fix")
     findings = [{**{k: getattr(f, k) or "" for k in keys}, **({"line": f.line} if f.line else {})}
                 for f in report.findings]
+    # The summary also has kubeconform's valid, invalid and skipped (README: where it differs from kubeconform's).
+    counts = _counts(report)
     return json.dumps({"findings": findings,
                        "summary": {"resources": report.resource_count, "sources": len(report.sources),
-                                   "errors": len(report.errors), "warnings": len(report.warnings)}},
+                                   "errors": len(report.errors), "warnings": len(report.warnings),
+                                   "valid": counts["valid"], "invalid": counts["invalid"],
+                                   "skipped": counts["skipped"]}},
                       indent=2, sort_keys=True)
 
 
@@ -104,11 +113,57 @@ def format_junit(report: ValidationReport) -> str:
     return "\n".join(out)
 
 
+def format_tap(report: ValidationReport) -> str:
+    """TAP 13 as kubeconform writes it (pkg/output/tap.go at v0.7.0): one test per resource, named
+    `<source> (<apiVersion>/<Kind>/<namespace>/<name>)`, `# skip` for a skipped one; then one per
+    source that did not load and one per error that belongs to no resource. Warnings are comments."""
+    lines, number = ["TAP version 13"], 0
+
+    def test(ok: bool, text: str, notes: list[Finding] = ()) -> None:
+        nonlocal number
+        number += 1
+        lines.append(f"{'ok' if ok else 'not ok'} {number} - {text}")
+        lines.extend(f"# {f.severity} {f.id}: {_one_line(f)}" for f in notes)
+
+    for source in report.sources:
+        mine = [f for f in report.findings if f.file == source.label or (f.file or "").startswith(source.label + ":")]
+        for resource in source.resources:
+            rid = resource_id(resource) if isinstance(resource, dict) else "?"
+            name = _qualified_name(resource)
+            findings = [f for f in mine if f.resource == rid]
+            errors = [f for f in findings if f.severity == ERROR]
+            if (source.label, rid) in report.skipped_resources and not errors:
+                test(True, f"{source.label} ({name}) # skip")
+            elif errors:
+                test(False, f"{source.label} ({name}): " + "; ".join(_one_line(f) for f in errors),
+                     [f for f in findings if f.severity != ERROR])
+            else:
+                test(True, f"{source.label} ({name})", findings)
+        for f in (f for f in mine if not f.resource and f.severity == ERROR):
+            test(False, f"{source.label}: {_one_line(f)}")
+    lines.append(f"1..{number}")
+    return "\n".join(lines)
+
+
+def _one_line(f: Finding) -> str:
+    return f"{f.message}" + (f" ({f.path})" if f.path else "")
+
+
+def _qualified_name(resource) -> str:
+    """kubeconform's Signature.QualifiedName: version/kind/namespace/name."""
+    if not isinstance(resource, dict):
+        return "///"
+    meta = resource.get("metadata") if isinstance(resource.get("metadata"), dict) else {}
+    return "/".join(str(v or "") for v in (resource.get("apiVersion"), resource.get("kind"),
+                                           meta.get("namespace"), meta.get("name")))
+
+
 FORMATS = {
     "text": lambda report, root: format_text(report),
     "json": lambda report, root: format_json(report),
     "junit": lambda report, root: format_junit(report),
     "github": format_github,
+    "tap": lambda report, root: format_tap(report),
 }
 
 

@@ -71,12 +71,15 @@ class RepoConfig:
         return CONFIG_FILE
 
     def environments(self) -> list[str]:
-        """Every overlays/<env> that has a kustomization, sorted."""
+        """Every overlays/<env> that has a kustomization, sorted. A name Argo CD cannot use is refused."""
         overlays = self.root / "overlays"
         if not overlays.is_dir():
             return []
-        return sorted(p.name for p in overlays.iterdir()
-                      if p.is_dir() and any((p / k).exists() for k in KUSTOMIZATION_NAMES))
+        names = sorted(p.name for p in overlays.iterdir()
+                       if p.is_dir() and any((p / k).exists() for k in KUSTOMIZATION_NAMES))
+        for name in names:
+            check_environment_name(name)
+        return names
 
     def broken_environments(self) -> list[str]:
         """overlays/<env> directories that look like environments but have no kustomization:
@@ -95,6 +98,18 @@ class RepoConfig:
 
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# argocd/environments.yaml names each environment's Application and namespace aana-<env>: a
+# namespace is a DNS-1123 label (lowercase letters, digits, '-'; at most 63 characters).
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENVIRONMENT_PREFIX = "aana-"
+
+
+def check_environment_name(name: str) -> None:
+    if not _ENVIRONMENT_NAME.match(name) or len(_ENVIRONMENT_PREFIX + name) > 63:
+        raise UserError(f"environment name {name!r} is not a valid Kubernetes name, and Argo CD names its "
+                        f"namespace {_ENVIRONMENT_PREFIX}<name>", file=f"overlays/{name}/",
+                        fix=f"rename the directory: lowercase letters, digits and '-', at most "
+                            f"{63 - len(_ENVIRONMENT_PREFIX)} characters")
 
 
 _TYPE_NAMES = {dict: "mapping", list: "list", str: "string", int: "number", float: "number"}
@@ -105,8 +120,9 @@ def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what
         raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
                         line=doc.line_of(path), fix=f"add {what}")
     value = mapping[key]
-    if not isinstance(value, kind):
-        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__)
+                                          for k in (kind if isinstance(kind, tuple) else (kind,))))
         raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {names}",
                         file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
     return value
@@ -152,11 +168,16 @@ def load_config(root: Path) -> RepoConfig:
             raise UserError(f"import_path '{import_path}' must be module:attribute", file=doc.file,
                             line=doc.line_of(path + ("import_path",)), fix="e.g. apps.main:app")
         route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
-        if not route.startswith("/"):
-            raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
-                            line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        problem = route_prefix_problem(route)
+        if problem:
+            raise UserError(f"route_prefix {route!r} {problem[0]}", file=doc.file,
+                            line=doc.line_of(path + ("route_prefix",)), fix=problem[1])
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
                             smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
+    if not apps:
+        raise UserError("applications is empty: there is nothing to build or deploy", file=doc.file,
+                        line=doc.line_of(("applications",)),
+                        fix="list at least one application with name, import_path and route_prefix (see README.md)")
     _reject_duplicates(doc, apps)
 
     schemas = _optional(doc, data, "schemas", (), dict, {})
@@ -172,6 +193,19 @@ def load_config(root: Path) -> RepoConfig:
         policies=_optional(doc, data, "policies", (), dict, {}),
         doc=doc,
     )
+
+
+def route_prefix_problem(route: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) for a route Ray refuses at deploy: ray/serve/_private/utils.py
+    validate_route_prefix (Ray 2.46) wants a leading /, no trailing / but for "/", no { or }."""
+    if not route.startswith("/"):
+        return "must start with /", f"use /{route}"
+    if route != "/" and route.endswith("/"):
+        return "must not end with / (Ray refuses it at deploy)", f"use {route.rstrip('/') or '/'}"
+    if "{" in route or "}" in route:
+        return "must not hold a path parameter ({…}): Ray routes by prefix only", \
+            "use a fixed prefix and read the rest of the path in the app"
+    return None
 
 
 def _optional(doc: YamlDoc, mapping: dict, key: str, path: tuple, kind: type, default: Any) -> Any:
@@ -218,6 +252,6 @@ def find_repo_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding raygitops.yaml."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).exists():
+        if os.path.lexists(candidate / CONFIG_FILE):   # a broken or looping link is found, then reported
             return candidate
     raise UserError(f"no {CONFIG_FILE} in {here} or above", fix="run from inside a raygitops repository")

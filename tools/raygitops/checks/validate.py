@@ -9,7 +9,6 @@ import difflib
 import json
 import os
 import re
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,19 +16,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
-
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.checks.schemas import SchemaRegistry
-from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
+from raygitops.checks.secret_literals import check_secret_literals
+from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir, stale_environments
 from raygitops.generate.workingdir import build_package
-from raygitops.generate.serveconfig import check_serve_config_text
+from raygitops.generate.serveconfig import check_serve_config_text, serve_config_of
+from raygitops.render import input_files
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
+from raygitops.yamlio import (InputRefused, first_duplicate_key, line_of_path, load_documents, load_text, read_input,
+                              read_stdin, relpath)
 
 STDIN = "-"
 
@@ -87,14 +87,14 @@ def _environment_of(path: Path, root: Path) -> str:
 
 
 def _documents(text: str, label: str) -> Source:
-    """Parse a multi-document YAML stream, keeping where each document starts."""
+    """Parse a multi-document YAML stream, keeping where each document starts. Input past the
+    bounds (raygitops.yamlio) stops the run; a syntax error is this source's finding."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=LOADER))
-        documents = list(yaml.load_all(text, Loader=LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
-                                             line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
+        nodes, documents = load_documents(text, label)
+    except InputRefused:
+        raise
+    except UserError as error:
+        return Source(label, error=error)
     for node in nodes:
         duplicate = first_duplicate_key(node)
         if duplicate:
@@ -146,7 +146,26 @@ def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
-def _units(paths: list[Path | str]) -> list[Path | str]:
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _check_kustomization_place(path: Path, root: Path, raw: str) -> None:
+    """Argo CD renders a path of this repository, with nothing from outside it."""
+    if not _inside(path, root):
+        raise UserError("this kustomization is outside the repository, where Argo CD cannot render it", file=str(raw),
+                        fix="move it under overlays/ (or check its output: kubectl kustomize DIR | tools/validate -)")
+    outside = next((f for f in input_files(path) if not _inside(f, root)), None)
+    if outside is not None:
+        raise UserError("this kustomization reads a file outside the repository, which Argo CD does not have",
+                        file=relpath(path, root), fix="copy what it needs into the repository and refer to that")
+
+
+def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
     """The inputs one by one: stdin, kustomization directories and YAML files."""
     units: list[Path | str] = []
     for raw in paths:
@@ -155,6 +174,7 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
             continue
         path = Path(raw)
         if is_kustomization(path):
+            _check_kustomization_place(path, root, str(raw))
             units.append(path)
         elif path.is_dir():
             found = _expand(path)
@@ -243,10 +263,35 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
-        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
-                                                    file="", resource="")
+        try:
+            _serve_cache[key] = check_serve_config_text(text, root=config.root,
+                                                        external_imports=config.external_imports, file="", resource="")
+        except InputRefused as error:   # the string past the bounds: placed in its file, then refused
+            where = f" (line {error.line} of the string)" if error.line else ""
+            raise InputRefused(f"{resource_id(resource)}: spec.serveConfigV2: {error.message}{where}",
+                               file=source.label, fix=error.fix) from None
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
+
+
+def _not_generated(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
+    """An overlay's serveConfigV2 must be what tools/regen generated: a patch that replaces or
+    edits it would pass every other check and never be regenerated."""
+    generated = config.root / generated_dir(source.environment) / "serve-config.yaml" if source.environment else None
+    if generated is None or not generated.is_file() or serve_config_of(resource) is None:
+        return []    # a plain file, an environment without generated files (regen-stale says so), bad YAML
+    label = relpath(generated, config.root)
+    wanted = load_text(read_input(generated, label), label)
+    rendered = serve_config_of(resource)
+    if rendered == wanted:
+        return []
+    from raygitops.diff.fields import diff_values
+    changes = diff_values(wanted, rendered)
+    where = f" (first difference: {changes[0].display_path})" if changes and changes[0].display_path else ""
+    return [Finding(id="serve-not-generated", severity=ERROR, file=source.label, resource=resource_id(resource),
+                    path="spec.serveConfigV2",
+                    message=f"serveConfigV2 is not {label}{where}: a patch replaces or edits it",
+                    fix=f"remove that patch; change overlays/{source.environment}/{SERVE_OVERRIDE} and run tools/regen")]
 
 
 @lru_cache(maxsize=4)
@@ -265,7 +310,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         node = source.nodes[index] if index < len(source.nodes) else None
         own = registry.validate(resource, file=source.label)
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            own += _serve_findings(resource, source, config)
+            own += _serve_findings(resource, source, config) + _not_generated(resource, source, config)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"
@@ -278,6 +323,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         base_worker_groups=base_groups if source.environment else None,
         settings=settings)
     policy_findings = run_policies([r for r in source.resources if isinstance(r, dict)], context)
+    policy_findings += check_secret_literals(source.resources, source.label, already=policy_findings)
     if source.nodes:
         node_of = {resource_id(r): n for r, n in zip(source.resources, source.nodes) if isinstance(r, dict)}
         policy_findings = [f if f.line or f.resource not in node_of
@@ -322,7 +368,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
     registry = schema_registry(config, options)
     settings = policy_settings(config)
-    units = _units(chosen)
+    units = _units(chosen, root)
     preload = _preload(registry)
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
     base = root / "base"
@@ -342,15 +388,18 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         preload.join()
         for unit in units:
             if unit == STDIN:
-                source = _documents(sys.stdin.read(), "<stdin>")
+                source = _documents(read_stdin("<stdin>"), "<stdin>")
             elif Path(unit) in futures:
                 path = Path(unit)
                 result = futures[path].result()[path]
                 label, environment = relpath(path, root), _environment_of(path, root)
+                if isinstance(result, InputRefused):
+                    raise result     # past the bounds: refused, like a file or stdin
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
             else:
-                source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
+                label = relpath(Path(unit), root)
+                source = _documents(read_input(Path(unit), label), label)
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None))

@@ -19,8 +19,10 @@ import yaml
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, Finding
+from raygitops.generate.deploy_rules import deploy_errors, env_var_name_problem, first_by_place
 from raygitops.generate.workingdir import APPS_PACKAGE
-from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
+from raygitops.masking import is_secret_path, mask_text, shown
+from raygitops.yamlio import InputRefused, YamlDoc, first_duplicate_key, load_documents, load_text
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"
@@ -80,24 +82,22 @@ def unknown_keys(config: Any, *, extra_top: Iterable[str] = ()) -> list[tuple[tu
 
 
 def ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
-    """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy."""
+    """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy, then
+    from what the Serve controller refuses later (deploy_rules); one message per place, masked."""
     from ray.serve.schema import ServeDeploySchema
+    out = []
     try:
         ServeDeploySchema.parse_obj(config)
     except Exception as exc:  # pydantic v1 ValidationError, or a validator's own error
         errors = getattr(exc, "errors", None)
-        if not callable(errors):
-            return [((), str(exc))]
-        out = []
-        for error in errors():
+        for error in errors() if callable(errors) else [{"loc": (), "msg": str(exc)}]:
             loc = tuple(part for part in error.get("loc", ()) if part != "__root__")
-            message = error.get("msg", "invalid")
+            message = " ".join(mask_text(str(error.get("msg", "invalid"))).split())
             # A failed field makes later root validators fail on None; that noise hides the cause.
             if not loc and "NoneType" in message and out:
                 continue
             out.append((loc, message))
-        return out
-    return []
+    return first_by_place(out + deploy_errors(config))
 
 
 def display_path(config: Any, loc: Iterable) -> str:
@@ -187,20 +187,32 @@ def _deep_merge(target: dict, patch: dict) -> None:
 
 def encode_env_vars(env_vars: Any, doc: YamlDoc, path: tuple) -> dict[str, str]:
     """Ray wants strings; a mapping (such as DB_CONFIG) is written as compact JSON so
-    nobody hand-writes JSON inside a YAML string."""
+    nobody hand-writes JSON inside a YAML string. Names must be valid env var names."""
     if not isinstance(env_vars, dict):
         raise UserError("env_vars must be a mapping of NAME: value", file=doc.file, line=doc.line_of(path),
                         fix="write one NAME: value per line")
     out = {}
     for name, value in env_vars.items():
+        line = doc.line_of(path + (name,))
+        problem = env_var_name_problem(name)
+        if problem:
+            raise UserError(problem, file=doc.file, line=line, fix="write NAME: value, with a name of letters, "
+                            "digits and _ (it also becomes a ConfigMap key and a pod's env var)")
         if isinstance(value, str):
-            out[str(name)] = value
+            if "\0" in value:
+                raise UserError(f"env var {name} holds a NUL character, which no environment can hold",
+                                file=doc.file, line=line, fix="remove it")
+            out[name] = value
         elif isinstance(value, dict):
-            out[str(name)] = json.dumps(value, separators=(",", ":"))
+            out[name] = json.dumps(value, separators=(",", ":"))
+        elif value is None:
+            raise UserError(f"env var {name} has no value", file=doc.file, line=line,
+                            fix=f'give it one ({name}: "…") or remove the line; an empty value is written ""')
         else:
-            raise UserError(f"env var {name} must be a string or a mapping, not {type(value).__name__}",
-                            file=doc.file, line=doc.line_of(path + (name,)),
-                            fix=f'quote it: {name}: "{value}"')
+            secret = is_secret_path((name,))
+            quoted = "…" if secret or not isinstance(value, (int, float, bool)) else json.dumps(value)
+            raise UserError(f"env var {name} must be a string or a mapping, not {shown(value, secret)}",
+                            file=doc.file, line=line, fix=f'quote it: {name}: "{quoted}"')
     return out
 
 
@@ -312,9 +324,9 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
     errors = ray_schema_errors(config)
     if errors:
         loc, message = errors[0]
-        raise UserError(f"{display_path(config, loc) or 'serve config'}: {message}", file=doc.file,
+        raise UserError(f"{message} (at {display_path(config, loc) or 'the serve config'})", file=doc.file,
                         line=_override_line(doc, config, loc, message),
-                        fix="fix the value; Ray's ServeDeploySchema rejects it")
+                        fix="fix the value; Ray rejects it when it deploys the config")
     return config
 
 
@@ -350,8 +362,8 @@ def _override_line(doc: YamlDoc, config: dict, loc: tuple, message: str = "") ->
 @lru_cache(maxsize=64)
 def _parse_serve_config(text: str) -> dict | None:
     try:
-        data = yaml.load(text, Loader=LOADER)
-    except Exception:   # any YAML error, or a pathological document: unreadable means absent
+        data = load_text(text, "serveConfigV2")
+    except UserError:   # bad YAML, or past the bounds (check_serve_config_text says which)
         return None
     return data if isinstance(data, dict) else None
 
@@ -400,20 +412,23 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
         return Finding(id=id_, severity=ERROR, message=message, fix=fix, file=file, resource=resource,
                        path=f"{path}:{where}" if where else path)
 
+    if isinstance(text, (dict, list)):
+        return [finding("serve-yaml", f"serveConfigV2 is {shown(text)}, not a string",
+                        "write it as a YAML block string (serveConfigV2: |); tools/regen does that")]
     if not isinstance(text, str) or not text.strip():
         return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]
-    try:
-        config = yaml.load(text, Loader=LOADER)
-    except yaml.YAMLError as exc:
-        # The problem, not PyYAML's first line ("while parsing a flow mapping"), and where.
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f" (line {mark.line + 1} of the string)" if mark is not None else ""
-        return [finding("serve-yaml", f"serveConfigV2 is not valid YAML: {problem}{where}",
-                        "run tools/regen instead of editing the string")]
+    try:   # bounds and aliases refused: InputRefused goes up, the run stops with exit 2
+        nodes, documents = load_documents(text, "serveConfigV2")
+    except InputRefused:
+        raise
+    except UserError as error:
+        where = f" (line {error.line} of the string)" if error.line else ""
+        return [finding("serve-yaml", f"serveConfigV2 is not valid YAML: {error.message.removeprefix('invalid YAML: ')}"
+                                      f"{where}", "run tools/regen instead of editing the string")]
+    config = documents[0] if len(documents) == 1 else None
     if not isinstance(config, dict):
-        return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
-    duplicate = first_duplicate_key(yaml.compose(text, Loader=LOADER))
+        return [finding("serve-yaml", "serveConfigV2 is not a mapping (one YAML document)", "run tools/regen")]
+    duplicate = first_duplicate_key(nodes[0])
     if duplicate:
         # Ray would take the last value without a word: num_replicas: 1 … num_replicas: 3.
         key, line, first = duplicate
@@ -434,7 +449,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
             findings.append(finding(id_, f"{attribute} '{value}' is used by {values.count(value)} applications",
                                     f"give every application its own {attribute}", "applications"))
     for loc, message in ray_schema_errors(config):
-        findings.append(finding("serve-schema", message, "fix the value (Ray's ServeDeploySchema rejects it)",
+        findings.append(finding("serve-schema", message, "fix the value (Ray rejects it when it deploys the config)",
                                 display_path(config, loc)))
     for app in apps:
         if isinstance(app, dict) and isinstance(app.get("import_path"), str):

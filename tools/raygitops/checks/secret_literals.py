@@ -1,0 +1,161 @@
+"""One check for credentials written out in rendered manifests, by masking's notion of secret-like.
+
+    findings = check_secret_literals(resources, "overlays/prod", already=policy_findings)
+    SECRET_LITERAL["id"]   # "secret-literal"
+
+It reads the settings a manifest writes out: container env values (not valueFrom) and the
+arguments after a secret-like flag, the serve config's env_vars and user_config, and ConfigMap
+data (keys, and `name=value` lines of files such as application.properties). A value there is a
+secret literal when its name is secret-like (raygitops.masking.names_a_secret: OPENAI_API_KEY,
+STRIPE_KEY, JWT_SECRET, HF_TOKEN…); any string anywhere in a resource is one when it holds a URL
+with a password (DATABASE_URL=postgresql://app:…@db). A ${VAR} reference is not a literal.
+A place another check already reports (db-password-literal, aana-secret-default) is not reported
+twice. The message names the setting, never its value.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator
+
+from raygitops.findings import ERROR, Finding, resource_id
+from raygitops.generate.serveconfig import serve_config_of
+from raygitops.masking import holds_url_password, mask_text, names_a_secret
+
+SECRET_LITERAL = {
+    "id": "secret-literal",
+    "severity": ERROR,
+    "description": "A credential written in a manifest or the serve config is readable by anyone with the "
+                   "repository, the rendered manifests or the Ray dashboard.",
+    "remediation": "keep it in a Secret made by an ExternalSecret and read it with valueFrom.secretKeyRef "
+                   "(in serve env_vars, write ${VAR} and give the pods VAR from the Secret)",
+}
+_FIX = {
+    "container env": "use valueFrom.secretKeyRef to a Secret made by an ExternalSecret",
+    "container argument": "pass it from a Secret: env with valueFrom.secretKeyRef, then $(VAR) in the argument",
+    "ConfigMap key": "keep it in a Secret made by an ExternalSecret and read it with secretKeyRef",
+}
+# Kinds whose strings are not settings: a Secret has its own check, the others hold references,
+# ciphertext or schemas (whose descriptions may show example URLs).
+_SKIPPED_KINDS = {"Secret", "SealedSecret", "ExternalSecret", "ClusterExternalSecret", "CustomResourceDefinition"}
+_REFERENCE = re.compile(r"(?:\$\{\w+\}|\$\(\w+\))+")
+_FLAG = re.compile(r"^--?([A-Za-z][\w.\-]*)(?:=(.*))?$", re.S)
+_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def _step(item: Any, index: int) -> str:
+    name = item.get("name", item.get("groupName")) if isinstance(item, dict) else None
+    return f"[{name}]" if isinstance(name, str) and name else f"[{index}]"
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path and not path.endswith(":") else f"{path}{key}"
+
+
+def _walk(node: Any, path: str) -> Iterator[tuple[str, Any, str]]:
+    """(path, value, key) of every scalar, with containers and the serve config expanded."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, _join(path, key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _walk(item, path + _step(item, i))
+    else:
+        yield path, node, path.rsplit(".", 1)[-1]
+
+
+def _container_settings(container: dict, path: str) -> Iterator[tuple[str, str, str, Any]]:
+    for entry in container.get("env") if isinstance(container.get("env"), list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and "valueFrom" not in entry:
+            yield "container env", entry["name"], f"{path}.env[{entry['name']}]", entry.get("value")
+    for key in ("command", "args"):
+        items = container.get(key) if isinstance(container.get(key), list) else []
+        for i, item in enumerate(items):
+            flag = _FLAG.match(items[i - 1]) if i and isinstance(items[i - 1], str) else None
+            own = _FLAG.match(item) if isinstance(item, str) else None
+            if own and own.group(2) is not None:          # --api-key=sk-…
+                yield "container argument", own.group(1), f"{path}.{key}[{i}]", own.group(2)
+            elif flag and flag.group(2) is None and not own:   # --api-key sk-…
+                yield "container argument", flag.group(1), f"{path}.{key}[{i}]", item
+
+
+def _serve_settings(resource: dict) -> Iterator[tuple[str, str, str, Any]]:
+    config = serve_config_of(resource) or {}
+    apps = config.get("applications") if isinstance(config.get("applications"), list) else []
+    for a, app in enumerate(apps):
+        if not isinstance(app, dict):
+            continue
+        app_path = f"spec.serveConfigV2:applications{_step(app, a)}"
+        envs = [(f"{app_path}.runtime_env", app.get("runtime_env"))]
+        deployments = app.get("deployments") if isinstance(app.get("deployments"), list) else []
+        for d, deployment in enumerate(deployments):
+            if isinstance(deployment, dict):
+                dep_path = f"{app_path}.deployments{_step(deployment, d)}"
+                actor = deployment.get("ray_actor_options")
+                envs.append((f"{dep_path}.ray_actor_options.runtime_env",
+                             actor.get("runtime_env") if isinstance(actor, dict) else None))
+                for path, value, key in _walk(deployment.get("user_config"), f"{dep_path}.user_config"):
+                    yield "serve user_config", key, path, value
+        for path, runtime_env in envs:
+            env_vars = runtime_env.get("env_vars") if isinstance(runtime_env, dict) else None
+            for name, value in (env_vars.items() if isinstance(env_vars, dict) else ()):
+                yield "serve env var", str(name), f"{path}.env_vars.{name}", value
+
+
+def _settings(resource: dict) -> Iterator[tuple[str, str, str, Any, bool]]:
+    """(where, name, path, value, judged by name) of everything the resource writes out."""
+    covered: set[str] = set()
+
+    def containers(node: Any, path: str) -> Iterator[tuple[str, str, str, Any]]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _CONTAINER_LISTS and isinstance(value, list):
+                    for i, container in enumerate(value):
+                        if isinstance(container, dict):
+                            yield from _container_settings(container, f"{_join(path, key)}{_step(container, i)}")
+                else:
+                    yield from containers(value, _join(path, key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from containers(item, path + _step(item, i))
+
+    named = list(containers(resource, ""))
+    if resource.get("kind") == "RayService":
+        named += list(_serve_settings(resource))
+    if resource.get("kind") == "ConfigMap" and isinstance(resource.get("data"), dict):
+        named += [("ConfigMap key", str(k), f"data.{k}", v) for k, v in resource["data"].items()]
+    for where, name, path, value in named:
+        covered.add(path)
+        yield where, name, path, value, True
+    for path, value, key in _walk(resource, ""):
+        if path not in covered and path != "spec.serveConfigV2":
+            yield "field", key, path, value, False
+
+
+def _problem(name: str, value: Any, by_name: bool) -> str | None:
+    if not isinstance(value, str) or not value.strip() or _REFERENCE.fullmatch(value.strip()):
+        return None
+    if holds_url_password(value):
+        return "holds a URL with a password"
+    if by_name and names_a_secret(name) and not re.search(r"(Ref|Name)$", name):
+        return "holds a secret literal"
+    if by_name and mask_text(value) != value:
+        return "holds a secret-like setting in its text"
+    return None
+
+
+def check_secret_literals(resources: Iterable[Any], source: str, already: Iterable[Finding] = ()) -> list[Finding]:
+    """A secret-literal finding per setting that writes a credential out (see the module docstring)."""
+    seen = {(f.resource, f.path) for f in already}
+    out = []
+    for resource in resources:
+        if not isinstance(resource, dict) or resource.get("kind") in _SKIPPED_KINDS:
+            continue
+        rid = resource_id(resource)
+        for where, name, path, value, by_name in _settings(resource):
+            problem = _problem(name, value, by_name)
+            if problem and (rid, path) not in seen:
+                seen.add((rid, path))
+                out.append(Finding(id=SECRET_LITERAL["id"], severity=SECRET_LITERAL["severity"], file=source,
+                                   resource=rid, path=path, message=f"{where} {name} {problem}",
+                                   fix=_FIX.get(where, SECRET_LITERAL["remediation"])))
+    return out

@@ -282,15 +282,23 @@ def _count(number: int, noun: str) -> str:
 
 
 def shown(value: Any, secret: bool = False, limit: int = 60) -> str:
-    """A value for a one-line message: its type and length when secret or a structure, else a
-    short rendering with URL user information and secret-like settings hidden."""
-    if secret or isinstance(value, (dict, list)) or not isinstance(value, (str, int, float, bool, type(None))):
+    """A value for a one-line message: its type and length when secret, else a short rendering
+    (structures as JSON) with secret-like keys, URL user information and settings hidden."""
+    if secret or not isinstance(value, (str, int, float, bool, type(None), dict, list)):
         return describe(value)
     if isinstance(value, str):
         text = mask_text(value)
         return printable(repr(text if len(text) <= limit else text[:limit] + "…"))
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, (dict, list)):
+        try:
+            text = json.dumps(json_safe(redact(value)), sort_keys=True, default=str, allow_nan=False)
+        except (TypeError, ValueError):
+            return describe(value)
+        if len(text) > limit:
+            text = text[:limit] + "…" + ("}" if isinstance(value, dict) else "]")
+        return printable(text)
     return json.dumps(value)
 
 

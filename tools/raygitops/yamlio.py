@@ -105,8 +105,8 @@ def read_input(path: Path, label: str) -> str:
                         fix="replace a looping symbolic link with the file" if exc.errno == 40
                         else "check the path and its permissions") from None
     if not stat.S_ISREG(info.st_mode):
-        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
-        raise InputRefused(f"is {what}", file=label, fix="give a YAML file, or - to read stdin")
+        what = "Is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+        raise InputRefused(what, file=label, fix="give a YAML file, or - to read stdin")
     if info.st_size > MAX_BYTES.value:
         raise InputRefused(f"larger than the limit of {MAX_BYTES.value} bytes", file=label,
                         fix=f"split it, or raise the limit: {MAX_BYTES.variable}=<bytes>")

@@ -122,7 +122,7 @@ def type_errors(model: Any, data: Any, loc: tuple = ()) -> list[tuple[tuple, str
         if field.allow_none and value is None:
             continue
         if not _accepts(tp, value):
-            words = list(dict.fromkeys(_type_words(tp))) or ["another type"]
+            words = [w for w in dict.fromkeys(_type_words(tp)) if w != "null"] or ["another type"]
             out.append((loc + (name,), f"must be {' or '.join(words)}, not {describe(value)}"))
             continue
         inner = typing.get_args(tp)[0] if typing.get_origin(tp) in (list,) and typing.get_args(tp) else None

@@ -427,7 +427,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
                                       f"{where}", "run tools/regen instead of editing the string")]
     config = documents[0] if len(documents) == 1 else None
     if not isinstance(config, dict):
-        return [finding("serve-yaml", "serveConfigV2 is not a mapping (one YAML document)", "run tools/regen")]
+        return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
     duplicate = first_duplicate_key(nodes[0])
     if duplicate:
         # Ray would take the last value without a word: num_replicas: 1 … num_replicas: 3.

@@ -30,7 +30,7 @@ def format_text(report: ValidationReport) -> str:
         where = f"{f.file}:{f.line}" if f.line and f.file and not f.file.startswith("overlays/") else (f.file or "")
         path = f" ({f.path})" if f.path and with_path else ""
         fix = f" — {f.fix}" if f.fix else ""
-        return f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}"
+        return f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}".replace("\n", "\\n")
 
     # Policy messages name what is wrong; the field is shown when it tells two alike findings apart.
     short = [line(f, f.id.startswith(("schema", "serve-"))) for f in report.findings]
@@ -132,9 +132,10 @@ def _safe(finding: Finding) -> Finding:
     """The last line of defence, shared by every format: a message or fix that quotes a URL with
     user information or a secret-like setting has it hidden, and control characters (terminal
     escapes, bidi overrides, what XML 1.0 cannot hold) are written as \\xNN."""
-    return replace(finding, message=printable(mask_text(finding.message)), fix=printable(mask_text(finding.fix)),
-                   path=printable(finding.path), resource=printable(finding.resource),
-                   file=printable(finding.file) if finding.file else finding.file)
+    def clean(text: str) -> str:   # line breaks stay for each format to write its own way
+        return printable(mask_text(text), keep_newlines=True)
+    return replace(finding, message=clean(finding.message), fix=clean(finding.fix), path=printable(finding.path),
+                   resource=printable(finding.resource), file=printable(finding.file) if finding.file else finding.file)
 
 
 def format_report(report: ValidationReport, output: str, root: Path | None = None) -> str:

@@ -152,8 +152,9 @@ def _hide_userinfo(match: re.Match) -> str:
 
 def _hide_assignment(match: re.Match) -> str:
     quote, name, separator, value = match.groups()
-    if not names_a_secret(name) or _REFERENCE.search(name):
-        return match.group(0)
+    if not names_a_secret(name) or _REFERENCE.search(name):   # DB_CONFIG={"password": …}: look inside
+        inner = mask_text(value) if len(value) > 2 else value
+        return match.group(0) if inner == value else f"{quote}{name}{quote}{separator}{inner}"
     hidden = f"{value[0]}{HIDDEN}{value[0]}" if value[:1] in ("'", '"') else HIDDEN
     return f"{quote}{name}{quote}{separator}{hidden}"
 

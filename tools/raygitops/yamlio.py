@@ -384,8 +384,9 @@ def load_yaml(path: Path, root: Path) -> YamlDoc:
 
 
 def relpath(path: Path, root: Path) -> str:
+    """`path` relative to `root` where it lies inside (os.path.realpath: a link loop does not raise)."""
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return Path(os.path.realpath(path)).relative_to(os.path.realpath(root)).as_posix()
     except ValueError:
         return str(path)
 

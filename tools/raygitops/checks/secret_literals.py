@@ -127,7 +127,7 @@ def _settings(resource: dict) -> Iterator[tuple[str, str, str, Any, bool]]:
         covered.add(path)
         yield where, name, path, value, True
     for path, value, key in _walk(resource, ""):
-        if path not in covered and path != "spec.serveConfigV2":
+        if path != "spec.serveConfigV2" and not any(path == c or path.startswith((c + ".", c + "[")) for c in covered):
             yield "field", key, path, value, False
 
 

@@ -21,7 +21,7 @@ from raygitops.errors import UserError
 from raygitops.findings import ERROR, Finding
 from raygitops.generate.deploy_rules import deploy_errors, env_var_name_problem, first_by_place
 from raygitops.generate.workingdir import APPS_PACKAGE
-from raygitops.masking import is_secret_path, mask_text, shown
+from raygitops.masking import describe, is_secret_path, mask_text, shown
 from raygitops.yamlio import InputRefused, YamlDoc, first_duplicate_key, load_documents, load_text
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
@@ -97,7 +97,11 @@ def ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
             if not loc and "NoneType" in message and out:
                 continue
             out.append((loc, message))
-    return first_by_place(out + deploy_errors(config))
+    # Ray stops at its schema: a deploy rule about the same app or deployment would say it twice.
+    said = [loc for loc, _ in out if loc]
+    later = [(loc, message) for loc, message in deploy_errors(config)
+             if not any(loc[:len(other)] == other or other[:len(loc)] == loc for other in said)]
+    return first_by_place(out + later)
 
 
 def display_path(config: Any, loc: Iterable) -> str:
@@ -413,7 +417,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
                        path=f"{path}:{where}" if where else path)
 
     if isinstance(text, (dict, list)):
-        return [finding("serve-yaml", f"serveConfigV2 is {shown(text)}, not a string",
+        return [finding("serve-yaml", f"serveConfigV2 is {describe(text)}, not a string",
                         "write it as a YAML block string (serveConfigV2: |); tools/regen does that")]
     if not isinstance(text, str) or not text.strip():
         return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]

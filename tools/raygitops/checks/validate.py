@@ -29,8 +29,8 @@ from raygitops.generate.workingdir import build_package
 from raygitops.generate.serveconfig import check_serve_config_text, serve_config_of
 from raygitops.render import input_files
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import (InputRefused, first_duplicate_key, line_of_path, load_documents, load_text, read_input,
-                              read_stdin, relpath)
+from raygitops.yamlio import (InputRefused, check_bounds, first_duplicate_key, line_of_path, load_documents, load_text,
+                              read_input, read_stdin, relpath)
 
 STDIN = "-"
 
@@ -110,6 +110,31 @@ def _documents(text: str, label: str) -> Source:
         else:
             pairs.append((document, node))
     return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
+
+
+def _load_plain(unit: Path | str, root: Path) -> Source:
+    """A YAML file or stdin as a source, its serve configs' bounds checked too."""
+    label = "<stdin>" if unit == STDIN else relpath(Path(unit), root)
+    source = _documents(read_stdin(label) if unit == STDIN else read_input(Path(unit), label), label)
+    for resource in source.resources:
+        _refuse_embedded(resource, label)
+    return source
+
+
+def _refuse_embedded(resource: Any, label: str) -> None:
+    """A RayService's serveConfigV2 past the YAML bounds (an alias bomb in the string) stops the run,
+    as the same text in a file would."""
+    spec = resource.get("spec") if isinstance(resource, dict) and resource.get("kind") == "RayService" else None
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    if isinstance(text, str):
+        try:
+            check_bounds(text, "serveConfigV2")
+        except InputRefused as error:
+            where = f" (line {error.line} of the string)" if error.line else ""
+            raise InputRefused(f"{resource_id(resource)}: spec.serveConfigV2: {error.message}{where}",
+                               file=label, fix=error.fix) from None
+        except UserError:
+            pass   # a syntax error: the serve-yaml finding says so
 
 
 def _is_list(document: Any) -> bool:
@@ -261,13 +286,9 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
-        try:
-            _serve_cache[key] = check_serve_config_text(text, root=config.root,
-                                                        external_imports=config.external_imports, file="", resource="")
-        except InputRefused as error:   # the string past the bounds: placed in its file, then refused
-            where = f" (line {error.line} of the string)" if error.line else ""
-            raise InputRefused(f"{resource_id(resource)}: spec.serveConfigV2: {error.message}{where}",
-                               file=source.label, fix=error.fix) from None
+        _refuse_embedded(resource, source.label)
+        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
+                                                    file="", resource="")
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
 
@@ -367,6 +388,8 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     registry = schema_registry(config, options)
     settings = policy_settings(config)
     units = _units(chosen, root)
+    # Files and stdin are read first: input past the bounds is refused before Ray is imported.
+    plain = {unit: _load_plain(unit, root) for unit in dict.fromkeys(units) if unit == STDIN or not Path(unit).is_dir()}
     preload = _preload(registry)
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
     base = root / "base"
@@ -385,8 +408,8 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         base_groups = _base_groups(base_future.result()[base]) if base_future else None
         preload.join()
         for unit in units:
-            if unit == STDIN:
-                source = _documents(read_stdin("<stdin>"), "<stdin>")
+            if unit in plain:
+                source = plain[unit]
             elif Path(unit) in futures:
                 path = Path(unit)
                 result = futures[path].result()[path]
@@ -395,9 +418,6 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
                     raise result     # past the bounds: refused, like a file or stdin
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
-            else:
-                label = relpath(Path(unit), root)
-                source = _documents(read_input(Path(unit), label), label)
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None))

@@ -108,7 +108,8 @@ def format_junit(report: ValidationReport) -> str:
         out.append(f'  <testsuite name={quoteattr(label)} tests="{max(1, len(source.resources))}" '
                    f'failures="{len(errors)}">')
         names = [printable(resource_id(r)) if isinstance(r, dict) else "?" for r in source.resources] or [label]
-        for name in names + [rest for rest in by_resource if rest not in names]:
+        listed = set(names)
+        for name in names + [rest for rest in by_resource if rest not in listed]:
             # A resource listed twice gets its failures once; a finding on no listed resource its own case.
             out.append(f'    <testcase classname={quoteattr(label)} name={quoteattr(name)}>')
             for f in by_resource.pop(name, []):

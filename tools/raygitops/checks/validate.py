@@ -22,15 +22,16 @@ from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.model.environment import discover, environment_of
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
+                                         serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry
 from raygitops.checks.secret_literals import check_secret_literals
-from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir, stale_environments
+from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
-from raygitops.generate.serveconfig import check_serve_config_text, serve_config_of
-from raygitops.render import input_files
+from raygitops.generate.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import (InputRefused, check_bounds, first_duplicate_key, line_of_path, load_documents, load_text,
-                              read_input, read_stdin, relpath)
+from raygitops.yamlio import (InputRefused, first_duplicate_key, line_of_path, load_documents, read_input, read_stdin,
+                              relpath)
 
 STDIN = "-"
 
@@ -117,24 +118,8 @@ def _load_plain(unit: Path | str, root: Path) -> Source:
     label = "<stdin>" if unit == STDIN else relpath(Path(unit), root)
     source = _documents(read_stdin(label) if unit == STDIN else read_input(Path(unit), label), label)
     for resource in source.resources:
-        _refuse_embedded(resource, label)
+        refuse_serve_config_past_bounds(resource, label)
     return source
-
-
-def _refuse_embedded(resource: Any, label: str) -> None:
-    """A RayService's serveConfigV2 past the YAML bounds (an alias bomb in the string) stops the run,
-    as the same text in a file would."""
-    spec = resource.get("spec") if isinstance(resource, dict) and resource.get("kind") == "RayService" else None
-    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
-    if isinstance(text, str):
-        try:
-            check_bounds(text, "serveConfigV2")
-        except InputRefused as error:
-            where = f" (line {error.line} of the string)" if error.line else ""
-            raise InputRefused(f"{resource_id(resource)}: spec.serveConfigV2: {error.message}{where}",
-                               file=label, fix=error.fix) from None
-        except UserError:
-            pass   # a syntax error: the serve-yaml finding says so
 
 
 def _is_list(document: Any) -> bool:
@@ -169,25 +154,6 @@ def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def _check_kustomization_place(path: Path, root: Path, raw: str) -> None:
-    """Argo CD renders a path of this repository, with nothing from outside it."""
-    if not _inside(path, root):
-        raise UserError("this kustomization is outside the repository, where Argo CD cannot render it", file=str(raw),
-                        fix="move it under overlays/ (or check its output: kubectl kustomize DIR | tools/validate -)")
-    outside = next((f for f in input_files(path) if not _inside(f, root)), None)
-    if outside is not None:
-        raise UserError("this kustomization reads a file outside the repository, which Argo CD does not have",
-                        file=relpath(path, root), fix="copy what it needs into the repository and refer to that")
-
-
 def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
     """The inputs one by one: stdin, kustomization directories and YAML files."""
     units: list[Path | str] = []
@@ -197,7 +163,7 @@ def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
             continue
         path = Path(raw)
         if is_kustomization(path):
-            _check_kustomization_place(path, root, str(raw))
+            check_kustomization_place(path, root, str(raw))
             units.append(path)
         elif path.is_dir():
             found = _expand(path)
@@ -286,31 +252,11 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
-        _refuse_embedded(resource, source.label)
+        refuse_serve_config_past_bounds(resource, source.label)
         _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
                                                     file="", resource="")
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
-
-
-def _not_generated(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
-    """An overlay's serveConfigV2 must be what tools/regen generated: a patch that replaces or
-    edits it would pass every other check and never be regenerated."""
-    generated = config.root / generated_dir(source.environment) / "serve-config.yaml" if source.environment else None
-    if generated is None or not generated.is_file() or serve_config_of(resource) is None:
-        return []    # a plain file, an environment without generated files (regen-stale says so), bad YAML
-    label = relpath(generated, config.root)
-    wanted = load_text(read_input(generated, label), label)
-    rendered = serve_config_of(resource)
-    if rendered == wanted:
-        return []
-    from raygitops.diff.fields import diff_values
-    changes = diff_values(wanted, rendered)
-    where = f" (first difference: {changes[0].display_path})" if changes and changes[0].display_path else ""
-    return [Finding(id="serve-not-generated", severity=ERROR, file=source.label, resource=resource_id(resource),
-                    path="spec.serveConfigV2",
-                    message=f"serveConfigV2 is not {label}{where}: a patch replaces or edits it",
-                    fix=f"remove that patch; change overlays/{source.environment}/{SERVE_OVERRIDE} and run tools/regen")]
 
 
 @lru_cache(maxsize=4)
@@ -329,7 +275,8 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         node = source.nodes[index] if index < len(source.nodes) else None
         own = registry.validate(resource, file=source.label)
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            own += _serve_findings(resource, source, config) + _not_generated(resource, source, config)
+            own += _serve_findings(resource, source, config) + serve_config_not_generated(
+                resource, source.environment, source.label, config.root)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"

@@ -528,7 +528,7 @@ def test_junit_escapes_control_characters(case_repo):
                                                                         "raygitops.yaml").read_text())),
      "raygitops.yaml:26:", ("applications is empty", "list at least one application")),
     ("self-symlink", lambda r: (r / "raygitops.yaml").unlink() or os.symlink("raygitops.yaml", r / "raygitops.yaml"),
-     "raygitops.yaml:", ("cannot read", "replace a looping symbolic link")),
+     "raygitops.yaml:", ("cannot read", "replace the looping symbolic link")),
     ("kuberay-mismatch", lambda r: edit(r, "argocd/settings/settings.yaml", 'kuberayVersion: "1.7.0"',
                                         'kuberayVersion: "1.6.2"'),
      "argocd/settings/settings.yaml:", ("kuberayVersion 1.6.2", "versions.kuberay")),

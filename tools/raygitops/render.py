@@ -23,7 +23,8 @@ from typing import Iterable
 
 from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
-from raygitops.yamlio import InputRefused, load_documents, load_text, read_input, relpath
+from raygitops.yamlbounds import InputRefused, read_input
+from raygitops.yamlio import load_documents, load_text, relpath
 
 CACHE_DIR = ".run/render-cache"
 # Keys of a kustomization that name local files or directories.

@@ -14,7 +14,8 @@ from raygitops.findings import ERROR, Finding, resource_id
 from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir
 from raygitops.generate.serveconfig import serve_config_of
 from raygitops.render import input_files
-from raygitops.yamlio import InputRefused, check_bounds, load_text, read_input, relpath
+from raygitops.yamlbounds import InputRefused, check_bounds, read_input
+from raygitops.yamlio import load_text, relpath
 
 
 def _inside(path: Path, root: Path) -> bool:

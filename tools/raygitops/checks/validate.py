@@ -30,8 +30,8 @@ from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.generate.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import (InputRefused, first_duplicate_key, line_of_path, load_documents, read_input, read_stdin,
-                              relpath)
+from raygitops.yamlbounds import InputRefused, read_input, read_stdin
+from raygitops.yamlio import first_duplicate_key, line_of_path, load_documents, relpath
 
 STDIN = "-"
 

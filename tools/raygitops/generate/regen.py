@@ -19,7 +19,8 @@ from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
 from raygitops.generate.workingdir import Package, build_package, write_package
 from raygitops.masking import mask_yaml_text
-from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml, read_input,
+from raygitops.yamlbounds import read_input
+from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml,
                               write_generated)
 
 SERVE_OVERRIDE = "serve.yaml"

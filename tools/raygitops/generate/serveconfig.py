@@ -22,7 +22,8 @@ from raygitops.findings import ERROR, Finding
 from raygitops.generate.deploy_rules import deploy_errors, env_var_name_problem, first_by_place
 from raygitops.generate.workingdir import APPS_PACKAGE
 from raygitops.masking import describe, is_secret_path, mask_text, shown
-from raygitops.yamlio import InputRefused, YamlDoc, first_duplicate_key, load_documents, load_text
+from raygitops.yamlbounds import InputRefused
+from raygitops.yamlio import YamlDoc, first_duplicate_key, load_documents, load_text
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"

@@ -19,7 +19,13 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+import yaml
+
+from raygitops.errors import UserError
+from raygitops.yamlio import load_documents, load_text
 
 HIDDEN = "(hidden)"
 
@@ -88,7 +94,14 @@ _REFERENCE = re.compile(r"(Ref|Name|^valueFrom)$")
 _SECRET_KINDS_DATA = {"Secret": ("data", "stringData")}
 
 
+# Every secret-like name holds one of these: most names are ruled out by one search.
+_MAYBE_SECRET = re.compile(r"pass|pwd|secret|credential|token|key|dsn|authorization|cookie|connection", re.I)
+
+
+@lru_cache(maxsize=4096)
 def names_a_secret(label: str) -> bool:
+    if not _MAYBE_SECRET.search(label):
+        return False
     lowered = label.lower()
     if any(stem in lowered for stem in _STEMS):
         return True
@@ -128,11 +141,12 @@ def is_secret_path(path: tuple, kind: str = "") -> bool:
 # scheme://userinfo@ — up to the last @ before the path, so that an unescaped @ in a password
 # does not leave its tail visible.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@\"'<>]*(?:@[^\s/?#@\"'<>]*)*)@")
-# name=value, name: value, "name": "value" (the value up to the line's end unless quoted).
-_ASSIGNMENT = re.compile(r"""(?<![\w.])(["']?)([A-Za-z_][\w.\-]*)\1(\s*[:=]\s*)"""
-                         r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s"'][^\n]*)""")
-# --name value, -name value (a flag followed by its value).
-_FLAG_VALUE = re.compile(r"(?<!\S)(--?)([A-Za-z][\w.\-]*)(\s+)(?!-)(\S+)")
+# A secret-like setting's name and separator: name=value, name: value, "name": "value". Its value is
+# what follows: a quoted string, or the rest of the line.
+_NAME_SEPARATOR = re.compile(r"""(?<![\w.\-])(["']?)([A-Za-z_][\w.\-]*)\1\s*[:=][ \t]*""")
+_VALUE = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s"'][^\n]*""")
+# --name value, --name=value, -name value (a flag and its value).
+_FLAG_VALUE = re.compile(r"(?<!\S)(--?)([A-Za-z][\w.\-]*)(\s+|=)(?!-)(\S+)")
 _FLAG = re.compile(r"^--?([A-Za-z][\w.\-]*)$")
 
 
@@ -150,13 +164,21 @@ def _hide_userinfo(match: re.Match) -> str:
     return f"{match.group(1)}{user}:{HIDDEN}@" if colon else f"{match.group(1)}{HIDDEN}@"
 
 
-def _hide_assignment(match: re.Match) -> str:
-    quote, name, separator, value = match.groups()
-    if not names_a_secret(name) or _REFERENCE.search(name):   # DB_CONFIG={"password": …}: look inside
-        inner = mask_text(value) if len(value) > 2 else value
-        return match.group(0) if inner == value else f"{quote}{name}{quote}{separator}{inner}"
-    hidden = f"{value[0]}{HIDDEN}{value[0]}" if value[:1] in ("'", '"') else HIDDEN
-    return f"{quote}{name}{quote}{separator}{hidden}"
+def _hide_assignments(text: str) -> str:
+    """Each secret-like setting's value as (hidden). One pass: a setting inside another's value
+    (DB_CONFIG={"password": …}) is found too, and the time stays linear in the text."""
+    out, done = [], 0
+    for match in _NAME_SEPARATOR.finditer(text):
+        name = match.group(2)
+        if match.start() < done or not names_a_secret(name) or _REFERENCE.search(name):
+            continue
+        value = _VALUE.match(text, match.end())
+        if value is None:
+            continue   # "password:" with the value on the next line: a structure, not text
+        quote = value.group()[0] if value.group()[0] in "'\"" else ""
+        out += [text[done:value.start()], f"{quote}{HIDDEN}{quote}"]
+        done = value.end()
+    return "".join(out) + text[done:] if out else text
 
 
 def _hide_flag_value(match: re.Match) -> str:
@@ -170,7 +192,7 @@ def mask_text(text: str) -> str:
         return text
     text = _URL_USERINFO.sub(_hide_userinfo, text) if "://" in text else text
     if ":" in text or "=" in text:
-        text = _ASSIGNMENT.sub(_hide_assignment, text)
+        text = _hide_assignments(text)
     return _FLAG_VALUE.sub(_hide_flag_value, text) if "-" in text else text
 
 
@@ -212,9 +234,7 @@ def redact(value: Any, path: tuple = (), kind: str = "") -> Any:
 def parse_embedded(text: str, always: bool = False) -> dict | list | None:
     """The mapping or list a string holds as YAML or JSON, or None for ordinary text. Unless
     `always`, only multi-line strings and {…}/[…] are tried, so a one-line "a: b" stays a string.
-    A string past the YAML bounds (raygitops.yamlio) is ordinary text too."""
-    from raygitops.errors import UserError
-    from raygitops.yamlio import load_text
+    A string past the YAML bounds (raygitops.yamlbounds) is ordinary text too."""
     stripped = text.strip()
     if not (always or "\n" in stripped or stripped[:1] in ("{", "[")):
         return None
@@ -229,9 +249,6 @@ def mask_yaml_text(text: str, label: str, kind: str = "") -> str:
     """A YAML file's text with every secret scalar replaced in place (comments and layout kept),
     for printing a diff of it. Raises UserError (raygitops.errors) when the text is past the bounds
     or not YAML: then it must not be printed at all."""
-    import yaml
-
-    from raygitops.yamlio import load_documents
     nodes, documents = load_documents(text, label)
     spans: list[tuple[int, int, str]] = []
 
@@ -252,9 +269,11 @@ def mask_yaml_text(text: str, label: str, kind: str = "") -> str:
 
     for node, document in zip(nodes, documents):
         walk(node, (), document.get("kind", kind) if isinstance(document, dict) else kind)
-    for start, end, replacement in sorted(spans, reverse=True):
-        text = text[:start] + replacement + text[end:]
-    return text
+    out, done = [], 0
+    for start, end, replacement in sorted(spans):
+        out += [text[done:start], replacement]
+        done = end
+    return "".join(out) + text[done:]
 
 
 # --- values in messages -----------------------------------------------------------------------

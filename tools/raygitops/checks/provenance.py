@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from raygitops.checks.registry import finding
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, Finding, resource_id
+from raygitops.findings import Finding, resource_id
 from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir
 from raygitops.generate.serveconfig import serve_config_of
 from raygitops.render import input_files
@@ -68,6 +69,6 @@ def serve_config_not_generated(resource: dict, environment: str, label: str, roo
     from raygitops.diff.fields import diff_values
     changes = diff_values(wanted, rendered)
     where = f" (first difference: {changes[0].display_path})" if changes and changes[0].display_path else ""
-    return [Finding(id="serve-not-generated", severity=ERROR, file=label, resource=resource_id(resource),
-                    path="spec.serveConfigV2", message=f"serveConfigV2 is not {rel}{where}: a patch replaces or edits it",
-                    fix=f"remove that patch; change overlays/{environment}/{SERVE_OVERRIDE} and run tools/regen")]
+    return [finding("serve-not-generated", f"serveConfigV2 is not {rel}{where}: a patch replaces or edits it",
+                    fix=f"remove that patch; change overlays/{environment}/{SERVE_OVERRIDE} and run tools/regen",
+                    file=label, resource=resource_id(resource), path="spec.serveConfigV2")]

@@ -1,35 +1,29 @@
-"""One check for credentials written out in rendered manifests, by masking's notion of secret-like.
+"""The secret-literal check: credentials written out in rendered manifests, by masking's notion of secret-like.
 
-    findings = check_secret_literals(resources, "overlays/prod", already=policy_findings)
-    SECRET_LITERAL["id"]   # "secret-literal"
+    from raygitops.checks.secret_literals import POLICIES       # secret-literal, run by checks/policies.py
+    findings = without_repeats(run_policies(views, context))     # where another check names the field, it wins
 
 It reads the settings a manifest writes out: container env values (not valueFrom) and the
 arguments after a secret-like flag, the serve config's env_vars and user_config, and ConfigMap
 data (keys, and `name=value` lines of files such as application.properties). A value there is a
 secret literal when its name is secret-like (raygitops.masking.names_a_secret: OPENAI_API_KEY,
 STRIPE_KEY, JWT_SECRET, HF_TOKEN…); any string anywhere in a resource is one when it holds a URL
-with a password (DATABASE_URL=postgresql://app:…@db). A ${VAR} reference is not a literal.
-A place another check already reports (db-password-literal, aana-secret-default) is not reported
-twice. The message names the setting, never its value.
+with a password (DATABASE_URL=postgresql://app:…@db). A ${VAR} reference is not a literal. The
+message names the setting, never its value.
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Iterator
 
-from raygitops.findings import ERROR, Finding, resource_id
+from raygitops.checks.policy_base import Policy, PolicyContext, report
+from raygitops.findings import Finding
 from raygitops.generate.serveconfig import serve_config_of
 from raygitops.masking import holds_url_password, mask_text, names_a_secret
+from raygitops.model.rayservice import RayServiceView
 
-SECRET_LITERAL = {
-    "id": "secret-literal",
-    "severity": ERROR,
-    "description": "A credential written in a manifest or the serve config is readable by anyone with the "
-                   "repository, the rendered manifests or the Ray dashboard.",
-    "remediation": "keep it in a Secret made by an ExternalSecret and read it with valueFrom.secretKeyRef "
-                   "(in serve env_vars, write ${VAR} and give the pods VAR from the Secret)",
-}
-_FIX = {
+ID = "secret-literal"   # registered in checks/registry.py (description, remediation)
+_FIX = {   # where the literal sits → how to read it from a Secret instead
     "container env": "use valueFrom.secretKeyRef to a Secret made by an ExternalSecret",
     "container argument": "pass it from a Secret: env with valueFrom.secretKeyRef, then $(VAR) in the argument",
     "ConfigMap key": "keep it in a Secret made by an ExternalSecret and read it with secretKeyRef",
@@ -143,19 +137,29 @@ def _problem(name: str, value: Any, by_name: bool) -> str | None:
     return None
 
 
-def check_secret_literals(resources: Iterable[Any], source: str, already: Iterable[Finding] = ()) -> list[Finding]:
-    """A secret-literal finding per setting that writes a credential out (see the module docstring)."""
-    seen = {(f.resource, f.path) for f in already}
-    out = []
-    for resource in resources:
-        if not isinstance(resource, dict) or resource.get("kind") in _SKIPPED_KINDS:
-            continue
-        rid = resource_id(resource)
-        for where, name, path, value, by_name in _settings(resource):
-            problem = _problem(name, value, by_name)
-            if problem and (rid, path) not in seen:
-                seen.add((rid, path))
-                out.append(Finding(id=SECRET_LITERAL["id"], severity=SECRET_LITERAL["severity"], file=source,
-                                   resource=rid, path=path, message=f"{where} {name} {problem}",
-                                   fix=_FIX.get(where, SECRET_LITERAL["remediation"])))
-    return out
+def check_secret_literals(view: RayServiceView, ctx: PolicyContext) -> Iterator[Finding]:
+    """A finding per setting of the resource that writes a credential out (see the module docstring)."""
+    if view.kind in _SKIPPED_KINDS:
+        return
+    for where, name, path, value, by_name in _settings(view.resource):
+        problem = _problem(name, value, by_name)
+        if problem:
+            yield report(ID, view, ctx, path, f"{where} {name} {problem}", fix=_FIX.get(where))
+
+
+def without_repeats(findings: Iterable[Finding]) -> list[Finding]:
+    """`findings` less each secret-literal finding on a field another finding names: that check says
+    more (db-password-literal, aana-secret-default)."""
+    findings = list(findings)
+    named = {(f.resource, f.path) for f in findings if f.id != ID}
+    return [f for f in findings if f.id != ID or (f.resource, f.path) not in named]
+
+
+class _EveryKindBut(frozenset):
+    """Policy.kinds for a check that reads every kind but these (`kind in kinds` is inverted)."""
+
+    def __contains__(self, kind: object) -> bool:
+        return not super().__contains__(kind)
+
+
+POLICIES = (Policy(ID, check_secret_literals, _EveryKindBut(_SKIPPED_KINDS)),)

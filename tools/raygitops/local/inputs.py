@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 
 from raygitops.errors import UserError
+from raygitops.model.rayservice import RayServiceView
 from raygitops.local.servestatus import Console
 
 # --- checks and the rendered serve config -----------------------------------------------------
@@ -36,18 +37,17 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
 
 def rendered_serve_config(root: Path, overlay_label: str) -> dict:
     """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
-    from raygitops.generate.serveconfig import serve_config_of
     from raygitops.render import render_overlay
     rendered = render_overlay(root / overlay_label, root=root)
     services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")
-    config = serve_config_of(services[0])
+    config = RayServiceView(services[0]).serve_config
     if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")
-    return copy.deepcopy(config)   # serve_config_of's result is shared
+    return copy.deepcopy(config)   # the view's serve config is shared
 
 
 def ensure_package(root: Path, digest: str) -> Path:

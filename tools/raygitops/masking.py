@@ -148,13 +148,20 @@ _VALUE = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s"'][^\n]*""")
 # --name value, --name=value, -name value (a flag and its value).
 _FLAG_VALUE = re.compile(r"(?<!\S)(--?)([A-Za-z][\w.\-]*)(\s+|=)(?!-)(\S+)")
 _FLAG = re.compile(r"^--?([A-Za-z][\w.\-]*)$")
+# ${VAR} or $(VAR): a reference to where the value is, which Ray or Kubernetes expands; no secret itself.
+_VARIABLE = re.compile(r"(?:\$\{\w+\}|\$\(\w+\))+")
+
+
+def is_variable(text: str) -> bool:
+    """Whether `text` is only ${VAR} / $(VAR) references: where a value comes from, not the value."""
+    return _VARIABLE.fullmatch(text.strip()) is not None
 
 
 def holds_url_password(text: str) -> bool:
     """Whether `text` holds a URL with a password (scheme://user:password@host); ${VAR} is no password."""
     for match in _URL_USERINFO.finditer(text) if "://" in text else ():
         password = match.group(2).partition(":")[2]
-        if password and not re.fullmatch(r"(\$\{\w+\}|\$\(\w+\))+", password):
+        if password and not is_variable(password):
             return True
     return False
 
@@ -173,8 +180,8 @@ def _hide_assignments(text: str) -> str:
         if match.start() < done or not names_a_secret(name) or _REFERENCE.search(name):
             continue
         value = _VALUE.match(text, match.end())
-        if value is None:
-            continue   # "password:" with the value on the next line: a structure, not text
+        if value is None or is_variable(value.group().strip("'\"")):
+            continue   # the value on the next line (a structure, not text), or a ${VAR} that names it
         quote = value.group()[0] if value.group()[0] in "'\"" else ""
         out += [text[done:value.start()], f"{quote}{HIDDEN}{quote}"]
         done = value.end()

@@ -38,7 +38,7 @@ def run_policies(resources: Sequence[dict | RayServiceView], ctx: PolicyContext)
     """Every enabled policy over every resource, in resource then registry order; "off" drops a policy.
 
     A policy runs when its pack is on (checks.packs). Identical findings (one per app that shares
-    a DB_CONFIG, say) are reported once.
+    a DB_CONFIG, say) are reported once; so is a field both secret-literal and a specific check name.
     """
     out: dict[Finding, None] = {}
     for r in resources:
@@ -53,4 +53,4 @@ def run_policies(resources: Sequence[dict | RayServiceView], ctx: PolicyContext)
                 continue
             for f in p.check(view, ctx):
                 out[replace(f, severity=severity) if severity else f] = None
-    return list(out)
+    return secret_literals.without_repeats(out)   # the specific check's finding, not also the general one

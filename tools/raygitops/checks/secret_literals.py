@@ -1,7 +1,7 @@
 """The secret-literal check: credentials written out in rendered manifests, by masking's notion of secret-like.
 
-    from raygitops.checks.secret_literals import POLICIES       # secret-literal, run by checks/policies.py
-    findings = without_repeats(run_policies(views, context))     # where another check names the field, it wins
+    from raygitops.checks.secret_literals import POLICIES      # secret-literal, run by checks/policies.py
+    findings = without_repeats(findings)                        # where another check names the field, it wins
 
 It reads the settings a manifest writes out: container env values (not valueFrom) and the
 arguments after a secret-like flag, the serve config's env_vars and user_config, and ConfigMap
@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 from raygitops.checks.policy_base import Policy, PolicyContext, report
 from raygitops.findings import Finding
 from raygitops.generate.serveconfig import serve_config_of
-from raygitops.masking import holds_url_password, mask_text, names_a_secret
+from raygitops.masking import holds_url_password, is_variable, mask_text, names_a_secret
 from raygitops.model.rayservice import RayServiceView
 
 ID = "secret-literal"   # registered in checks/registry.py (description, remediation)
@@ -31,7 +31,6 @@ _FIX = {   # where the literal sits → how to read it from a Secret instead
 # Kinds whose strings are not settings: a Secret has its own check, the others hold references,
 # ciphertext or schemas (whose descriptions may show example URLs).
 _SKIPPED_KINDS = {"Secret", "SealedSecret", "ExternalSecret", "ClusterExternalSecret", "CustomResourceDefinition"}
-_REFERENCE = re.compile(r"(?:\$\{\w+\}|\$\(\w+\))+")
 _FLAG = re.compile(r"^--?([A-Za-z][\w.\-]*)(?:=(.*))?$", re.S)
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
@@ -126,7 +125,7 @@ def _settings(resource: dict) -> Iterator[tuple[str, str, str, Any, bool]]:
 
 
 def _problem(name: str, value: Any, by_name: bool) -> str | None:
-    if not isinstance(value, str) or not value.strip() or _REFERENCE.fullmatch(value.strip()):
+    if not isinstance(value, str) or not value.strip() or is_variable(value):
         return None
     if holds_url_password(value):
         return "holds a URL with a password"
@@ -139,7 +138,7 @@ def _problem(name: str, value: Any, by_name: bool) -> str | None:
 
 def check_secret_literals(view: RayServiceView, ctx: PolicyContext) -> Iterator[Finding]:
     """A finding per setting of the resource that writes a credential out (see the module docstring)."""
-    if view.kind in _SKIPPED_KINDS:
+    if not isinstance(view.kind, str) or view.kind in _SKIPPED_KINDS:
         return
     for where, name, path, value, by_name in _settings(view.resource):
         problem = _problem(name, value, by_name)
@@ -159,7 +158,7 @@ class _EveryKindBut(frozenset):
     """Policy.kinds for a check that reads every kind but these (`kind in kinds` is inverted)."""
 
     def __contains__(self, kind: object) -> bool:
-        return not super().__contains__(kind)
+        return isinstance(kind, str) and not super().__contains__(kind)
 
 
 POLICIES = (Policy(ID, check_secret_literals, _EveryKindBut(_SKIPPED_KINDS)),)

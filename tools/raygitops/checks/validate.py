@@ -25,7 +25,6 @@ from raygitops.model.environment import discover, environment_of
 from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
                                          serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry
-from raygitops.checks.secret_literals import without_repeats
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
@@ -303,7 +302,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         kuberay_version=config.versions.kuberay,
         base_worker_groups=base_groups if source.environment else None,
         settings=settings)
-    return findings + without_repeats(run_policies(views, context))
+    return findings + run_policies(views, context)
 
 
 _UNKNOWN_FIELD = re.compile(r"^unknown (?:field|key) '([^']+)'")

@@ -120,8 +120,16 @@ def _settings(resource: dict) -> Iterator[tuple[str, str, str, Any, bool]]:
         covered.add(path)
         yield where, name, path, value, True
     for path, value, key in _walk(resource, ""):
-        if path != "spec.serveConfigV2" and not any(path == c or path.startswith((c + ".", c + "[")) for c in covered):
+        if path != "spec.serveConfigV2" and not any(prefix in covered for prefix in _prefixes(path)):
             yield "field", key, path, value, False
+
+
+_STEP_END = re.compile(r"(?=[.\[])|$")
+
+
+def _prefixes(path: str) -> Iterator[str]:
+    """a.b[c].d → a, a.b, a.b[c], a.b[c].d: the fields a path lies in."""
+    return (path[:m.start()] for m in _STEP_END.finditer(path) if m.start())
 
 
 def _problem(name: str, value: Any, by_name: bool) -> str | None:

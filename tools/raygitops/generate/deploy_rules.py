@@ -118,9 +118,7 @@ def type_errors(model: Any, data: Any, loc: tuple = ()) -> list[tuple[tuple, str
         field = model.__fields__.get(name) if isinstance(name, str) else None
         if field is None or (value is None and field.allow_none):
             continue
-        tp = field.outer_type_
-        if field.allow_none and value is None:
-            continue
+        tp = field.outer_type_   # pydantic v1: Optional[X] is X with allow_none
         if not _accepts(tp, value):
             words = [w for w in dict.fromkeys(_type_words(tp)) if w != "null"] or ["another type"]
             out.append((loc + (name,), f"must be {' or '.join(words)}, not {describe(value)}"))

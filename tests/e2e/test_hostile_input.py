@@ -406,7 +406,7 @@ def test_only_regular_files_are_read(case_repo, tmp_path, kind):
     else:
         path = Path("/dev/zero")   # reading it would never end
     assert not stat.S_ISREG(path.stat().st_mode)
-    refused(invoke(case_repo, "validate", str(path)), f"{path}:", "not a regular file", "give a YAML file")
+    refused(invoke(case_repo, "validate", str(path)), f"{path}:", "not a regular file", "a readable file")
 
 
 def test_an_unexpected_error_is_exit_2_without_its_message(case_repo, monkeypatch):

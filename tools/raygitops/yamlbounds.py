@@ -103,7 +103,7 @@ def read_input(path: Path, label: str) -> str:
         raise InputRefused(f"cannot read: {exc.strerror or type(exc).__name__}", file=label, fix=fix) from None
     if not stat.S_ISREG(info.st_mode):
         what = "Is a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
-        raise InputRefused(what, file=label, fix="give a YAML file, or - to read stdin")
+        raise InputRefused(what, file=label, fix="check that this path is a readable file where one is expected")
     if info.st_size > MAX_BYTES.value:
         raise _too_large(label)
     try:

@@ -30,8 +30,9 @@ BOMB = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n"
         "  a: &a [x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
         "  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
         "  e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n")
-SERVE_BOMB = RAYSERVICE.replace("    applications:\n", "    x: &a [1, 1, 1, 1, 1, 1, 1, 1]\n    y: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-                                "    z: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n    w: [*c, *c, *c, *c]\n    applications:\n")
+SERVE_BOMB = RAYSERVICE.replace("    applications:\n", "    x: &a [1, 1, 1, 1, 1, 1, 1, 1]\n"
+                                "    y: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n    z: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+                                "    w: [*c, *c, *c, *c]\n    applications:\n")
 
 
 def cases(work: Path) -> list[tuple[str, list[str], bytes | None]]:

@@ -139,10 +139,10 @@ def template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def case_repo(template, tmp_path) -> Path:
-    """A fresh copy of the repository, checked afterwards for writes outside .run/."""
+    """A fresh copy of the repository to break (invoke checks that the command writes nothing outside .run/)."""
     root = tmp_path / "repo"
     shutil.copytree(template, root, symlinks=True)
-    yield root
+    return root
 
 
 def write(root: Path, rel: str, text: str | bytes) -> str:
@@ -263,11 +263,13 @@ def test_literal_secrets_under_common_names_are_findings(case_repo, output):
             (f"{container}.env[STRIPE_KEY]", "container env STRIPE_KEY holds a secret literal"),
             (f"{container}.env[JWT_SECRET]", "container env JWT_SECRET holds a secret literal"),
             (f"{container}.env[DATABASE_URL]", "container env DATABASE_URL holds a URL with a password"),
-            ("data.application.properties", "ConfigMap key application.properties holds a secret-like setting in its text"),
+            ("data.application.properties",
+             "ConfigMap key application.properties holds a secret-like setting in its text"),
         }
     if output == "text":
         [line] = [line for line in finding_lines(result, rel) if "STRIPE_KEY" in line]
-        assert line.startswith(f"{rel}:15: Deployment api: error secret-literal:") and "— use valueFrom.secretKeyRef" in line
+        assert line.startswith(f"{rel}:15: Deployment api: error secret-literal:")
+        assert "— use valueFrom.secretKeyRef" in line
 
 
 def test_regen_error_does_not_quote_a_secret_in_its_fix(case_repo):
@@ -306,7 +308,8 @@ def test_diff_masks_every_secret_in_every_format(case_repo):
         """dev's settings, holding planted-<what>-<tag> in every secret-like place tools/diff shows."""
         write(root, "overlays/dev/app-config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\n"
               f"data:\n  application.properties: |\n    server.port=8080\n    db.password=planted-props-{tag}\n")
-        write(root, "overlays/dev/secrets-patch.yaml", "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: aana}\n"
+        write(root, "overlays/dev/secrets-patch.yaml",
+              "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: aana}\n"
               "spec:\n  rayClusterConfig:\n    headGroupSpec:\n      template:\n        spec:\n          containers:\n"
               f"            - name: ray-head\n              args: [--signing-key, planted-arg-{tag}]\n"
               "              env:\n"
@@ -432,7 +435,8 @@ def test_routes_ray_refuses_are_refused(case_repo, route, words):
 
 
 @pytest.mark.parametrize("name, serve_yaml, words", named(
-    ("autoscaling-min-above-max", "        num_replicas: auto\n        autoscaling_config: {min_replicas: 3, max_replicas: 1}\n",
+    ("autoscaling-min-above-max",
+     "        num_replicas: auto\n        autoscaling_config: {min_replicas: 3, max_replicas: 1}\n",
      ("max_replicas (1) must be greater than or equal to min_replicas (3)",)),
     ("replicas-not-whole", "        num_replicas: 1.5\n", ("must be a whole number or a string, not a number",)),
     ("env-var-name-with-equals", "        num_replicas: 1\n    runtime_env:\n      env_vars: {'A=B': x}\n",
@@ -452,10 +456,12 @@ def test_serve_yaml_that_ray_would_refuse_is_refused(case_repo, name, serve_yaml
 @pytest.mark.parametrize("name, deployment, route, path, words", named(
     ("route-trailing-slash", "        num_replicas: 1", "/main/", "applications[main].route_prefix",
      "may not end with a trailing '/'"),
-    ("autoscaling-min-above-max", "        num_replicas: auto\n        autoscaling_config: {min_replicas: 3, max_replicas: 1}",
+    ("autoscaling-min-above-max",
+     "        num_replicas: auto\n        autoscaling_config: {min_replicas: 3, max_replicas: 1}",
      "/", "applications[main].deployments[Gateway].autoscaling_config.max_replicas",
      "must be greater than or equal to min_replicas"),
-    ("env-var-name", "        num_replicas: 1\n        ray_actor_options:\n          runtime_env: {env_vars: {'A=B': x}}",
+    ("env-var-name",
+     "        num_replicas: 1\n        ray_actor_options:\n          runtime_env: {env_vars: {'A=B': x}}",
      "/", "applications[main].deployments[Gateway].ray_actor_options.runtime_env.env_vars", "it has '='"),
 ))
 def test_rendered_serve_config_that_ray_would_refuse_is_a_finding(case_repo, name, deployment, route, path, words):
@@ -470,7 +476,8 @@ def test_rendered_serve_config_that_ray_would_refuse_is_a_finding(case_repo, nam
     ("unknown-top-level-key", "versions:", "verions:", "raygitops.yaml:5:", ("unknown key 'verions'", "'versions'")),
     ("unknown-app-key", "route_prefix: /language", "rout_prefix: /language", "raygitops.yaml:33:",
      ("unknown key 'rout_prefix'", "'route_prefix'")),
-    ("tag-suffix-list", "tag_suffix: -py311}", "tag_suffix: [1]}", "raygitops.yaml:", ("tag_suffix' must be a string",)),
+    ("tag-suffix-list", "tag_suffix: -py311}", "tag_suffix: [1]}", "raygitops.yaml:",
+     ("tag_suffix' must be a string",)),
     ("version-list", "ray: 2.46.0 ", "ray: [1] ", "raygitops.yaml:", ("versions.ray",)),
 ))
 def test_raygitops_yaml_keys_and_types(case_repo, name, old, new, where, words):
@@ -480,7 +487,8 @@ def test_raygitops_yaml_keys_and_types(case_repo, name, old, new, where, words):
 
 
 def test_a_patch_that_replaces_the_serve_config_fails(case_repo):
-    write(case_repo, "overlays/dev/serve-patch.yaml", "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: aana}\n"
+    write(case_repo, "overlays/dev/serve-patch.yaml",
+          "apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: aana}\n"
           "spec:\n  serveConfigV2: |\n    applications:\n      - name: main\n        import_path: apps.main:app\n"
           "        route_prefix: /\n        runtime_env: {env_vars: {API_TOKEN: planted-patch-4417}}\n")
     edit(case_repo, "overlays/dev/kustomization.yaml", "  - path: rayservice-patch.yaml\n",
@@ -498,12 +506,14 @@ def test_a_kustomization_outside_the_repository_is_refused(case_repo, tmp_path):
     write(outside, "kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
           "resources: [cm.yaml]\n")
     write(outside, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    refused(invoke(case_repo, "validate", str(outside)), f"{outside}:", "outside the repository", "move it under overlays/")
+    refused(invoke(case_repo, "validate", str(outside)), f"{outside}:", "outside the repository",
+            "move it under overlays/")
 
 
 def test_an_overlay_name_argo_cd_cannot_use_is_refused(case_repo):
     shutil.copytree(case_repo / "overlays/staging", case_repo / "overlays/q a")
-    refused(invoke(case_repo, "validate"), "overlays/q a/:", "'q a' is not a valid Kubernetes name", "rename the directory")
+    refused(invoke(case_repo, "validate"), "overlays/q a/:", "'q a' is not a valid Kubernetes name",
+            "rename the directory")
 
 
 # --- 4. output formats and messages -----------------------------------------------------------------
@@ -586,13 +596,14 @@ def documents(draw):
     serve.setdefault("applications", [app])
     shared = draw(planted_tree(plants))
     spec = draw(planted_tree(plants))
-    if draw(st.booleans()):
-        spec["alias"], spec["again"] = shared, shared      # the dumper writes &id001 and *id001
+    for tree in (spec, serve):
+        if draw(st.booleans()):
+            tree["alias"], tree["again"] = shared, shared      # the dumper writes &id001 and *id001
     service = {"apiVersion": "ray.io/v1", "kind": draw(st.sampled_from(["RayService", "ConfigMap", "Secret"])),
                "metadata": {"name": "fuzz", "namespace": "aana-fuzz"},
                "spec": {"serveConfigV2": yaml.safe_dump(serve, allow_unicode=True), **spec}}
     text = yaml.safe_dump_all([service, draw(planted_tree(plants))], allow_unicode=True)
-    return text, [p for p in plants if p not in ("name",)]
+    return text, plants
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,

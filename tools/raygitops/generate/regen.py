@@ -241,8 +241,9 @@ def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
     plan = plan_regen(root)
     if plan.pin_problems:
         problem = plan.pin_problems[0]
-        raise UserError(problem, fix="set it to versions.kuberay in raygitops.yaml (the KubeRay Argo CD installs)"
-                        if "versions.kuberay" in problem else "make every Ray version equal versions.ray in raygitops.yaml")
+        fix = ("set it to versions.kuberay in raygitops.yaml (the KubeRay Argo CD installs)"
+               if "versions.kuberay" in problem else "make every Ray version equal versions.ray in raygitops.yaml")
+        raise UserError(problem, fix=fix)
     changed = write_generated(root, plan.files)
     for path in sorted((root / "overlays").glob("*/generated/*")):
         rel = path.relative_to(root).as_posix()

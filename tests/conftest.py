@@ -21,7 +21,7 @@ from raygitops.render import read_kustomization
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared")).resolve()
-_COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
+_COPY_IGNORE = shutil.ignore_patterns(".venv*", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", "*.egg-info")
 
 

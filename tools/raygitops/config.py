@@ -46,6 +46,9 @@ class AppSpec:
     smoke: dict[str, Any] = field(default_factory=dict)
     docs: str | None = None
     line: int | None = None
+    # True for an `aana:` entry: import_path is then the AanaSDK object (module:attribute), which
+    # tools/regen builds with Aana's own `aana build` into several Serve applications.
+    aana: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,17 +141,23 @@ def load_config(root: Path) -> RepoConfig:
         if not _APP_NAME.match(name):
             raise UserError(f"application name '{name}' is not a valid name", file=doc.file,
                             line=doc.line_of(path + ("name",)), fix="use letters, digits, _ and -")
-        import_path = _require(doc, raw, "import_path", path, str, "module:attribute, e.g. apps.main:app")
+        kind = "aana" if isinstance(raw, dict) and "aana" in raw else "import_path"
+        if isinstance(raw, dict) and "aana" in raw and "import_path" in raw:
+            raise UserError(f"application '{name}' has both import_path and aana", file=doc.file,
+                            line=doc.line_of(path + ("aana",)),
+                            fix="keep import_path for a Ray Serve app, or aana for an Aana SDK app")
+        import_path = _require(doc, raw, kind, path, str, "module:attribute, e.g. apps.main:app")
         if import_path.count(":") != 1:
-            raise UserError(f"import_path '{import_path}' must be module:attribute", file=doc.file,
-                            line=doc.line_of(path + ("import_path",)), fix="e.g. apps.main:app")
+            raise UserError(f"{kind} '{import_path}' must be module:attribute", file=doc.file,
+                            line=doc.line_of(path + (kind,)), fix="e.g. apps.main:app")
         route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
         problem = route_prefix_problem(route)
         if problem:
             raise UserError(f"route_prefix {route!r} {problem[0]}", file=doc.file,
                             line=doc.line_of(path + ("route_prefix",)), fix=problem[1])
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
-                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
+                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path),
+                            aana=kind == "aana"))
     if not apps:
         raise UserError("applications is empty: there is nothing to build or deploy", file=doc.file,
                         line=doc.line_of(("applications",)),
@@ -199,16 +208,19 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
     return tuple(values)
 
 
-_SMOKE_KEYS = {"method", "path", "json", "expect"}
+_SMOKE_KEYS = {"method", "path", "json", "form", "expect"}
 
 
-def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any]:
-    smoke = _optional(doc, app, "smoke", path, dict, {})
-    unknown = sorted(set(smoke) - _SMOKE_KEYS)
-    if unknown:
-        raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(path + ("smoke",)),
-                        fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
-    _optional(doc, smoke, "expect", path + ("smoke",), dict, {})
+def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any] | list[dict[str, Any]]:
+    """The smoke request, or a list of them; servestatus.smoke_requests reads either."""
+    smoke = app.get("smoke") or {}   # its type is checked by config_schema
+    for index, request in enumerate(smoke if isinstance(smoke, list) else [smoke]):
+        where = path + (("smoke", index) if isinstance(smoke, list) else ("smoke",))
+        unknown = sorted(set(request) - _SMOKE_KEYS) if isinstance(request, dict) else ["(not a mapping)"]
+        if unknown:
+            raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(where),
+                            fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
+        _optional(doc, request, "expect", where, dict, {})
     return smoke
 
 

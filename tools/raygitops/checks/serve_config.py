@@ -25,6 +25,9 @@ def import_path_problem(import_path: str, root: Path, external: Iterable[str]) -
         return None
     if not _MODULE.match(module) or not attribute:
         return f"import_path '{import_path}' is not module:attribute"
+    from raygitops.generate.aana_apps import generated_serve_modules
+    if module in generated_serve_modules(root):
+        return None   # an Aana app's Serve targets: tools/regen puts the module into the working_dir zip
     if module.split(".")[0] != APPS_PACKAGE:
         # The working_dir zip holds apps/ only: anything else in the repository is not in the cluster.
         return f"import_path '{import_path}': module {module} is not in {APPS_PACKAGE}/, the code the cluster gets"

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,9 @@ def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what
         raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
                         line=doc.line_of(path), fix=f"add {what}")
     value = mapping[key]
-    if not isinstance(value, kind):
-        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__)
+                                          for k in (kind if isinstance(kind, tuple) else (kind,))))
         raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {names}",
                         file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
     return value
@@ -149,12 +151,17 @@ def load_config(root: Path) -> RepoConfig:
             raise UserError(f"{kind} '{import_path}' must be module:attribute", file=doc.file,
                             line=doc.line_of(path + (kind,)), fix="e.g. apps.main:app")
         route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
-        if not route.startswith("/"):
-            raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
-                            line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        problem = route_prefix_problem(route)
+        if problem:
+            raise UserError(f"route_prefix {route!r} {problem[0]}", file=doc.file,
+                            line=doc.line_of(path + ("route_prefix",)), fix=problem[1])
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
                             smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path),
                             aana=kind == "aana"))
+    if not apps:
+        raise UserError("applications is empty: there is nothing to build or deploy", file=doc.file,
+                        line=doc.line_of(("applications",)),
+                        fix="list at least one application with name, import_path and route_prefix (see README.md)")
     _reject_duplicates(doc, apps)
 
     schemas = _schema_settings(doc, _optional(doc, data, "schemas", (), dict, {}))
@@ -170,6 +177,19 @@ def load_config(root: Path) -> RepoConfig:
         packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
+
+
+def route_prefix_problem(route: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) for a route Ray refuses at deploy: ray/serve/_private/utils.py
+    validate_route_prefix (Ray 2.46) wants a leading /, no trailing / but for "/", no { or }."""
+    if not route.startswith("/"):
+        return "must start with /", f"use /{route}"
+    if route != "/" and route.endswith("/"):
+        return "must not end with / (Ray refuses it at deploy)", f"use {route.rstrip('/') or '/'}"
+    if "{" in route or "}" in route:
+        return "must not hold a path parameter ({…}): Ray routes by prefix only", \
+            "use a fixed prefix and read the rest of the path in the app"
+    return None
 
 
 def _optional(doc: YamlDoc, mapping: dict, key: str, path: tuple, kind: type, default: Any) -> Any:
@@ -237,6 +257,6 @@ def find_repo_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding raygitops.yaml."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).exists():
+        if os.path.lexists(candidate / CONFIG_FILE):   # a broken or looping link is found, then reported
             return candidate
     raise UserError(f"no {CONFIG_FILE} in {here} or above", fix="run from inside a raygitops repository")

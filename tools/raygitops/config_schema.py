@@ -92,7 +92,8 @@ def _user_error(doc, error: jsonschema.ValidationError) -> UserError:
         return UserError(f"missing '{'.'.join(map(str, path + (missing,)))}'", file=doc.file,
                          line=doc.line_of(path), fix=f"add {missing}")
     if error.validator == "type":
-        expected = _TYPE_WORDS.get(schema.get("type"), str(schema.get("type")))
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        expected = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, str(t)) for t in types))
         return UserError(f"'{where}' must be {expected}", file=doc.file, line=doc.line_of(path),
                          fix=f"write {expected} there (see README.md for raygitops.yaml)")
     if error.validator == "pattern":

@@ -9,7 +9,6 @@ import difflib
 import json
 import os
 import re
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
 from raygitops.model.environment import discover, environment_of
+from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
+                                         serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
@@ -34,7 +33,8 @@ from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.schemastore import SchemaStore
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
+from raygitops.yamlbounds import InputRefused, read_input, read_stdin
+from raygitops.yamlio import first_duplicate_key, line_of_path, load_documents, relpath
 
 STDIN = "-"
 
@@ -96,14 +96,14 @@ def _environment_of(path: Path, root: Path) -> str:
 
 
 def _documents(text: str, label: str) -> Source:
-    """Parse a multi-document YAML stream, keeping where each document starts."""
+    """Parse a multi-document YAML stream, keeping where each document starts. Input past the
+    bounds (raygitops.yamlio) stops the run; a syntax error is this source's finding."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=LOADER))
-        documents = list(yaml.load_all(text, Loader=LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
-                                             line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
+        nodes, documents = load_documents(text, label)
+    except InputRefused:
+        raise
+    except UserError as error:
+        return Source(label, error=error)
     for node in nodes:
         duplicate = first_duplicate_key(node)
         if duplicate:
@@ -121,6 +121,15 @@ def _documents(text: str, label: str) -> Source:
         else:
             pairs.append((document, node))
     return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
+
+
+def _load_plain(unit: Path | str, root: Path) -> Source:
+    """A YAML file or stdin as a source, its serve configs' bounds checked too."""
+    label = "<stdin>" if unit == STDIN else relpath(Path(unit), root)
+    source = _documents(read_stdin(label) if unit == STDIN else read_input(Path(unit), label), label)
+    for resource in source.resources:
+        refuse_serve_config_past_bounds(resource, label)
+    return source
 
 
 def _is_list(document: Any) -> bool:
@@ -155,7 +164,7 @@ def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
-def _units(paths: list[Path | str]) -> list[Path | str]:
+def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
     """The inputs one by one: stdin, kustomization directories and YAML files."""
     units: list[Path | str] = []
     for raw in paths:
@@ -164,6 +173,7 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
             continue
         path = Path(raw)
         if is_kustomization(path):
+            check_kustomization_place(path, root, str(raw))
             units.append(path)
         elif path.is_dir():
             found = _expand(path)
@@ -280,6 +290,7 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig, cache: R
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
+        refuse_serve_config_past_bounds(resource, source.label)   # before any cache: it is the refusal
         _serve_cache[key] = cache.findings(
             "serve", [key[0], key[2]],
             lambda: check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
@@ -309,7 +320,8 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         if isinstance(resource, dict):
             views.append(RayServiceView(resource, node))
             if resource.get("kind") == "RayService":
-                own += _serve_findings(resource, source, config, cache)
+                own += _serve_findings(resource, source, config, cache) + serve_config_not_generated(
+                    resource, source.environment, source.label, config.root)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"
@@ -361,7 +373,9 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
     registry = schema_registry(config, options)
     settings = policy_settings(config)
-    units = _units(chosen)
+    units = _units(chosen, root)
+    # Files and stdin are read first: input past the bounds is refused before Ray is imported.
+    plain = {unit: _load_plain(unit, root) for unit in dict.fromkeys(units) if unit == STDIN or not Path(unit).is_dir()}
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
     memo = InputMemo()
     package_digest = build_package(root).digest
@@ -388,16 +402,16 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         if preload is not None:
             preload.join()
         for unit in units:
-            if unit == STDIN:
-                source = _documents(sys.stdin.read(), "<stdin>")
+            if unit in plain:
+                source = plain[unit]
             elif Path(unit) in futures:
                 path = Path(unit)
                 result = futures[path].result()[path]
                 label, environment = relpath(path, root), _environment_of(path, root)
+                if isinstance(result, InputRefused):
+                    raise result     # past the bounds: refused, like a file or stdin
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
-            else:
-                source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
                                                 base_groups if source.environment else None, cache))

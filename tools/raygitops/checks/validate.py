@@ -26,6 +26,7 @@ from raygitops.model.environment import discover, environment_of
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.celcheck import cel_findings
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.generate.serveconfig import check_serve_config_text
@@ -262,6 +263,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
     for index, resource in enumerate(source.resources):
         node = source.nodes[index] if index < len(source.nodes) else None
         own = registry.validate(resource, file=source.label)
+        own += cel_findings(resource, registry, file=source.label)
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
             own += _serve_findings(resource, source, config)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))

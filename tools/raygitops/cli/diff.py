@@ -2,6 +2,7 @@
 
     tools/diff                                  # merge-base with main → working tree (uncommitted changes included)
     tools/diff origin/main HEAD --format markdown --exit-code
+    tools/diff "$base" --fail-on rejected,suspend          # exit 1 when a change is rejected or suspends a service
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                         help="markdown: a PR comment, empty when nothing changed")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences, like git diff")
+    parser.add_argument("--fail-on", metavar="VERDICT,…",
+                        help="exit 1 when any change has one of these verdicts (rejected, outage or its alias "
+                             "suspend, unknown-field, validation-failed, new-cluster, …)")
     parser.add_argument("--kuberay-version", metavar="X.Y.Z",
                         help="judge the rollout for this KubeRay (default: versions.kuberay in HEAD's raygitops.yaml)")
     parser.add_argument("--require-clean", action="store_true",
@@ -32,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from raygitops.config import VERSION_PATTERN
     from raygitops.output.diffreport import format_report
     from raygitops.errors import UserError
+    from raygitops.diff.verdicts import fail_on_verdicts
 
+    fail_on = fail_on_verdicts(args.fail_on) if args.fail_on is not None else frozenset()
     if args.kuberay_version and not VERSION_PATTERN.match(args.kuberay_version):
         raise UserError(f"--kuberay-version '{args.kuberay_version}' is not a version like 1.7.0",
                         fix="write MAJOR.MINOR.PATCH")
@@ -40,4 +46,5 @@ def run(args: argparse.Namespace) -> int:
                           require_clean=args.require_clean, jobs=args.jobs)
     report = compare(repo_root(), options)
     sys.stdout.write(format_report(report, args.format))
-    return 1 if args.exit_code and report.has_differences else 0
+    failed = (args.exit_code and report.has_differences) or report.has_verdict(fail_on)
+    return 1 if failed else 0

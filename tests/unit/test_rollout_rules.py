@@ -353,8 +353,10 @@ def test_crd_schema_changes():
     changes = {c.display_path: (c.change, c.before, c.after) for c in schema_changes(old, new)}
     assert changes == {"spec.a": ("changed", "optional", "required"), "spec.gone": ("removed", "optional", None),
                        "spec.suspend": ("added", None, "optional")}
-    stores = {"1.6.2": {"RayService": old}, "1.7.0": {"RayService": new}}
-    [diff] = crd_diffs("1.6.2", "1.7.0", lambda v: (lambda a, k: stores[v].get(k)) if v in stores else None)
+    stores = {"1.6.2": {"RayService": old, "RayCluster": old}, "1.7.0": {"RayService": new, "RayCluster": new}}
+    diff, other = crd_diffs("1.6.2", "1.7.0", lambda v: (lambda a, k: stores[v].get(k)) if v in stores else None)
+    [summary] = other.fields     # a kind this repository does not deploy: one row
+    assert summary.summary() == "KubeRay 1.6.2 → KubeRay 1.7.0: 1 new, 1 removed, 1 newly required fields"
     judged = {c.change.display_path: c for c in classify(diff, setup=operator_setup("1.7.0"))}
     assert "newly required in KubeRay 1.7.0" in judged["spec.a"].impact and judged["spec.a"].warning
     assert judged["spec.suspend"].impact.startswith("new field in KubeRay 1.7.0")
@@ -367,7 +369,7 @@ def test_crd_schema_changes():
 def test_rules_table_is_well_formed():
     facts = {"kuberay", "name", "path", "value", "why", "why_before", "trigger", "ride_along", "rolled", "since",
              "old_svc", "new_svc", "refusal", "timeout", "field", "added_in", "cel", "from", "to", "gates",
-             "gate_changes", "gate_warning", "missing", "crd_from", "crd_to"}
+             "gate_changes", "gate_warning", "missing", "crd_from", "crd_to", "direction"}
     for rule in RULES:
         assert rule.source and rule.impact, rule
         assert all(rule.shape), rule.pattern

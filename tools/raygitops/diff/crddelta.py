@@ -13,6 +13,8 @@ CRD_KIND = "CustomResourceDefinition"
 KUBERAY_KINDS = ("RayService", "RayCluster", "RayJob", "RayCronJob")
 API_VERSION = "ray.io/v1"
 MAX_ROWS = 25            # per CRD; the rest is counted in one last row
+DETAILED = ("RayService",)   # the kinds this repository deploys: a row per field; the others, one summary row
+SUMMARY = ("schema",)        # the one field of a summary row
 ANY_ITEM = Named("")     # a list item, shown as []
 
 # version → that KubeRay's schema_of(api_version, kind), or None when the schema store does not hold the version
@@ -24,8 +26,8 @@ def _walk(schema: dict, path: tuple = ()) -> Iterator[tuple[tuple, bool]]:
     """(path, required) for every field of an openAPIV3Schema, parents before children."""
     needed = set(schema.get("required") or [])
     for key, sub in (schema.get("properties") or {}).items():
-        if not isinstance(sub, dict):
-            continue
+        if not isinstance(sub, dict) or (not path and key == "status"):
+            continue      # the status is the operator's to write, not Git's
         here = path + (key,)
         yield here, key in needed
         yield from _walk(sub, here)
@@ -42,7 +44,8 @@ def _topmost(paths: set[tuple]) -> list[tuple]:
     return sorted(p for p in paths if not any(p[:n] in paths for n in range(1, len(p))))
 
 
-def schema_changes(old: dict | None, new: dict | None) -> list[FieldChange]:
+def schema_changes(old: dict | None, new: dict | None, limit: int | None = MAX_ROWS) -> list[FieldChange]:
+    """New and removed fields (topmost only), and fields that became required; at most `limit` rows."""
     before, after = _fields(old), _fields(new)
     changes = [FieldChange(p, ADDED, after=("required" if after[p] else "optional"))
                for p in _topmost(set(after) - set(before))]
@@ -51,9 +54,9 @@ def schema_changes(old: dict | None, new: dict | None) -> list[FieldChange]:
     changes += [FieldChange(p, CHANGED, before="optional", after="required")
                 for p in sorted(set(before) & set(after)) if after[p] and not before[p]]
     changes.sort(key=lambda c: (c.path, c.change))
-    if len(changes) > MAX_ROWS:
-        rest = len(changes) - MAX_ROWS + 1
-        changes = changes[:MAX_ROWS - 1] + [FieldChange(("…",), ADDED, after=f"{rest} more schema changes")]
+    if limit is not None and len(changes) > limit:
+        rest = len(changes) - limit + 1
+        changes = changes[:limit - 1] + [FieldChange(("…",), ADDED, after=f"{rest} more schema changes")]
     return changes
 
 
@@ -77,7 +80,11 @@ def crd_diffs(old_version: str, new_version: str, schema_at: SchemaAt) -> list[R
             out.append(ResourceDiff(name, CRD_KIND, change, (), *(s if present is not None else None
                                                                  for s, present in zip(sides, (old, new)))))
             continue
-        fields = schema_changes(old, new)
+        fields = schema_changes(old, new, limit=MAX_ROWS if kind in DETAILED else None)
+        if fields and kind not in DETAILED:
+            counts = {change: sum(1 for f in fields if f.change == change) for change in (ADDED, REMOVED, CHANGED)}
+            text = f"{counts[ADDED]} new, {counts[REMOVED]} removed, {counts[CHANGED]} newly required fields"
+            fields = [FieldChange(SUMMARY, CHANGED, before=f"KubeRay {old_version}", after=f"KubeRay {new_version}: {text}")]
         if fields:
             out.append(ResourceDiff(name, CRD_KIND, CHANGED, tuple(fields), *sides))
     return out

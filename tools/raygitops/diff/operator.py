@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from raygitops.diff import sources as src
-from raygitops.diff.crddelta import CRD_KIND, NOT_IN_STORE, SchemaAt, crd_diffs
+from raygitops.diff.crddelta import CRD_KIND, NOT_IN_STORE, SUMMARY, SchemaAt, crd_diffs
 from raygitops.diff.fields import ADDED, CHANGED, REMOVED, FieldChange, Index, Named, ResourceDiff, diff_values
 from raygitops.diff.kuberay import INCREMENTAL_GATE, INCREMENTAL_TYPE, gate_default, operator_setup, parse_version
 from raygitops.diff.rulebase import FACTS, Context, Rule
@@ -108,6 +108,8 @@ def _gate_warning(ctx: Context) -> str:
 
 FACTS.update({
     "from": lambda ctx: _versions(ctx)[0],
+    "direction": lambda ctx: ("downgrade" if parse_version(_versions(ctx)[1]) < parse_version(_versions(ctx)[0])
+                              else "upgrade"),
     "to": lambda ctx: _versions(ctx)[1],
     "gates": _gate_defaults,
     "gate_changes": _gate_changes,
@@ -146,10 +148,10 @@ def _whole(ctx: Context) -> bool:
     return ctx.change is None
 
 
-_UPGRADE = ("operator upgrade {from} → {to}: KubeRay updates each RayService's active RayCluster in place once "
+_UPGRADE = ("operator {direction} {from} → {to}: KubeRay updates each RayService's active RayCluster in place once "
             "(its ray.io/kuberay-version annotation differs), no new cluster; the operator restarts and re-submits "
             "every serveConfigV2.{gates}")
-_UPGRADE_WARNING = ("Operator upgrade to KubeRay {to}: KubeRay copies each RayService's whole rayClusterConfig onto "
+_UPGRADE_WARNING = ("Operator {direction} to KubeRay {to}: KubeRay copies each RayService's whole rayClusterConfig onto "
                     "its running RayCluster once, so changes it was ignoring (minReplicas, maxReplicas, tolerations) "
                     "or not applying (upgradeStrategy None) reach the RayCluster now, for pods created from then on.")
 _DOWNGRADE = ("operator downgrade {from} → {to}: KubeRay < 1.2.1 has no version check and hashes every RayCluster "
@@ -186,6 +188,8 @@ OPERATOR_RULES: tuple[Rule, ...] = (
     Rule(".".join(NOT_IN_STORE), NO_OP, "the schema store does not hold KubeRay {missing}: CRD schema changes not shown",
          src.CRD_APPLY, kind=CRD_KIND, exact=True),
     Rule('"…"', NO_OP, "{value}", src.CRD_APPLY, kind=CRD_KIND, exact=True),
+    Rule(".".join(SUMMARY), IN_PLACE, "schema changes of a kind this repository does not deploy", src.CRD_APPLY,
+         kind=CRD_KIND, exact=True),
     Rule("", IN_PLACE, "new CRD in KubeRay {crd_to}", src.CRD_APPLY, kind=CRD_KIND, changes=frozenset({ADDED}),
          when=_whole),
     Rule("", NO_OP, "not in KubeRay {crd_to}; kept in the cluster (argocd/kuberay-crds.yaml never prunes)", src.CRD_APPLY,
@@ -196,5 +200,6 @@ OPERATOR_RULES: tuple[Rule, ...] = (
          src.CRD_APPLY, kind=CRD_KIND, changes=frozenset({REMOVED})),
     Rule("", IN_PLACE, "newly required in KubeRay {crd_to}: an object without it is rejected on its next write",
          src.CRD_APPLY, kind=CRD_KIND,
-         warning="KubeRay {crd_to}'s CRD requires {path}: a RayService without it is rejected when next written."),
+         warning="KubeRay {crd_to}'s RayService CRD requires {path}: a RayService without it is rejected when next "
+                 "written."),
 )

@@ -1,7 +1,7 @@
 """What a rollover costs: the requests of the old and the new RayCluster while both run.
 
     capacity = rollover_capacity(old_service, new_service, incremental=False)   # RolloverCapacity
-    capacity.describe()   # "capacity during the rollover (both clusters run until the switch): old …; new …; together …"
+    capacity.describe()   # "capacity during the rollover (both clusters run until the switch): old …; new …"
 """
 from __future__ import annotations
 

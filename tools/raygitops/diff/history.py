@@ -2,7 +2,7 @@
 found in git history: with no API server, Git's past is the only record.
 
     finder = BaselineFinder(repo, prefix, base_commit, setup, schema_of, cache_root)   # finder.close() at the end
-    finder.find("prod", "RayService/aana-prod/aana")      # Baseline | None: the RayService at the commit the cluster dates from
+    finder.find("prod", "RayService/aana-prod/aana")   # Baseline | None: the RayService the cluster was made from
 
 Walking BASE's first-parent history back, the cluster was last written (kuberay v1.7.0 rsc shouldUpdateCluster
 L1351, shouldPrepareNewCluster L1409):

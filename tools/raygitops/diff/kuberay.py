@@ -228,7 +228,8 @@ def operator_refusal(service: Any, setup: OperatorSetup) -> str | None:
     options = (spec.get("upgradeStrategy") or {}).get("clusterUpgradeOptions")
     if not isinstance(options, dict):
         return "ClusterUpgradeOptions are required for NewClusterWithIncrementalUpgrade"
-    surge, step, interval = options.get("maxSurgePercent", 100), options.get("stepSizePercent"), options.get("intervalSeconds")
+    surge, step = options.get("maxSurgePercent", 100), options.get("stepSizePercent")
+    interval = options.get("intervalSeconds")
     if not isinstance(surge, int) or not 0 <= surge <= 100:
         return "maxSurgePercent must be between 0 and 100"
     if not isinstance(step, int) or not 0 <= step <= 100:

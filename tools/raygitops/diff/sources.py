@@ -17,7 +17,8 @@ HASH_V1_7 = ("kuberay v1.7.0 util GenerateHashWithoutReplicasAndWorkersToDelete 
 MIN_MAX_V1_2 = "kuberay PR #2172 (commit aeb8b03df, v1.2.0) mutes minReplicas/maxReplicas in the cluster hash"
 TOLERATIONS_V1_5_2 = ("kuberay PR #4569, in v1.5.2 by cherry-pick 59caac7e6 (#4751) and in v1.6.0: util "
                       "GenerateHashWithoutReplicasAndWorkersToDelete mutes tolerations/schedulingGates (v1.5.2 L652)")
-UPGRADE_STRATEGY_V1_6 = "kuberay PR #4185 (v1.6.0): util GenerateHashWithoutReplicasAndWorkersToDelete L662 mutes rayClusterConfig.upgradeStrategy"
+UPGRADE_STRATEGY_V1_6 = ("kuberay PR #4185 (v1.6.0): util GenerateHashWithoutReplicasAndWorkersToDelete L662 mutes "
+                         "rayClusterConfig.upgradeStrategy")
 SUSPEND_V1_7 = ("kuberay PR #4841 (v1.7.0): rsc rayClusterSpecForHashing L1498 mutes rayClusterConfig.suspend, "
                 "modifyRayCluster L1462 keeps the running cluster's")
 SUSPEND_TOGGLE = ("kuberay #4739 in v1.5.2 and v1.6.1–v1.6.x (not v1.6.0, not v1.7.0): rsc shouldUpdateCluster "
@@ -30,7 +31,8 @@ RECREATE_PODS = ("kuberay raycluster_controller.go shouldRecreatePodsForUpgrade 
                  "rayClusterConfig.upgradeStrategy.type Recreate (v1.6.0+), a RayCluster whose hash changes has all "
                  "its pods deleted (not after an operator upgrade: the version check skips it)")
 REPLICAS_RESET = ("kuberay v1.7.0 raycluster_controller.go reconcilePods L1221-L1254: with the autoscaler on, "
-                  "KubeRay deletes no pod to meet replicas (the autoscaler decides); util GetWorkerGroupDesiredReplicas L389")
+                  "KubeRay deletes no pod to meet replicas (the autoscaler decides); util "
+                  "GetWorkerGroupDesiredReplicas L389")
 NONE_STRATEGY = ("kuberay v1.7.0 rsc isZeroDowntimeUpgradeEnabled L868: upgradeStrategy.type None (or "
                  "ENABLE_ZERO_DOWNTIME=false without a type) → no new cluster; field since v1.3.0 (PR #2468)")
 ZERO_DOWNTIME_ENV_V1_1 = "kuberay v1.1.1 rsc L398-L410: ENABLE_ZERO_DOWNTIME=false skips RolloutNew while a cluster runs"

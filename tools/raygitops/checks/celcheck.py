@@ -1,20 +1,19 @@
 """tools/validate's CEL check: a custom resource against its CRD's x-kubernetes-validations rules without oldSelf.
 
     findings = cel_findings(rayservice, registry, file="overlays/prod")   # registry: checks.schemas.SchemaRegistry
-    CEL_RULE, DESCRIPTION          # the finding id and what it means (for the checks registry)
+    CEL_RULE                                                              # the finding id (checks/registry.py)
 
 The object is judged as the API server stores it (defaults applied, model/normalise.py). Transition rules (those
 that read oldSelf) need the stored object and run only in tools/diff, HEAD against BASE.
 """
 from __future__ import annotations
 
-from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.checks.registry import finding
+from raygitops.findings import WARNING, Finding, resource_id
 from raygitops.model.cel_rules import UnsupportedRule, violations
 from raygitops.model.normalise import normalise
 
 CEL_RULE = "cel-rule"
-DESCRIPTION = ("A CRD validation rule (x-kubernetes-validations, CEL) fails: the API server rejects the object, "
-               "and Argo CD's sync fails.")
 
 
 def cel_findings(resource: dict, registry, *, file: str | None = None) -> list[Finding]:
@@ -29,9 +28,8 @@ def cel_findings(resource: dict, registry, *, file: str | None = None) -> list[F
     try:
         found = violations(normalise(resource, schema).obj, schema)
     except UnsupportedRule as error:
-        return [Finding(id=CEL_RULE, severity=WARNING, resource=rid, file=file, message=str(error),
+        return [finding(CEL_RULE, str(error), severity=WARNING, resource=rid, file=file,
                         fix="the rule is not checked here; the API server still applies it")]
-    return [Finding(id=CEL_RULE, severity=ERROR, resource=rid, path=v.path, file=file,
-                    message=f"{v.message} (the API server rejects it: rule `{v.rule.expression.strip()}`)",
-                    fix="change the value so that the CRD's rule holds")
+    return [finding(CEL_RULE, f"{v.message} (the API server rejects it: rule `{v.rule.expression.strip()}`)",
+                    resource=rid, path=v.path, file=file)
             for v in found]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raygitops.checks.policies import groups, parse_quantity
+from raygitops.model.rayservice import RayServiceView, parse_quantity
 
 
 def _int(value, default: int) -> int:
@@ -30,10 +30,10 @@ def cluster_requests(service: dict | None, start_small: bool = False) -> dict[st
     """CPU, memory and GPU requests of the head plus every worker group × its desired replicas
     (an unreadable quantity counts as 0)."""
     total: dict[str, float] = {}
-    for group in groups(service or {}):
+    for group in RayServiceView(service or {}).groups:
         count = 1 if group.is_head else desired_replicas(group.spec, start_small)
-        for container in group.pod.get("containers") or []:
-            resources = container.get("resources") or {}
+        for container in group.containers:
+            resources = container.spec.get("resources") or {}
             # Kubernetes defaults a missing request to its limit.
             requested = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
             for resource, value in requested.items():

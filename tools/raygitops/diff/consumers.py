@@ -5,25 +5,26 @@
 """
 from __future__ import annotations
 
-from raygitops.checks.policies import RAY_KINDS, groups, pod_specs
 from raygitops.diff.fields import ResourceDiff
+from raygitops.model.rayservice import RAY_KINDS, Container, RayServiceView
 
 
-def _pod_specs(resource: dict) -> list[tuple[str, dict, bool]]:
-    """(who, pod spec, whether it is a Ray pod) for every pod template a resource holds."""
-    kind = resource.get("kind")
-    if kind == "RayService":
-        return [(f"Ray {group.name}", group.pod, True) for group in groups(resource)]
-    if kind in RAY_KINDS:
+def _pod_specs(resource: dict) -> list[tuple[str, dict, tuple[Container, ...], bool]]:
+    """(who, pod spec, its containers, whether it is a Ray pod) for every pod template a resource holds."""
+    view = RayServiceView(resource)
+    if view.kind == "RayService":
+        return [(f"Ray {t.group.name}", t.spec, t.containers, True) for t in view.pod_templates if t.group]
+    if view.kind in RAY_KINDS:
         return []   # a RayCluster or RayJob of its own is not followed
-    who = f"{kind}/{(resource.get('metadata') or {}).get('name', '?')}"
-    return [(who, pod, False) for _, pod in pod_specs(resource)]
+    who = f"{view.kind}/{(resource.get('metadata') or {}).get('name', '?')}"
+    return [(who, t.spec, t.containers, False) for t in view.pod_templates]
 
 
-def _references(pod: dict) -> set[tuple[str, str, str]]:
-    """(kind, name, how) for every ConfigMap, Secret and PVC a pod spec uses; how is env or volume."""
+def _references(pod: dict, containers: tuple[Container, ...]) -> set[tuple[str, str, str]]:
+    """(kind, name, how) for every ConfigMap, Secret and PVC a pod spec uses; how is env or volume.
+    The containers include KubeRay's autoscaler sidecar, whose env comes from autoscalerOptions."""
     refs = set()
-    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+    for container in (c.spec for c in containers):
         for env in container.get("env") or []:
             source = (env.get("valueFrom") or {}) if isinstance(env, dict) else {}
             if source.get("configMapKeyRef"):
@@ -64,8 +65,8 @@ def consumer_note(resource: ResourceDiff, workloads: tuple[dict, ...]) -> str:
     users: dict[str, list[str]] = {"env": [], "volume": []}
     ray_env = False
     for workload in workloads:
-        for who, pod, is_ray in _pod_specs(workload):
-            for kind, name, how in sorted(_references(pod)):
+        for who, pod, containers, is_ray in _pod_specs(workload):
+            for kind, name, how in sorted(_references(pod, containers)):
                 if (kind, name) in names and who not in users[how]:
                     users[how].append(who)
                     ray_env |= is_ray and how == "env"

@@ -105,6 +105,11 @@ def cluster_suspends(ctx: Context) -> bool:
             and not flag(ctx.resource.before, "rayClusterConfig", "suspend"))
 
 
+def cluster_resumes(ctx: Context) -> bool:
+    return (flag(ctx.resource.before, "rayClusterConfig", "suspend")
+            and not flag(ctx.resource.after, "rayClusterConfig", "suspend"))
+
+
 def unblocked(ctx: Context) -> bool:
     return mode(ctx, "before") == NONE_MODE and mode(ctx) not in (NONE_MODE, "")
 

@@ -124,7 +124,8 @@ class _Facts(dict):
             "ride_along": _listing(action.muted if action else ()),
             "rolled": _listing(action.hashed if action else ()),
             "since": (f"{baseline.commit[:12]} ({baseline.why})" if baseline
-                      else "BASE (changes blocked before BASE are not known: no git history searched)"),
+                      else "BASE or earlier (git history did not say when: changes blocked before BASE are not "
+                           "listed)"),
             "old_svc": serve_service_name(before),
             "new_svc": serve_service_name(after),
             "refusal": situation.refusal or "",

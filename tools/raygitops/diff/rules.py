@@ -77,7 +77,7 @@ RULES: tuple[Rule, ...] = (
          warning="rayClusterConfig.suspend: true suspends the running RayCluster of {name}: its pods are deleted "
                  "and Serve stops answering."),
     Rule(f"{_CLUSTER}.suspend", IN_PLACE, "the running RayCluster is resumed in place: its pods start again",
-         src.SUSPEND_TOGGLE, kuberay=SUSPEND_TOGGLE_VERSIONS),
+         src.SUSPEND_TOGGLE, kuberay=SUSPEND_TOGGLE_VERSIONS, when=when.cluster_resumes),
     Rule(f"{_CLUSTER}.suspend", NO_OP, "ignored by KubeRay after creation", src.SUSPEND_V1_7, kuberay=">=1.7.0",
          when=when.unchanged_cluster,
          warning=f"rayClusterConfig.suspend only takes effect when a cluster is created. {GIT_AND_CLUSTER_DISAGREE}."),

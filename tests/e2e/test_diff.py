@@ -477,6 +477,7 @@ def test_default_base_is_the_merge_base_with_main_and_head_the_working_tree(git_
     (("no-such-ref",), "error: unknown revision 'no-such-ref'"),
     (("main", "--bogus"), "unrecognized arguments"),
     (("--kuberay-version", "latest"), "error: --kuberay-version 'latest' is not a version"),
+    (("--fail-on", "rejected,outgae"), "error: --fail-on: unknown verdict 'outgae'"),
 ])
 def test_bad_arguments_give_one_clear_error(git_repo, args, message):
     result = diff(git_repo, *args)

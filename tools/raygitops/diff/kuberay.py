@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from raygitops.diff.fields import ADDED, EMBEDDED, REORDERED, Named, diff_values, format_path, path_shape
@@ -102,6 +103,7 @@ MUTED = (
 SUSPEND_TOGGLE_VERSIONS = ">=1.5.2,<1.6.0|>=1.6.1,<1.7.0"
 
 
+@lru_cache(maxsize=None)
 def shape_of(pattern: str) -> tuple[str, ...]:
     """'a.b[].c' or 'metadata.annotations."ray.io/x"' → ('a', 'b', '[]', 'c'); ':' steps into embedded YAML."""
     return tuple(token.strip('"') for token in re.findall(r'"[^"]*"|\[\]|:|[^.:\[\]"]+', pattern))

@@ -1,6 +1,6 @@
 """The parts of a rollout rule: the row (Rule), what it is matched against (Context), and the facts its texts name.
 
-    Rule("spec.suspend", OUTAGE, "suspend: {name} goes down", SUSPEND_SERVICE, kuberay=">=1.7.0", when=_suspends)
+    Rule("spec.suspend", OUTAGE, "suspend: {name} goes down", SUSPEND_SERVICE, kuberay=">=1.7.0", when=when.suspends)
     render_text("{name}: {kuberay}", ctx)     # facts filled in from the change, the resource and the operator
 """
 from __future__ import annotations

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
 from raygitops.config import load_config
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, WARNING, Finding
+from raygitops.findings import ERROR, INFO, WARNING, Finding
 from raygitops.checks.policies import POLICIES
 from raygitops.checks.registry import BY_ID
 from raygitops.render import is_kustomization, kustomize_command, render_batch, render_many, render_overlay
@@ -137,7 +137,7 @@ def test_json_findings_carry_the_documented_keys(corpus_json, overlay_run):
     findings = corpus_json["findings"] + overlay_run["findings"]
     for finding in findings:
         assert JSON_KEYS <= set(finding), finding
-        assert finding["severity"] in (ERROR, WARNING)
+        assert finding["severity"] in (ERROR, WARNING, INFO)
         assert finding["id"] and finding["message"] and finding["file"]
         assert "line" not in finding or isinstance(finding["line"], int)
     # resource is kind/namespace/name; id a registered check (tools/validate --list-checks)

@@ -29,7 +29,8 @@ from raygitops.checks.schemas import SchemaRegistry
 from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
-from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.checks.result_cache import ResultCache, registry_fingerprint
+from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.versions import pinned_ray_serve_version
@@ -247,15 +248,17 @@ def _packs(config: RepoConfig) -> tuple[str, ...]:
 _serve_cache: dict[tuple, list[Finding]] = {}
 
 
-def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
+def _serve_findings(resource: dict, source: Source, config: RepoConfig, cache: ResultCache) -> list[Finding]:
     spec = resource.get("spec")
     text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
     # Environments often share a serve config: Ray's schema check runs once per distinct text
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
-        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
-                                                    file="", resource="")
+        _serve_cache[key] = cache.findings(
+            "serve", [key[0], key[2]],
+            lambda: check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
+                                            file="", resource=""))
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
 
@@ -266,7 +269,8 @@ def _pinned(pyproject_text: str) -> str | None:
 
 
 def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
-                 settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
+                 settings: PolicySettings, base_groups: tuple[str, ...] | None,
+                 cache: ResultCache = ResultCache(None, ())) -> list[Finding]:
     if source.error is not None:
         error = source.error
         return [finding("kustomize" if "kustomize" in error.message else "yaml", error.message, fix=error.fix,
@@ -275,12 +279,14 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
     views = []   # each resource read once, as the policies see it; its node gives the lines of plain files
     for index, resource in enumerate(source.resources):
         node = source.nodes[index] if index < len(source.nodes) else None
-        own = registry.validate(resource, file=source.label)
-        own += cel_findings(resource, registry, file=source.label)
+        # The CRD's CEL rules read the same resource and schemas as the schema check: one cached result.
+        own = cache.findings("schema", [source.label, resource],
+                             lambda resource=resource: registry.validate(resource, file=source.label)
+                             + cel_findings(resource, registry, file=source.label))
         if isinstance(resource, dict):
             views.append(RayServiceView(resource, node))
             if resource.get("kind") == "RayService":
-                own += _serve_findings(resource, source, config)
+                own += _serve_findings(resource, source, config, cache)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"
@@ -333,8 +339,14 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     registry = schema_registry(config, options)
     settings = policy_settings(config)
     units = _units(chosen)
-    preload = _preload(registry)
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
+    memo = InputMemo()
+    package_digest = build_package(root).digest
+    cache = ResultCache.under(root, registry_fingerprint(registry), package_digest,
+                              json.dumps(sorted(config.external_imports)), enabled=options.use_cache)
+    # A warm run (every render cached) most likely needs neither Ray nor a compiled CRD: no preload.
+    cold = not options.use_cache or not all(is_cached(k, root, memo) for k in kustomizations if is_kustomization(k))
+    preload = _preload(registry) if cold else None
     base = root / "base"
     wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
     workers = max(1, options.jobs or os.cpu_count() or 1)
@@ -343,13 +355,15 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         # base/ (its worker-group order is the one overlays must keep) renders beside one batch
         # per core; each batch is one kustomize process for its cache misses (render_batch).
         # A source is checked as soon as its batch is done, while the other batches render.
-        base_future = pool.submit(render_batch, [base], root=root, use_cache=options.use_cache) if wants_base else None
+        base_future = (pool.submit(render_batch, [base], root=root, use_cache=options.use_cache, memo=memo)
+                       if wants_base else None)
         futures = {}
         for chunk in split_evenly(kustomizations, workers):
-            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache)
+            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache, memo=memo)
             futures.update((path, future) for path in chunk)
         base_groups = _base_groups(base_future.result()[base]) if base_future else None
-        preload.join()
+        if preload is not None:
+            preload.join()
         for unit in units:
             if unit == STDIN:
                 source = _documents(sys.stdin.read(), "<stdin>")
@@ -363,23 +377,25 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
                 source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
-                                                base_groups if source.environment else None))
+                                                base_groups if source.environment else None, cache))
             report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
                                   and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
                                   and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
-                                                                  if s.environment], checks_all=not paths))
+                                                                  if s.environment], checks_all=not paths,
+                                                   package_digest=package_digest))
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 
 
-def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool) -> list[Finding]:
+def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool,
+                            package_digest: str | None = None) -> list[Finding]:
     """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
     change without tools/regen would otherwise pass unseen."""
     findings = []
     wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
     if wanted:
-        for env in stale_environments(config, wanted, build_package(root).digest):
+        for env in stale_environments(config, wanted, package_digest or build_package(root).digest):
             findings.append(finding(
                 "regen-stale", f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
                 file=f"overlays/{env}"))

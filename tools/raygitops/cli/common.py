@@ -25,14 +25,17 @@ def add_command(subparsers, name: str, doc: str | None, run: Callable[[argparse.
 
 def repo_root() -> Path:
     """The repository, with any generated-file write that a killed tools/regen left half done
-    finished first: every command reads those files, and must see one generation of them."""
+    finished first (or dropped, when it was made for another commit or other inputs): every
+    command reads those files, and must see one generation of them."""
     from raygitops.config import find_repo_root
-    from raygitops.yamlio import interrupted_write_pending, recover_interrupted_write
+    from raygitops.generate.writes import interrupted_write_pending, recover_interrupted_write
     start = os.environ.get("RAYGITOPS_ROOT")
     root = find_repo_root(Path(start) if start else Path(__file__).resolve().parents[3])
     if interrupted_write_pending(root):
-        recover_interrupted_write(root)
-        print("note: finished the generated-file write of an interrupted tools/regen", file=sys.stderr)
+        from raygitops.generate.regen import inputs_stamp
+        note = recover_interrupted_write(root, lambda: inputs_stamp(root))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return root
 
 

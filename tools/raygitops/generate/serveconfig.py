@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import yaml
 
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
+from raygitops.generate.workingdir import APPS_PACKAGE
+from raygitops.safepath import escaping_link
 from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
@@ -116,9 +119,11 @@ def display_path(config: Any, loc: Iterable) -> str:
 
 # --- building the base config with Ray -------------------------------------------------
 
-def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml") -> dict:
+def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml",
+                      external_imports: Iterable[str] = ()) -> dict:
     """Run Ray's `serve build` (in process, as `aana build` does) on every app, then give
     the apps their configured names and routes instead of app1, app2 and /app1, /app2."""
+    refuse_code_outside_apps(root, apps, external_imports, config_file)
     from click.testing import CliRunner
     from ray.serve.scripts import build
 
@@ -136,6 +141,34 @@ def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = 
         built["name"] = app.name
         built["route_prefix"] = app.route_prefix
     return config
+
+
+def refuse_code_outside_apps(root: Path, apps: Iterable[AppSpec], external_imports: Iterable[str],
+                             config_file: str) -> None:
+    """Before anything is imported: every app's module is in apps/ (the code the cluster gets), its
+    file reached through no link out of apps/, or it is listed under external_imports. serve build
+    runs the module it imports, and a pull request could name any file of the checkout."""
+    external = tuple(external_imports)
+    apps_dir = root / APPS_PACKAGE
+    for app in apps:
+        module = app.import_path.partition(":")[0]
+        if any(module == e or module.startswith(e + ".") for e in external):
+            continue
+        if not all(part.isidentifier() for part in module.split(".")) or module.split(".")[0] != APPS_PACKAGE:
+            raise UserError(f"import_path '{app.import_path}': module {module} is not in {APPS_PACKAGE}/, "
+                            "and tools/regen imports nothing else", file=config_file, line=app.line,
+                            fix=f"move the code into {APPS_PACKAGE}/, or list the module under external_imports "
+                                "in raygitops.yaml when the image has it")
+        base = root.joinpath(*module.split("."))
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py", base):
+            if apps_dir not in candidate.parents and candidate != apps_dir:
+                continue
+            link = escaping_link(apps_dir, root) or escaping_link(candidate, apps_dir)
+            if link is not None:
+                raise UserError(f"import_path '{app.import_path}' reaches {link.relative_to(root).as_posix()}, "
+                                f"a symbolic link to {os.path.realpath(link)}, outside {APPS_PACKAGE}/",
+                                file=config_file, line=app.line,
+                                fix=f"put the module's file itself into {APPS_PACKAGE}/ instead of a link")
 
 
 def _build_error(exc: BaseException, exc_info, root: Path, apps, config_file: str) -> UserError:

@@ -53,6 +53,10 @@ CHECKS: tuple[Check, ...] = (
        "remove the empty key, or give it a value"),
     _c("schema-deprecated-version", "schema", WARNING, "The resource's apiVersion is not deprecated by its CRD.",
        "move to a served, non-deprecated version"),
+    _c("cel-rule", "schema", ERROR,
+       "Every custom resource passes its CRD's validation rules (x-kubernetes-validations, CEL) that need no old "
+       "object: else the API server rejects it and Argo CD's sync fails. Rules with oldSelf are tools/diff's.",
+       "change the value so that the CRD's rule holds (the message is the rule's own)"),
     # -- the serve config inside a RayService
     _c("serve-missing", "serve", ERROR, "Every RayService has a serveConfigV2.",
        "run tools/regen and include overlays/<env>/generated"),

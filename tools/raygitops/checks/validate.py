@@ -25,6 +25,7 @@ from raygitops.model.environment import discover, environment_of
 from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
                                          serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
+from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
@@ -315,8 +316,10 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
     views = []   # each resource read once, as the policies see it; its node gives the lines of plain files
     for index, resource in enumerate(source.resources):
         node = source.nodes[index] if index < len(source.nodes) else None
+        # The CRD's CEL rules read the same resource and schemas as the schema check: one cached result.
         own = cache.findings("schema", [source.label, resource],
-                             lambda resource=resource: registry.validate(resource, file=source.label))
+                             lambda resource=resource: registry.validate(resource, file=source.label)
+                             + cel_findings(resource, registry, file=source.label))
         if isinstance(resource, dict):
             views.append(RayServiceView(resource, node))
             if resource.get("kind") == "RayService":

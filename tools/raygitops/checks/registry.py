@@ -157,6 +157,12 @@ def check(check_id: str) -> Check:
         raise ValueError(f"no check '{check_id}' in raygitops/checks/registry.py: register it there") from None
 
 
+def restore(entry: dict) -> Finding:
+    """A Finding read back from a cache (checks/result_cache.py): its id must still be registered."""
+    check(entry["id"])
+    return Finding(**entry)
+
+
 def finding(check_id: str, message: str, *, severity: str | None = None, fix: str | None = None,
             file: str | None = None, line: int | None = None, resource: str = "", path: str = "") -> Finding:
     """A Finding of a registered check: its severity and remediation unless the check says otherwise."""

@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             args.paths = paths
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`| head`): end quietly, as git does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:   # and keep Python's own flush at exit from complaining about the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 1
     except UserError as error:
         print(f"error: {_safe(str(error))}", file=sys.stderr)

@@ -22,7 +22,7 @@ from raygitops.render import read_kustomization
 REPO = Path(__file__).resolve().parents[1]
 # ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).
 SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or REPO.parent / "shared").resolve()
-_COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
+_COPY_IGNORE = shutil.ignore_patterns(".venv*", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", "*.egg-info")
 
 

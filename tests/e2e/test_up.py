@@ -168,9 +168,11 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         assert f"file://{repo_copy}/build/working_dir/apps-" in out   # a fresh clone: up wrote the zip
         assert f"local: sqlite path /tmp/aana_data/aana.sqlite → {repo_copy}/.run/dev/aana.sqlite" in out
         assert f"local: http_options 0.0.0.0:8000 → 127.0.0.1:{port}" in out
-        for app in ("text_stats", "language", "embedding", "notes", "main"):
+        for app in ("text_stats", "language", "embedding", "notes", "echo_aana", "main"):
             assert f"smoke {app:<12} POST http://127.0.0.1:{port}/" in out
-        assert out.count("→ 200 in ") == 5
+        assert out.count("→ 200 in ") == 7   # echo_aana (an Aana app) has two: its endpoint and its database
+        assert "local: TMP_DATA_DIR /tmp/aana_data (Aana's default) → .run/dev/aana_data" in out
+        assert "migration: aana migrate apps.echo_aana.app:aana_app" in out
         assert f"docs http://127.0.0.1:{port}/docs" in out and "dashboard    http://127.0.0.1:" in out
 
         # It keeps serving after `up` returned: the docs page and a note written and read back.
@@ -186,7 +188,7 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
         reused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
         assert reused.returncode == 0, reused.stdout[-2000:] + reused.stderr
-        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 5
+        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 7
         assert f"deleted the applications from the Ray at {dashboard}" in reused.stdout
         assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
         requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
@@ -217,6 +219,7 @@ def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
     assert "local: DB_CONFIG__DATASTORE_CONFIG__PASSWORD from .run/staging/secret → the Ray head's environment" in out
     assert "migration with app" in out and "notes table ready in postgresql+psycopg://aana:***@127.0.0.1:" in out
     assert '/notes/ → 200 in ' in out and '"text":"smoke test note"' in out   # written, then read back
+    assert '/echo_aana/record → 200 in ' in out and '"status":"completed"' in out   # Aana's tables, in Postgres
     assert "check passed" in out
     secret_file = repo_copy / ".run/staging/secret"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600

@@ -22,9 +22,10 @@ from raygitops.output.checklist import BEGIN_MARKER, END_MARKER, format_checks
 PACKAGE = REPO / "tools" / "raygitops"
 CORPUS = REPO / "tests" / "e2e" / "validate_corpus"
 # Registered checks that no plain manifest can trigger: they need an overlay (kustomize, regen-stale),
-# an environment (image-digest: policies.require_digest) or base/'s worker groups (worker-group-order).
-# tests/e2e/test_validate.py breaks an overlay for each.
-NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "secret-literal"}
+# an environment (image-digest: policies.require_digest), base/'s worker groups (worker-group-order) or an
+# overlay's generated serve config (serve-not-generated).
+# tests/e2e/test_validate.py and test_hostile_input.py break an overlay for each.
+NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "serve-not-generated"}
 
 
 @pytest.fixture(scope="module")

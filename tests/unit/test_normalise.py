@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 import yaml

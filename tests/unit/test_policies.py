@@ -232,6 +232,10 @@ FAILING = {
     "secret": (lambda d: d.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aana-db"},
                                    "stringData": {"password": "hunter2"}}), "prod", "secret-in-git",
                "Secret holds stringData in Git (password)", "stringData"),
+    "api-key-literal": (lambda d: ray(d, "gpu-workers")["env"].append({"name": "OPENAI_API_KEY", "value": "sk-x"}),
+                        "prod", "secret-literal", "container env OPENAI_API_KEY holds a secret literal",
+                        "spec.rayClusterConfig.workerGroupSpecs[gpu-workers].template.spec.containers[ray-worker]"
+                        ".env[OPENAI_API_KEY]"),
     "hmac-default": (lambda d: serve(d, lambda c: app(c, "main")["runtime_env"]["env_vars"].update(
                      WEBHOOK__HMAC_SECRET="webhook_secret")), "prod", "aana-secret-default",
                      "WEBHOOK__HMAC_SECRET is Aana's public default 'webhook_secret'",

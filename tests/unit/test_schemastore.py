@@ -117,7 +117,7 @@ def test_without_network_or_mirror_the_error_says_what_to_fetch_from_where_and_w
     with pytest.raises(UserError) as error:
         store_of(repo_config, tmp_path, []).ensure()
     text = str(error.value)
-    assert text.startswith(f"cannot download the schemas (")
+    assert text.startswith("cannot download the schemas (")
     assert f"and {MIRROR_ENV} is not set" in text
     for expected in ("KubeRay v1.7.0 CRDs from https://github.com/ray-project/kuberay/tree/v1.7.0/ray-operator/config/"
                      "crd/bases into crds/kuberay/v1.7.0/",

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ class AppSpec:
     smoke: dict[str, Any] = field(default_factory=dict)
     docs: str | None = None
     line: int | None = None
+    # True for an `aana:` entry: import_path is then the AanaSDK object (module:attribute), which
+    # tools/regen builds with Aana's own `aana build` into several Serve applications.
+    aana: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what
         raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
                         line=doc.line_of(path), fix=f"add {what}")
     value = mapping[key]
-    if not isinstance(value, kind):
-        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__)
+                                          for k in (kind if isinstance(kind, tuple) else (kind,))))
         raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {names}",
                         file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
     return value
@@ -136,16 +141,27 @@ def load_config(root: Path) -> RepoConfig:
         if not _APP_NAME.match(name):
             raise UserError(f"application name '{name}' is not a valid name", file=doc.file,
                             line=doc.line_of(path + ("name",)), fix="use letters, digits, _ and -")
-        import_path = _require(doc, raw, "import_path", path, str, "module:attribute, e.g. apps.main:app")
+        kind = "aana" if isinstance(raw, dict) and "aana" in raw else "import_path"
+        if isinstance(raw, dict) and "aana" in raw and "import_path" in raw:
+            raise UserError(f"application '{name}' has both import_path and aana", file=doc.file,
+                            line=doc.line_of(path + ("aana",)),
+                            fix="keep import_path for a Ray Serve app, or aana for an Aana SDK app")
+        import_path = _require(doc, raw, kind, path, str, "module:attribute, e.g. apps.main:app")
         if import_path.count(":") != 1:
-            raise UserError(f"import_path '{import_path}' must be module:attribute", file=doc.file,
-                            line=doc.line_of(path + ("import_path",)), fix="e.g. apps.main:app")
+            raise UserError(f"{kind} '{import_path}' must be module:attribute", file=doc.file,
+                            line=doc.line_of(path + (kind,)), fix="e.g. apps.main:app")
         route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
-        if not route.startswith("/"):
-            raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
-                            line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        problem = route_prefix_problem(route)
+        if problem:
+            raise UserError(f"route_prefix {route!r} {problem[0]}", file=doc.file,
+                            line=doc.line_of(path + ("route_prefix",)), fix=problem[1])
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
-                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
+                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path),
+                            aana=kind == "aana"))
+    if not apps:
+        raise UserError("applications is empty: there is nothing to build or deploy", file=doc.file,
+                        line=doc.line_of(("applications",)),
+                        fix="list at least one application with name, import_path and route_prefix (see README.md)")
     _reject_duplicates(doc, apps)
 
     schemas = _schema_settings(doc, _optional(doc, data, "schemas", (), dict, {}))
@@ -161,6 +177,19 @@ def load_config(root: Path) -> RepoConfig:
         packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
+
+
+def route_prefix_problem(route: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) for a route Ray refuses at deploy: ray/serve/_private/utils.py
+    validate_route_prefix (Ray 2.46) wants a leading /, no trailing / but for "/", no { or }."""
+    if not route.startswith("/"):
+        return "must start with /", f"use /{route}"
+    if route != "/" and route.endswith("/"):
+        return "must not end with / (Ray refuses it at deploy)", f"use {route.rstrip('/') or '/'}"
+    if "{" in route or "}" in route:
+        return "must not hold a path parameter ({…}): Ray routes by prefix only", \
+            "use a fixed prefix and read the rest of the path in the app"
+    return None
 
 
 def _optional(doc: YamlDoc, mapping: dict, key: str, path: tuple, kind: type, default: Any) -> Any:
@@ -196,16 +225,19 @@ def _schema_settings(doc: YamlDoc, raw: dict) -> SchemaSettings:
     return SchemaSettings(**lists, catalog_commit=commit)
 
 
-_SMOKE_KEYS = {"method", "path", "json", "expect"}
+_SMOKE_KEYS = {"method", "path", "json", "form", "expect"}
 
 
-def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any]:
-    smoke = _optional(doc, app, "smoke", path, dict, {})
-    unknown = sorted(set(smoke) - _SMOKE_KEYS)
-    if unknown:
-        raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(path + ("smoke",)),
-                        fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
-    _optional(doc, smoke, "expect", path + ("smoke",), dict, {})
+def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any] | list[dict[str, Any]]:
+    """The smoke request, or a list of them; servestatus.smoke_requests reads either."""
+    smoke = app.get("smoke") or {}   # its type is checked by config_schema
+    for index, request in enumerate(smoke if isinstance(smoke, list) else [smoke]):
+        where = path + (("smoke", index) if isinstance(smoke, list) else ("smoke",))
+        unknown = sorted(set(request) - _SMOKE_KEYS) if isinstance(request, dict) else ["(not a mapping)"]
+        if unknown:
+            raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(where),
+                            fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
+        _optional(doc, request, "expect", where, dict, {})
     return smoke
 
 
@@ -225,6 +257,6 @@ def find_repo_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding raygitops.yaml."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).exists():
+        if os.path.lexists(candidate / CONFIG_FILE):   # a broken or looping link is found, then reported
             return candidate
     raise UserError(f"no {CONFIG_FILE} in {here} or above", fix="run from inside a raygitops repository")

@@ -26,6 +26,11 @@ def _closed(properties: dict, required: tuple = ()) -> dict:
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
 
+# `form` fields are sent as multipart form data (Aana's endpoints read a `body` field); a mapping
+# value is sent as JSON.
+SMOKE_REQUEST = _closed({"method": {"type": "string"}, "path": {"type": "string"}, "json": {},
+                         "form": {"type": "object"}, "expect": {"type": "object"}})
+
 CONFIG_SCHEMA: dict[str, Any] = _closed({
     "versions": _closed({"ray": VERSION, "kuberay": VERSION, "kubernetes": VERSION, "argocd": VERSION},
                         required=("ray", "kuberay", "kubernetes")),
@@ -35,11 +40,13 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
     "applications": {"type": "array", "items": _closed({
         "name": {"type": "string"},
         "import_path": {"type": "string"},
+        # An Aana SDK app instead of import_path (module:AanaSDK object); see generate/aana_apps.py.
+        "aana": {"type": "string"},
         "route_prefix": {"type": "string"},
         "docs": {"type": "string"},
-        "smoke": _closed({"method": {"type": "string"}, "path": {"type": "string"}, "json": {},
-                          "expect": {"type": "object"}}),
-    }, required=("name", "import_path", "route_prefix"))},
+        # One request, or a list of them (an Aana app proves its endpoint and its database).
+        "smoke": {"if": {"type": "array"}, "then": {"type": "array", "items": SMOKE_REQUEST}, "else": SMOKE_REQUEST},
+    }, required=("name", "route_prefix"))},   # config.py: import_path or aana
     "schemas": _closed({
         "crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS,
         "catalog_commit": {"type": "string", "pattern": "^[0-9a-f]{40}$",
@@ -85,7 +92,8 @@ def _user_error(doc, error: jsonschema.ValidationError) -> UserError:
         return UserError(f"missing '{'.'.join(map(str, path + (missing,)))}'", file=doc.file,
                          line=doc.line_of(path), fix=f"add {missing}")
     if error.validator == "type":
-        expected = _TYPE_WORDS.get(schema.get("type"), str(schema.get("type")))
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        expected = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, str(t)) for t in types))
         return UserError(f"'{where}' must be {expected}", file=doc.file, line=doc.line_of(path),
                          fix=f"write {expected} there (see README.md for raygitops.yaml)")
     if error.validator == "pattern":

@@ -106,7 +106,7 @@ def mirror_url() -> str | None:
         path = Path(raw)
     if not path.is_dir():
         raise UserError(f"{MIRROR_ENV} names {path}, which is not a directory",
-                        fix=f"point it at a local copy of the schemas, or unset it to fetch from upstream")
+                        fix="point it at a local copy of the schemas, or unset it to fetch from upstream")
     return path.resolve().as_uri().rstrip("/") + "/"
 
 

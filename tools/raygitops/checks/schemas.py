@@ -50,6 +50,7 @@ from raygitops.checks.registry import finding
 from raygitops.findings import Finding, resource_id
 from raygitops.model.normalise import normalise
 from raygitops.generate.kustomize_schema import kubernetes_schema_dir
+from raygitops.masking import is_secret_path, named_path, shown
 from raygitops.yamlio import LOADER
 
 __all__ = [
@@ -134,23 +135,6 @@ def render_location(template: str, api_version: str, kind: str,
 
 def _is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """A one-line, YAML-flavoured rendering of a value for messages."""
-    if isinstance(value, str):
-        text = repr(value if len(value) <= limit else value[:limit] + "…")
-    elif value is None or isinstance(value, (bool, int, float)):
-        text = json.dumps(value)
-    else:
-        try:
-            text = json.dumps(value, sort_keys=True, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-        if len(text) > limit:
-            closing = "}" if isinstance(value, dict) else "]" if isinstance(value, list) else ""
-            text = text[:limit] + "…" + closing
-    return text
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -769,14 +753,14 @@ class SchemaRegistry:
         if missing:
             return [finding("schema", file=file, resource=rid,
                             path=missing[0],
-                            message="; ".join(f"{name} must be a string, not {_short(resource[name])}"
+                            message="; ".join(f"{name} must be a string, not {shown(resource[name])}"
                                               if resource.get(name) not in (None, "") else f"resource has no {name}"
                                               for name in missing),
                             fix="every Kubernetes object needs a string apiVersion and kind")]
         for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
             if not pattern.fullmatch(value):
                 return [finding("schema", file=file, resource=rid, path=name,
-                                message=f"invalid {name} {_short(value)}",
+                                message=f"invalid {name} {shown(value)}",
                                 fix="apiVersion is [group/]version (apps/v1, v1); kind is a CamelCase name")]
         if self.is_skipped(api_version, kind):
             return []
@@ -789,12 +773,16 @@ class SchemaRegistry:
             normalised = normalise(resource, found.structural)
             resource, dropped = normalised.obj, normalised.dropped_nulls
         findings: set[tuple[tuple, str]] = set()
+
+        def secret_at(path: tuple) -> bool:   # a secret's wrong value is described, never quoted
+            return is_secret_path(named_path(resource, path), kind)
         try:
             for error in found.validator.iter_errors(resource):
-                findings.update(_explain(error))
+                findings.update(_explain(error, secret_at))
             if found.metadata_validator is not None and "metadata" in resource:
                 for error in found.metadata_validator.iter_errors(resource["metadata"]):
-                    findings.update((("metadata", *path), message) for path, message in _explain(error))
+                    findings.update((("metadata", *path), message)
+                                    for path, message in _explain(error, lambda p: secret_at(("metadata", *p))))
         except (js_exceptions.SchemaError, ref_exceptions.Unresolvable, TypeError) as err:
             return [finding("schema", file=file, resource=rid,
                             message=f"the schema from {found.origin} is broken: "
@@ -839,9 +827,12 @@ def _types(value: Any) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]]:
+def _explain(error: js_exceptions.ValidationError, secret_at=lambda path: False) -> Iterator[tuple[tuple, str]]:
+    """One-line messages for an error. A value is quoted only when short, scalar and not secret-like
+    (raygitops.masking.shown): the messages go to CI logs and PR comments."""
     path = tuple(error.absolute_path)
     keyword, instance = error.validator, error.instance
+    value = shown(instance, secret_at(path))
 
     if keyword == "additionalProperties" and isinstance(instance, dict):
         schema = error.schema if isinstance(error.schema, dict) else {}
@@ -861,14 +852,14 @@ def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]
 
     if keyword == "type":
         wanted = ", ".join(repr(t) for t in _types(error.validator_value))
-        yield path, f"{_short(instance)} is not of type {wanted}"
+        yield path, f"{value} is not of type {wanted}"
         return
 
     if keyword == "pattern" and isinstance(error.validator_value, str):
         if error.validator_value == _QUANTITY_PATTERN:
-            yield path, f"{_short(instance)} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
+            yield path, f"{value} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
         else:
-            yield path, f"{_short(instance)} does not match the pattern {error.validator_value}"
+            yield path, f"{value} does not match the pattern {error.validator_value}"
         return
 
     if keyword in ("oneOf", "anyOf") and error.context:
@@ -877,17 +868,17 @@ def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]
             wanted: list[str] = []
             for e in context:
                 wanted.extend(t for t in _types(e.validator_value) if t not in wanted)
-            yield path, f"{_short(instance)} is not of type {', '.join(repr(t) for t in wanted)}"
+            yield path, f"{value} is not of type {', '.join(repr(t) for t in wanted)}"
             return
         best = js_exceptions.best_match(context)
         if best is not None:
-            yield from _explain(best)
+            yield from _explain(best, secret_at)
             return
 
     message = error.message
     full = repr(instance)
-    if message.startswith(full):
-        message = _short(instance) + message[len(full):]
+    if full in message:   # jsonschema quotes a value whole (enum, minimum, maxLength…), keys by name
+        message = message.replace(full, value)
     message = " ".join(message.split())
     if len(message) > 300:
         message = message[:299] + "…"

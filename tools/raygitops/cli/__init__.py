@@ -45,16 +45,19 @@ def main(argv: list[str] | None = None) -> int:
             args.paths = paths
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`| head`): end quietly, as git does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:   # and keep Python's own flush at exit from complaining about the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 1
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_safe(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as error:  # a path that is a directory, a dangling link, unreadable…
-        print(f"error: {_os_error_message(error)}", file=sys.stderr)
+        print(f"error: {_safe(_os_error_message(error))}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as error:  # noqa: BLE001 - the contract: exit 2 and no traceback, ever
         print(f"internal error: {_where(error)} — this is a bug in raygitops; please report it "
@@ -72,6 +75,12 @@ def _paths_after_dashes(argv: list[str]) -> tuple[list[str], list[str] | None]:
         return argv, None
     cut = argv.index("--")
     return argv[:cut], argv[cut + 1:]
+
+
+def _safe(message: str) -> str:
+    """A message as every printer shows one: secret-like values hidden, control characters escaped."""
+    from raygitops.masking import mask_text, printable
+    return printable(mask_text(message))
 
 
 def _os_error_message(error: OSError) -> str:

@@ -32,14 +32,17 @@ def command_name(name: str) -> str:
 def repo_root() -> Path:
     """The repository: the nearest directory holding raygitops.yaml from the current directory up,
     as git finds .git ($RAYGITOPS_ROOT overrides it, for tests). Any generated-file write that a killed
-    tools/regen left half done is finished first: every command must see one generation of them."""
+    tools/regen left half done is finished first (or dropped, when it was made for another commit or
+    other inputs): every command must see one generation of them."""
     from raygitops.config import find_repo_root
-    from raygitops.yamlio import interrupted_write_pending, recover_interrupted_write
+    from raygitops.generate.writes import interrupted_write_pending, recover_interrupted_write
     start = os.environ.get("RAYGITOPS_ROOT")
     root = find_repo_root(Path(start) if start else None)
     if interrupted_write_pending(root):
-        recover_interrupted_write(root)
-        print("note: finished the generated-file write of an interrupted tools/regen", file=sys.stderr)
+        from raygitops.generate.regen import inputs_stamp
+        note = recover_interrupted_write(root, lambda: inputs_stamp(root))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return root
 
 

@@ -3,6 +3,7 @@
     tools/diff                                  # merge-base with main → working tree (uncommitted changes included)
     tools/diff origin/main HEAD --format markdown --exit-code
     tools/diff main --stat -- overlays/prod     # like git: a summary, for the environments under the paths
+    tools/diff "$base" --fail-on rejected,suspend          # exit 1 when a change is rejected or suspends a service
 """
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def register(subparsers) -> None:
     summary.add_argument("--name-only", action="store_true",
                          help="only the changed environments' overlay paths, one a line, as git diff --name-only")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences, like git diff")
+    parser.add_argument("--fail-on", metavar="VERDICT,…",
+                        help="exit 1 when any change has one of these verdicts (rejected, outage or its alias "
+                             "suspend, unknown-field, validation-failed, new-cluster, …)")
     parser.add_argument("--kuberay-version", metavar="X.Y.Z",
                         help="judge the rollout for this KubeRay (default: versions.kuberay in HEAD's raygitops.yaml)")
     parser.add_argument("--require-clean", action="store_true",
@@ -47,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from raygitops.config import VERSION_PATTERN
     from raygitops.output.diffreport import format_report
     from raygitops.errors import UserError
+    from raygitops.diff.verdicts import fail_on_verdicts
 
+    fail_on = fail_on_verdicts(args.fail_on) if args.fail_on is not None else frozenset()
     if args.kuberay_version and not VERSION_PATTERN.match(args.kuberay_version):
         raise UserError(f"--kuberay-version '{args.kuberay_version}' is not a version like 1.7.0",
                         fix="write MAJOR.MINOR.PATCH")
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(error.message, fix=f"paths go after --, as with git: tools/diff [BASE] -- {ref}") from None
         raise
     sys.stdout.write(format_report(report, output))
-    return 1 if args.exit_code and report.has_differences else 0
+    failed = (args.exit_code and report.has_differences) or report.has_verdict(fail_on)
+    return 1 if failed else 0
 
 
 def environments_of(paths: list[str], root: Path) -> tuple[str, ...]:

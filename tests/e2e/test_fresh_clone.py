@@ -61,16 +61,14 @@ def test_without_network_and_mirror_validate_stops_at_once_with_one_message(repo
 
 def test_a_tampered_schema_file_is_refused_by_its_hash(repo_copy, tmp_path):
     assert run_tool(repo_copy, "schemas", env=_fresh_env(tmp_path)).returncode == 0
-    cached = tmp_path / "cache/raygitops/schemas/external-secrets.io/externalsecret_v1.json"
-    schema = json.loads(cached.read_text())
-    schema["additionalProperties"] = True   # a looser schema: nothing would fail, and nobody would notice
-    cached.write_text(json.dumps(schema))
+    cached = tmp_path / "cache/raygitops/crds/kuberay/v1.7.0/ray.io_rayservices.yaml"
+    # a looser schema: a typo in a RayService would pass, and nobody would notice
+    cached.write_text(cached.read_text().replace("x-kubernetes-preserve-unknown-fields: false", "", 1) + "\n")
     result = run_tool(repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {cached}: the cached file does not match its sha256 in schemas.lock: refused — delete it to fetch it "
-        "again; "
-        "if CRDs-catalog schemas at 7b1e26ef9dee changed on purpose, run `raygitops schemas --update` "
+        "again; if KubeRay v1.7.0 CRDs changed on purpose, run `raygitops schemas --update` "
         "(tools/schemas --update) and commit schemas.lock"]
 
 

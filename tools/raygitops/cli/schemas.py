@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from raygitops.checks.schemas import builtin_kubernetes_versions
     from raygitops.config import load_config
     from raygitops.schemastore import LOCK_FILE, SchemaStore
-    from raygitops.yamlio import write_generated
+    from raygitops.generate.writes import write_generated
 
     root = repo_root()
     config = load_config(root)

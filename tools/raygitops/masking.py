@@ -141,9 +141,11 @@ def is_secret_path(path: tuple, kind: str = "") -> bool:
 # scheme://userinfo@ — up to the last @ before the path, so that an unescaped @ in a password
 # does not leave its tail visible.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@\"'<>]*(?:@[^\s/?#@\"'<>]*)*)@")
-# A secret-like setting's name and separator: name=value, name: value, "name": "value". Its value is
-# what follows: a quoted string, or the rest of the line.
-_NAME_SEPARATOR = re.compile(r"""(?<![\w.\-])(["']?)([A-Za-z_][\w.\-]*)\1\s*[:=][ \t]*""")
+# A secret-like setting's name and separator: name=value, name: value, "name": "value" (not a name
+# inside a path). Its value is what follows: a quoted string, or the rest of the line.
+_NAME_SEPARATOR = re.compile(r"""(?<![\w.\-/\\])(["']?)([A-Za-z_][\w.\-]*)\1\s*[:=][ \t]*""")
+# A file's name before "file:line: message" is no setting (external-secrets.io/externalsecret_v1.json: …).
+_FILE_NAME = re.compile(r"\.(ya?ml|json|py|txt|toml|cfg|conf|ini|lua|sh|md|lock|zip|whl)$", re.I)
 _VALUE = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\n]|'')*'|[^\s"'][^\n]*""")
 # --name value, --name=value, -name value (a flag and its value).
 _FLAG_VALUE = re.compile(r"(?<!\S)(--?)([A-Za-z][\w.\-]*)(\s+|=)(?!-)(\S+)")
@@ -177,7 +179,7 @@ def _hide_assignments(text: str) -> str:
     out, done = [], 0
     for match in _NAME_SEPARATOR.finditer(text):
         name = match.group(2)
-        if match.start() < done or not names_a_secret(name) or _REFERENCE.search(name):
+        if match.start() < done or not names_a_secret(name) or _REFERENCE.search(name) or _FILE_NAME.search(name):
             continue
         value = _VALUE.match(text, match.end())
         if value is None or is_variable(value.group().strip("'\"")):

@@ -72,7 +72,7 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     # The repository's own checks that an environment is fully added (operator lists, one Application each).
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/repo/test_argocd.py",
                             "-k", "operator_watches_every_environment or every_overlay or deploys_to_its_overlays"],
-                           cwd=repo_copy, capture_output=True, text=True, env={**os.environ, "RAYGITOPS_SHARED": str(SHARED)})
+                           cwd=repo_copy, capture_output=True, text=True, env={**os.environ, "RAYGITOPS_SCHEMA_MIRROR": str(SHARED)})
     assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:]
 
     before = snapshot(repo_copy)

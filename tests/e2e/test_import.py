@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
+from conftest import _COPY_IGNORE, REPO, run_tool
 from raygitops.edit.adopt import adopt
 from raygitops.edit.adoptcheck import _schema_of, classify, differences, rendered_rayservice, round_trip
 from raygitops.edit.transaction import apply_edit
@@ -25,8 +25,7 @@ PASSWORD = "hunter2-not-for-git"   # pasted into OWN's DB_CONFIG by with_pasted_
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("RAYGITOPS_SHARED", str(SHARED))
+def repo(tmp_path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
     for args in (("init", "-q", "-b", "main"), ("add", "-A"),

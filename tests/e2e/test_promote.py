@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
+from conftest import _COPY_IGNORE, REPO, run_tool
 from raygitops.diff.compare import UNCHANGED, DiffOptions, compare
 from raygitops.diff.rollout import APP_RESTART, NEW_CLUSTER
 from raygitops.edit.promote import promote
@@ -35,11 +35,6 @@ def commit(root: Path, message: str = "change") -> str:
     git(root, "add", "-A")
     git(root, "commit", "-q", "--allow-empty", "-m", message)
     return git(root, "rev-parse", "HEAD")
-
-
-@pytest.fixture(autouse=True)
-def _shared(monkeypatch):
-    monkeypatch.setenv("RAYGITOPS_SHARED", str(SHARED))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import psutil
 import pytest
 import requests
 
-from conftest import _COPY_IGNORE, SHARED, run_tool
+from conftest import _COPY_IGNORE, run_tool
 from raygitops.config import load_config
 from raygitops.local.db import expand_like_ray
 from raygitops.local.inputs import rendered_serve_config
@@ -303,7 +303,7 @@ def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
 
 @pytest.mark.ray
 def test_ctrl_c_during_start_up(repo_copy: Path):
-    env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy), RAYGITOPS_SHARED=str(SHARED))
+    env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy))
     process = subprocess.Popen([sys.executable, "-m", "raygitops", "up", "overlays/dev", "--port", str(free_port())],
                                cwd=repo_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)

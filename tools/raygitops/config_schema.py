@@ -49,7 +49,14 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
         # One request, or a list of them (an Aana app proves its endpoint and its database).
         "smoke": {"if": {"type": "array"}, "then": {"type": "array", "items": SMOKE_REQUEST}, "else": SMOKE_REQUEST},
     }, required=("name", "route_prefix"))},   # config.py: import_path or aana
-    "schemas": _closed({"crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS}),
+    "schemas": _closed({
+        "crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS,
+        "catalog_commit": {"type": "string", "pattern": "^[0-9a-f]{40}$",
+                           "description": "a full 40-character commit of datreeio/CRDs-catalog"},
+        "catalog": {"type": "array", "items": {
+            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-z0-9]+_[a-z0-9]+\.json$",
+            "description": "a catalog path such as external-secrets.io/externalsecret_v1.json"}},
+    }),
     "external_imports": STRINGS,
     # The order `raygitops promote` moves code and images through the environments (edit/promote.py).
     "promotion": _closed({"order": STRINGS}),
@@ -89,7 +96,8 @@ def _user_error(doc, error: jsonschema.ValidationError) -> UserError:
         return UserError(f"missing '{'.'.join(map(str, path + (missing,)))}'", file=doc.file,
                          line=doc.line_of(path), fix=f"add {missing}")
     if error.validator == "type":
-        expected = _TYPE_WORDS.get(schema.get("type"), str(schema.get("type")))
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        expected = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, str(t)) for t in types))
         return UserError(f"'{where}' must be {expected}", file=doc.file, line=doc.line_of(path),
                          fix=f"write {expected} there (see README.md for raygitops.yaml)")
     if error.validator == "pattern":

@@ -19,13 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 
 from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
 from raygitops.model.dbconfig import parse_db_config
 from raygitops.safepath import writable_path
-from raygitops.yamlio import LOADER, relpath
+from raygitops.yamlbounds import InputRefused, read_input
+from raygitops.yamlio import load_documents, load_text, relpath
 
 CACHE_DIR = ".run/render-cache"
 # Keys of a kustomization that name local files or directories.
@@ -72,10 +72,12 @@ def _kustomization_file(path: Path) -> Path | None:
 
 def read_kustomization(file: Path) -> dict | None:
     """A kustomization file's mapping; None when it is not YAML or not a mapping (kustomize
-    itself reports that when it builds)."""
+    itself reports that when it builds). Past the YAML bounds it is refused (InputRefused)."""
     try:
-        data = yaml.load(file.read_text(errors="replace"), Loader=LOADER)
-    except (OSError, yaml.YAMLError):
+        data = load_text(read_input(file, str(file)), str(file))
+    except InputRefused:
+        raise
+    except UserError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -252,12 +254,7 @@ class InputMemo:
 
 
 def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
-    try:
-        documents = list(yaml.load_all(text, Loader=LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=source,
-                        line=mark.line + 1 if mark else None, fix="fix the YAML syntax") from None
+    _, documents = load_documents(text, source)   # within the bounds of raygitops.yamlio
     out = []
     for document in documents:
         if document is None:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from raygitops.checks.registry import restore
 from raygitops.findings import Finding
 from raygitops.safepath import writable_path
 
@@ -61,8 +62,8 @@ class ResultCache:
         key = hashlib.sha256(f"{self.context}\0{text}".encode()).hexdigest()
         rel = f"{CACHE_DIR}/{key[:2]}/{key}.json"
         try:
-            return [Finding(**entry) for entry in json.loads((self.root / rel).read_text())]
-        except (OSError, ValueError, TypeError):
+            return [restore(entry) for entry in json.loads((self.root / rel).read_text())]
+        except (OSError, ValueError, TypeError, KeyError):
             pass   # a miss, or an entry this code cannot read: compute it again
         result = compute()
         self._store(rel, json.dumps([asdict(f) for f in result]))

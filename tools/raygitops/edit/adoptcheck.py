@@ -19,10 +19,11 @@ from raygitops.model.stored import stored_form
 
 
 def _schema_of(tree: Path):
+    """The pinned KubeRay's CRDs (the schema store, verified): what the API server defaults the input with."""
     from raygitops.checks.schemas import SchemaRegistry
+    from raygitops.schemastore import SchemaStore
     config = load_config(tree)
-    crd_dirs = [config.expand_shared(d) for d in config.schemas.crd_dirs]
-    return SchemaRegistry(config.versions.kubernetes, crd_dirs=[d for d in crd_dirs if Path(d).is_dir()]).crd_schema
+    return SchemaRegistry(config.versions.kubernetes, crd_dirs=SchemaStore(config).crd_files("kuberay")).crd_schema
 
 
 def rendered_rayservice(tree: Path, env: str) -> dict:

@@ -67,7 +67,8 @@ def __getattr__(name):
 def serve_module_files(root: Path) -> dict[str, bytes]:
     """{path under the zip's top directory: content} for every Aana app in raygitops.yaml."""
     from raygitops.config import CONFIG_FILE, load_config
-    if "aana:" not in (root / CONFIG_FILE).read_text(errors="replace"):
+    config_file = root / CONFIG_FILE
+    if not config_file.is_file() or "aana:" not in config_file.read_text(errors="replace"):
         return {}   # no Aana app: not even raygitops.yaml's loader runs for the zip
     files: dict[str, bytes] = {}
     for app in aana_apps(load_config(root)):

@@ -29,6 +29,8 @@ from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupte
 from raygitops.safepath import writable_path
 from raygitops.model.pins import PINS_FILE, image_reference, pins_rel
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
+from raygitops.masking import mask_yaml_text
+from raygitops.yamlbounds import read_input
 from raygitops.yamlio import GENERATED_HEADER, dump_yaml, load_yaml
 
 SERVE_OVERRIDE = "serve.yaml"
@@ -111,7 +113,7 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
             problems.append(f"pyproject.toml pins ray[serve]=={pinned} but raygitops.yaml versions.ray is {ray}")
     for top in ("base", "overlays"):
         for path in sorted((root / top).rglob("*.yaml")):
-            if "generated" in path.parts:
+            if "generated" in path.parts or not path.is_file():   # a FIFO named x.yaml would block the read
                 continue
             text = path.read_text(errors="replace")
             for match in _IMAGE_LINE.finditer(text):
@@ -285,19 +287,30 @@ def stale_files(plan: RegenPlan) -> dict[str, str]:
     stale = {}
     for rel, content in sorted(plan.files.items()):
         path = root / rel
-        old = path.read_text(errors="replace") if path.exists() else ""
+        old = read_input(path, rel) if path.exists() or path.is_symlink() else ""
         new = content.decode()
         if old != new:
-            diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                             f"a/{rel}", f"b/{rel}", n=2))
-            if len(diff) > 80:
-                diff = diff[:80] + [f"... ({len(diff) - 80} more diff lines)\n"]
-            stale[rel] = "".join(diff)
+            stale[rel] = _masked_diff(rel, old, new)
     for path in sorted((root / "overlays").glob("*/generated/*")):
         rel = path.relative_to(root).as_posix()
         if rel not in plan.files:
             stale[rel] = f"{rel}: not written by tools/regen any more; delete it\n"
     return stale
+
+
+def _masked_diff(rel: str, old: str, new: str) -> str:
+    """A unified diff of a stale generated file with every secret value hidden (raygitops.masking):
+    `regen --check` runs in CI, whose log is public. A file that is no YAML is not shown at all."""
+    try:
+        old, new = (mask_yaml_text(text, rel) if text else "" for text in (old, new))
+    except UserError:
+        return f"{rel}: differs, and is not valid YAML (not shown)\n"
+    if old == new:
+        return f"{rel}: a hidden (secret-like) value differs (not shown)\n"
+    diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}", n=2))
+    if len(diff) > 80:
+        diff = diff[:80] + [f"... ({len(diff) - 80} more diff lines)\n"]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
 
 def check(root: Path) -> tuple[bool, str]:
@@ -354,7 +367,10 @@ def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
     stamp = inputs_stamp(root)
     plan = plan_regen(root)
     if plan.pin_problems:
-        raise UserError(plan.pin_problems[0], fix="make every Ray version equal versions.ray in raygitops.yaml")
+        problem = plan.pin_problems[0]
+        fix = ("set it to versions.kuberay in raygitops.yaml (the KubeRay Argo CD installs)"
+               if "versions.kuberay" in problem else "make every Ray version equal versions.ray in raygitops.yaml")
+        raise UserError(problem, fix=fix)
     with regen_lock(root):
         if inputs_stamp(root) != stamp:
             raise UserError("the inputs changed while tools/regen ran (raygitops.yaml, apps/, a serve.yaml "

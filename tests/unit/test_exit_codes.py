@@ -10,7 +10,8 @@ import pytest
 from raygitops import cli
 from raygitops.errors import EXIT_FAILURE, EXIT_INTERRUPTED, UserError
 
-NAMES = [command.__name__.rsplit(".", 1)[-1] for command in cli.COMMANDS if not command.__name__.endswith(".test")]
+NAMES = [command.__name__.rsplit(".", 1)[-1].rstrip("_") for command in cli.COMMANDS   # set_ is `set`
+         if not command.__name__.endswith(".test")]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -25,6 +25,9 @@ from typing import Any, Callable, Iterator
 from raygitops.errors import UserError
 from raygitops.local.db import (LocalPostgres, expand_like_ray, is_postgres, local_secret, migrate, parse_db_config,
                                password_variable, reachable_by_other_users, stop_postgres)
+from raygitops.local.gcsft import (LocalGcsFt, check_head_restart, local_gcs_ft, start_ray_with_gcs_ft,
+                                   start_redis)
+from raygitops.local.redis import gcs_ft_of, stop_redis
 from raygitops.local.servestatus import (ANSI, EXCEPTION_LINE, Console, Dashboard, ReplicaLogs, smoke_test, smoke_url,
                                    wait_until_running)
 from raygitops.yamlio import relpath
@@ -235,16 +238,21 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
                         fix=f"fix them; tools/validate {overlay_label} shows the same report")
 
 
-def rendered_serve_config(root: Path, overlay_label: str) -> dict:
-    """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
+def rendered_rayservice(root: Path, overlay_label: str) -> dict:
+    """The overlay's one RayService, exactly as kustomize renders it."""
     from raygitops.render import render_overlay
-    from raygitops.generate.serveconfig import serve_config_of
     rendered = render_overlay(root / overlay_label, root=root)
     services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")
-    config = serve_config_of(services[0])
+    return services[0]
+
+
+def rendered_serve_config(root: Path, overlay_label: str, service: dict | None = None) -> dict:
+    """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
+    from raygitops.generate.serveconfig import serve_config_of
+    config = serve_config_of(service if service is not None else rendered_rayservice(root, overlay_label))
     if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")
@@ -276,6 +284,7 @@ class LocalConfig:
     app_env: dict[str, dict[str, str]] = field(default_factory=dict)   # app → env_vars, after substitution
     password_vars: list[str] = field(default_factory=list)
     serve_port: int = 8000
+    gcs_ft: "LocalGcsFt | None" = None   # GCS fault tolerance: the local Redis and the second node
 
 
 def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, serve_port: int | None,
@@ -372,23 +381,26 @@ class RayHead:
     temp_dir: Path | None
     pgid: int | None = None
     since: float = 0.0
+    ports: tuple[int, ...] = ()   # gcs, dashboard, client, dashboard agent
 
 
 def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[str, str],
-              on_spawn: Callable[[RayHead], None]) -> RayHead:
+              on_spawn: Callable[[RayHead], None], restart_of: RayHead | None = None) -> RayHead:
     """`ray start --head` in its own process group, on free ports, with a temp dir of its own;
-    `on_spawn` records the group before Ray has finished starting, so Ctrl-C can stop it."""
+    `on_spawn` records the group before Ray has finished starting, so Ctrl-C can stop it.
+    `restart_of`: a head that died, started again on its ports and temp dir (GCS fault tolerance)."""
     temp_dir = run.ray_temp_dir()
-    shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
-    temp_dir.mkdir(parents=True)
-    gcs, dashboard, client, agent = free_ports(4)
+    if restart_of is None:
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
+        temp_dir.mkdir(parents=True)
+    gcs, dashboard, client, agent = restart_of.ports if restart_of is not None else free_ports(4)
     command = [*_ray_command(), "start", "--head", f"--temp-dir={temp_dir}",
                f"--port={gcs}", f"--dashboard-host={LOCAL_HOST}", f"--dashboard-port={dashboard}",
                f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
                f"--num-cpus={num_cpus}", "--disable-usage-stats", *extra_args]
-    log = run.path / "ray-start.log"
+    log = run.path / ("ray-restart.log" if restart_of is not None else "ray-start.log")
     head = RayHead(dashboard=f"http://{LOCAL_HOST}:{dashboard}", gcs_address=f"{LOCAL_HOST}:{gcs}",
-                   temp_dir=temp_dir, since=time.time())
+                   temp_dir=temp_dir, since=time.time(), ports=(gcs, dashboard, client, agent))
     with open(log, "w") as output:
         # cwd: the run dir, so that no worker finds apps/ of the checkout instead of the zip.
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -420,6 +432,32 @@ def _ray_start_reason(log: Path) -> str:
 
 def stop_ray(pgid: int | None, since: float) -> int:
     return terminate(_group_members(pgid, since)) if pgid else 0
+
+
+def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, str],
+                   on_spawn: Callable[[int, float], None]) -> None:
+    """A second local Ray node joining the head (`ray start --address`), as the worker Pods join
+    a KubeRay head, in its own process group. With GCS fault tolerance KubeRay gives workers
+    RAY_gcs_rpc_server_reconnect_timeout_s=600 so that they wait for a restarted head
+    (v1.7.0 ray-operator/controllers/ray/common/pod.go configureGCSFaultTolerance)."""
+    (agent,) = free_ports(1)
+    command = [*_ray_command(), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
+               f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats"]
+    log = run.path / "ray-node.log"
+    since = time.time()
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "600"}, cwd=run.path,
+                                   start_new_session=True)
+    on_spawn(process.pid, since)
+    try:
+        code = process.wait(timeout=RAY_START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"the second Ray node did not start in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
+                        fix="read the log") from None
+    if code != 0:
+        raise UserError(f"the second Ray node failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
+                        fix="read the log")
 
 
 
@@ -461,6 +499,14 @@ def stop_recorded(run: RunDir, state: dict, console: Console) -> None:
     if ray.get("pgid"):
         count = stop_ray(ray["pgid"], ray.get("since", 0))
         console.out(f"stopped Ray ({count} processes)" if count else "Ray was not running")
+    node = state.get("ray_node") or {}
+    if node.get("pgid"):
+        count = stop_ray(node["pgid"], node.get("since", 0))
+        console.out(f"stopped the second Ray node ({count} processes)" if count else "the second Ray node was not running")
+    redis = state.get("redis") or {}
+    if redis.get("pid"):
+        stop_redis(redis["pid"], run.tag_env)
+        console.out("stopped Redis")
     postgres = state.get("postgres") or {}
     if postgres.get("pg_dir"):
         stop_postgres(Path(postgres["pg_dir"]), postgres.get("pid"), run.tag_env)
@@ -524,9 +570,11 @@ def refuse_if_up(run: RunDir, console: Console) -> None:
     if state is None:
         return
     ray = state.get("ray") or {}
+    node = state.get("ray_node") or {}
     alive = (_is_alive(state.get("up_pid")) and _is_tools_up(state["up_pid"]) and state["up_pid"] != os.getpid()) \
         or bool(ray.get("pgid") and _group_members(ray["pgid"], ray.get("since", 0))) \
-        or _is_alive((state.get("postgres") or {}).get("pid"))
+        or bool(node.get("pgid") and _group_members(node["pgid"], node.get("since", 0))) \
+        or _is_alive((state.get("postgres") or {}).get("pid")) or _is_alive((state.get("redis") or {}).get("pid"))
     if alive:
         where = f", dashboard {ray['dashboard']}" if ray.get("dashboard") else ""
         raise UserError(f"{run.overlay_label} is already up (tools/up pid {state.get('up_pid')}{where})",
@@ -556,7 +604,9 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     run = RunDir(root, env)
     started = time.perf_counter()
     check_inputs(root, run.overlay_label, regen=options.regen, console=console)
-    rendered = rendered_serve_config(root, run.overlay_label)
+    service = rendered_rayservice(root, run.overlay_label)
+    rendered = rendered_serve_config(root, run.overlay_label, service)
+    gcs_ft = gcs_ft_of(service)
 
     from raygitops.config import load_config
     config = load_config(root)
@@ -566,7 +616,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
                             line=app.line, fix="add smoke: {method: GET, path: /} (or the request that proves it answers)")
     run.ensure()
     refuse_if_up(run, console)
-    (pg_port,) = free_ports(1)
+    pg_port, redis_port = free_ports(2)
     serve_port = options.port
     if serve_port is None and options.address is None:
         configured = int((rendered.get("http_options") or {}).get("port", 8000))
@@ -578,7 +628,9 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
                      pg_port=pg_port, ray_is_ours=options.address is None, secret=lambda: local_secret(run.path))
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
-    for line in local.lines:
+    local.gcs_ft = local_gcs_ft(gcs_ft, run, redis_port=redis_port if options.address is None else None,
+                                num_cpus=options.num_cpus)
+    for line in local.lines + (local.gcs_ft.lines if local.gcs_ft else []):
         console.out(line)
 
     become_subreaper()
@@ -586,7 +638,9 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     keep = False
     try:
         with _terminate_as_interrupt():
-            _start_and_serve(root, run, options, config, local, stack, console, started)
+            head = _start_and_serve(root, run, options, config, local, stack, console, started)
+            if options.check and local.gcs_ft and local.gcs_ft.redis_port:
+                check_head_restart(run, options, config, local, stack, console, head)
             if options.check:
                 console.out(f"check passed: {run.overlay_label} is RUNNING and answered every smoke request")
             elif options.detach:
@@ -603,17 +657,26 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
 
 
 def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local: LocalConfig, stack: Stack,
-                     console: Console, started: float) -> None:
+                     console: Console, started: float) -> RayHead:
     secret = local_secret(run.path) if local.postgres else None
     if local.postgres:
         _start_postgres(root, run, local, secret, stack, console)
+    ft = local.gcs_ft
+    if ft and ft.redis_port:
+        start_redis(run, ft, stack, console)
     if options.address is None:
         env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
         env.update(run.tag_env, RAY_USAGE_STATS_ENABLED="0")
+        # Ray 2.46's dashboard gives each of its module subprocesses 30 s to start
+        # (ray/dashboard/consts.py), then exits; on 2 busy cores that is not enough.
+        env.setdefault("RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT", "180")
         env.update({variable: secret for variable in local.password_vars if secret})
-        console.out(f"starting Ray (temp dir {run.ray_temp_dir()}, {options.num_cpus} CPUs)…")
-        head = start_ray(run, num_cpus=options.num_cpus, extra_args=options.ray_start_args, env=env,
-                         on_spawn=stack.ray_spawned)
+        if ft and ft.redis_port:
+            head = start_ray_with_gcs_ft(run, options, ft, env, stack, console)
+        else:
+            console.out(f"starting Ray (temp dir {run.ray_temp_dir()}, {options.num_cpus} CPUs)…")
+            head = start_ray(run, num_cpus=options.num_cpus, extra_args=options.ray_start_args, env=env,
+                             on_spawn=stack.ray_spawned)
     else:
         head = RayHead(dashboard=options.address if "://" in options.address else f"http://{options.address}",
                        gcs_address="", temp_dir=None)
@@ -636,9 +699,10 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
                        logs=ReplicaLogs(head.temp_dir))
     base = f"http://{LOCAL_HOST}:{local.serve_port}"
     stack.record(serve=base)
-    _smoke(config, base, console, ReplicaLogs(head.temp_dir), dashboard)
+    smoke(config, base, console, ReplicaLogs(head.temp_dir), dashboard)
     console.out(f"ready in {time.perf_counter() - started:.1f} s")
     _print_urls(config, base, head.dashboard, run, console)
+    return head
 
 
 def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, stack: Stack,
@@ -666,7 +730,7 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
         console.out(f"migration with app {name}'s environment: {line}")
 
 
-def _smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Dashboard) -> None:
+def smoke(config, base: str, console: Console, logs: ReplicaLogs, dashboard: Dashboard) -> None:
     results = []
     for result in smoke_test(config.applications, base):
         results.append(result)

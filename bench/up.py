@@ -23,8 +23,11 @@ from _common import REPO, VENV_BIN, print_ratio
 
 sys.path.insert(0, str(REPO / "tools"))
 from raygitops.config import load_config  # noqa: E402
-from raygitops.local.run import (RunDir, become_subreaper, free_ports, localize, reap_children,  # noqa: E402
-                                rendered_serve_config, stop_ray)
+from raygitops.local.inputs import rendered_serve_config  # noqa: E402
+from raygitops.local.localize import localize  # noqa: E402
+from raygitops.local.processes import become_subreaper, free_ports, reap_children  # noqa: E402
+from raygitops.local.rayhead import stop_ray  # noqa: E402
+from raygitops.local.rundir import RunDir  # noqa: E402
 from raygitops.local.servestatus import Dashboard  # noqa: E402
 
 OVERLAY = "overlays/dev"

@@ -1,11 +1,13 @@
 -- Argo CD health of a ray.io/RayCluster (argocd-cm key
 -- resource.customizations.health.ray.io_RayCluster). RayClusters here are made by KubeRay
 -- from a RayService, so this shows in the resource tree; the Application's health comes
--- from the RayService (rayservice.lua). Only Lua's base and table libraries are available.
+-- from the RayService (rayservice.lua). Only Lua's base and table libraries are available
+-- (see rayservice.lua).
 --
 -- status.state: ready | failed (deprecated in 1.7) | suspended, and unhealthy before 1.2.
 -- status.conditions (KubeRay >= 1.2): HeadPodReady, RayClusterProvisioned, ReplicaFailure,
--- RayClusterSuspending, RayClusterSuspended.
+-- RayClusterSuspending, RayClusterSuspended. spec.suspend: RayCluster's own suspend (a
+-- RayService's spec.suspend deletes its RayClusters instead).
 
 local hs = {status = "Progressing", message = "Waiting for KubeRay to report the RayCluster's status"}
 
@@ -29,12 +31,7 @@ local status = obj.status
 if status == nil then return hs end
 local conditions = status.conditions
 local state = status.state
-
-local generation = obj.metadata.generation
-if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
-  hs.message = "KubeRay has not yet acted on the latest spec (generation " .. generation .. ")"
-  return hs
-end
+local spec = obj.spec or {}
 
 -- A Pod that cannot be created or deleted (quota, invalid template) does not fix itself.
 local failure = find_condition(conditions, "ReplicaFailure")
@@ -49,10 +46,17 @@ if state == "failed" or state == "unhealthy" then
   return hs
 end
 
+-- Suspended only while spec.suspend says so: once it is false again, KubeRay recreates the Pods
+-- and the state stays "suspended" until they run (calculateStatus, raycluster_controller.go
+-- @v1.7.0 L2017-2021 and L2084-2091; @v1.1.1 L1278-1289).
 local suspended = find_condition(conditions, "RayClusterSuspended")
 if is_true(suspended) or state == "suspended" then
-  hs.status = "Suspended"
-  hs.message = describe(suspended, "suspended")
+  if spec.suspend == true then
+    hs.status = "Suspended"
+    hs.message = describe(suspended, "suspended")
+  else
+    hs.message = "Resuming: spec.suspend is false, so KubeRay creates the Pods again"
+  end
   return hs
 end
 local suspending = find_condition(conditions, "RayClusterSuspending")
@@ -62,11 +66,26 @@ if is_true(suspending) then
 end
 
 local head = find_condition(conditions, "HeadPodReady")
+local is_ready = state == "ready" or is_true(find_condition(conditions, "RayClusterProvisioned"))
+
+-- KubeRay writes a RayCluster's status only when something other than observedGeneration
+-- changed (inconsistentRayClusterStatus, raycluster_controller.go@v1.1.1 L390-420;
+-- utils/consistency.go@v1.7.0 L10-34, whose conditions carry no observedGeneration). After a
+-- spec change that alters nothing it reports (a Pod template change, which KubeRay applies only
+-- to Pods it creates later), observedGeneration stays behind for good, so a ready cluster is
+-- not held at Progressing.
+local generation = obj.metadata.generation
+local observed = status.observedGeneration or 0
+if generation ~= nil and observed < generation and not (is_ready and (head == nil or head.status == "True")) then
+  hs.message = "KubeRay has not yet acted on the latest spec (generation " .. generation .. ")"
+  return hs
+end
+
 if head ~= nil and head.status ~= "True" then
   hs.message = describe(head, "head Pod not ready")
   return hs
 end
-if state == "ready" or is_true(find_condition(conditions, "RayClusterProvisioned")) then
+if is_ready then
   hs.status = "Healthy"
   hs.message = describe(head, "ready")
   return hs

@@ -500,3 +500,24 @@ def test_rollover_capacity_counts_a_limit_without_a_request_as_the_request():
                               "template": pod({"requests": {"cpu": "1"}, "limits": {"cpu": "4", "nvidia.com/gpu": 1}})}],
     }}}
     assert cluster_requests(service) == {"cpu": 5.0, "memory": 4 * 2**30, "nvidia.com/gpu": 3.0}
+
+
+@pytest.mark.parametrize("kuberay", ["1.1.1", "1.7.0"])
+def test_edits_that_leave_the_stored_object_equal_are_no_ops(git_repo, kuberay):
+    """The API server defaults `protocol: TCP` and `numOfHosts: 1`, and KubeRay hashes parsed quantities:
+    none of these edits changes what the cluster holds or runs."""
+    edit(git_repo, "base/rayservice.yaml", "{containerPort: 6379, name: gcs}",
+         "{containerPort: 6379, name: gcs, protocol: TCP}")
+    edit(git_repo, "base/rayservice.yaml", "      - groupName: cpu-workers\n",
+         "      - groupName: cpu-workers\n        numOfHosts: 1\n")
+    edit(git_repo, "base/rayservice.yaml", 'requests: {cpu: "1", memory: 4Gi,', "requests: {cpu: 1000m, memory: 4096Mi,")
+    commit(git_repo)
+    data = report(git_repo, "HEAD~1", "HEAD", "--kuberay-version", kuberay)
+    for env in data["environments"]:
+        assert env["changes"] == [] and env["verdict"] is None, env
+    # The same edits next to a real change: only the real one is reported.
+    edit(git_repo, "base/rayservice.yaml", 'requests: {cpu: "2", memory: 8Gi,', 'requests: {cpu: "3", memory: 8Gi,')
+    commit(git_repo)
+    staging = environment(report(git_repo, "HEAD~1", "HEAD", "--kuberay-version", kuberay), "staging")
+    assert [c["path"] for c in staging["changes"]] == [
+        "spec.rayClusterConfig.workerGroupSpecs[cpu-workers].template.spec.containers[ray-worker].resources.requests.cpu"]

@@ -24,7 +24,10 @@ import requests
 from conftest import _COPY_IGNORE, SHARED, run_tool
 from raygitops.config import load_config
 from raygitops.local.db import expand_like_ray, password_variable
-from raygitops.local.run import STATE_FILE, RunDir, localize, rendered_serve_config, tagged_processes
+from raygitops.local.inputs import rendered_serve_config
+from raygitops.local.localize import localize
+from raygitops.local.processes import tagged_processes
+from raygitops.local.rundir import STATE_FILE, RunDir
 
 
 @pytest.fixture

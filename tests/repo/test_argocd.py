@@ -1,10 +1,10 @@
-"""argocd/ against real kustomize, the real Argo CD schemas, the real KubeRay CRDs, and real Lua.
+"""argocd/ against real kustomize, the real Argo CD schemas and the real KubeRay CRDs.
 
     .venv/bin/pytest tests/repo/test_argocd.py -q
 
 Argo CD itself is not run: where the tests need its behaviour (the Git directory generator,
-AppProject destination and sync-window matching, how it runs a health script) the helpers
-below do what Argo CD's code does, and say which code.
+AppProject destination and sync-window matching) the helpers below do what Argo CD's code does,
+and say which code. The health scripts run in real Lua in tests/unit/test_health_lua.py.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from lupa.lua51 import LuaRuntime  # Argo CD's gopher-lua is Lua 5.1
 
 from conftest import overlays_with_component, run_tool
 from raygitops.config import load_config
@@ -34,12 +33,16 @@ IN_CLUSTER = "https://kubernetes.default.svc"
 KUBERAY_REPOS = ("https://ray-project.github.io/kuberay-helm/", "https://github.com/ray-project/kuberay")
 ANNOTATION_LIMIT = 262_144  # bytes, all annotations of one object together (apimachinery)
 HEALTH_KEY = "resource.customizations.health.{group}_{kind}"
-HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 WAVE = "argocd.argoproj.io/sync-wave"
 HOOK = "argocd.argoproj.io/hook"
 PLACEHOLDERS = ("set-by-argocd-settings", "v0.0.0")
 ENVIRONMENTS = "overlays"
 NEW_ENV = "zz-temp-env"   # a name no real environment has
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+COMPARE_OPTIONS = "argocd.argoproj.io/compare-options"
+APPSETS = ("aana", "aana-protected")
+PROTECTED = "aana-protected"
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -134,9 +137,13 @@ def render_go_template(value, params: dict[str, str]):
 
 def generate_applications(appset: dict, directories: list[str]) -> list[dict]:
     """ApplicationSet git directory generator (applicationset/generators/git.go filterApps):
-    a directory is generated when an include pattern matches it and no exclude pattern does."""
+    a directory is generated when an include pattern matches it and no exclude pattern does.
+    The controller then adds the resources-finalizer when the template has no finalizers and
+    preserveResourcesOnDeletion is false (applicationset/utils/utils.go RenderTemplateParams,
+    argo-cd v3.5.1 L293-301), and makes the ApplicationSet the owner (createOrUpdateInCluster)."""
     [generator] = appset["spec"]["generators"]
     items = generator["git"]["directories"]
+    preserve = (appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion", False)
     apps = []
     for directory in directories:
         matches = [item for item in items if go_path_match(item["path"], directory)]
@@ -145,8 +152,19 @@ def generate_applications(appset: dict, directories: list[str]) -> list[dict]:
             params = {"path": directory, "basename": base,
                       "basenameNormalized": re.sub(r"[^a-zA-Z0-9-]", "-", base).lower()}
             app = render_go_template(appset["spec"]["template"], params)
+            metadata = app["metadata"]
+            if not metadata.get("finalizers") and not preserve:
+                metadata["finalizers"] = [RESOURCES_FINALIZER]
+            metadata["ownerReferences"] = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                                            "name": appset["metadata"]["name"], "controller": True}]
             apps.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app})
     return apps
+
+
+def options(resource: dict, annotation: str) -> set[str]:
+    """A comma-separated Argo CD option annotation (sync-options, compare-options) as a set."""
+    value = (resource["metadata"].get("annotations") or {}).get(annotation, "")
+    return {option.strip() for option in value.split(",") if option.strip()}
 
 
 def glob_match(pattern: str, value: str) -> bool:
@@ -198,45 +216,6 @@ def always_open_windows(project: dict, app_name: str) -> list[dict]:
             and w["schedule"].split() == ["*"] * 5 and go_duration_seconds(w["duration"]) >= 60]
 
 
-# --- real Lua, run the way Argo CD runs it -------------------------------------------------------------
-
-
-def lua_runtime() -> LuaRuntime:
-    """Argo CD (util/lua/lua.go runLua) opens only the package, base and table libraries (and a
-    safe os): no string library, and so no string methods. The same here, on Lua 5.1."""
-    lua = LuaRuntime(unpack_returned_tuples=True)
-    lua.execute("debug.setmetatable('', nil); string = nil; math = nil; io = nil; os = nil; "
-                "coroutine = nil; debug = nil")
-    return lua
-
-
-def to_lua(lua: LuaRuntime, value):
-    """Like Argo CD's decodeValue: objects and arrays become tables, arrays 1-based."""
-    if isinstance(value, dict):
-        table = lua.table()
-        for key, item in value.items():
-            table[key] = to_lua(lua, item)
-        return table
-    if isinstance(value, list):
-        table = lua.table()
-        for index, item in enumerate(value, start=1):
-            table[index] = to_lua(lua, item)
-        return table
-    return value
-
-
-def run_health(script: str, obj: dict) -> tuple[str, str]:
-    """Global `obj`, run the script, take the returned table (ExecuteHealthLua)."""
-    lua = lua_runtime()
-    lua.globals().obj = to_lua(lua, obj)
-    result = lua.execute(script)
-    assert lua.eval("type")(result) == "table", f"health script returned {result!r}"
-    status, message = result["status"], result["message"]
-    assert status in HEALTH_STATUSES, status
-    assert message is None or isinstance(message, str), message
-    return status, message or ""
-
-
 @pytest.fixture(scope="module")
 def health_scripts(argocd) -> dict[str, str]:
     return one(argocd, "ConfigMap", "argocd-cm")["data"]
@@ -261,7 +240,7 @@ def test_argocd_renders_and_validates_against_the_argo_cd_schemas(rendered, shar
             checked += 1
     kinds = sorted({r["kind"] for r in rendered["argocd"] + rendered["root"]})
     assert kinds == ["AppProject", "Application", "ApplicationSet", "ConfigMap"]
-    assert checked == 5  # project, kuberay-crds, kuberay-operator, the ApplicationSet, the root
+    assert checked == 6  # project, kuberay-crds, kuberay-operator, the two ApplicationSets, the root
 
 
 def test_the_catalog_schema_rejects_a_typo(shared, argocd):
@@ -300,18 +279,23 @@ def this_repo_sources(resources: list[dict]) -> list[dict]:
 
 def test_repo_url_and_target_revision_come_from_the_settings(rendered, settings):
     found = this_repo_sources(rendered["argocd"] + rendered["root"])
-    # the operator's $values source, the generator, the template, the root Application
-    assert len(found) == 4
+    # the operator's $values source, each ApplicationSet's generator and template, the root Application
+    assert len(found) == 6
     for source in found:
         assert (source["repoURL"], source["targetRevision"]) == (settings["repoURL"], settings["targetRevision"])
     assert settings["repoURL"] in one(rendered["argocd"], "AppProject")["spec"]["sourceRepos"]
 
 
 def test_no_other_file_in_argocd_spells_out_a_setting(repo, settings):
-    """The settings file is the only place to edit: no other manifest under argocd/ holds the values."""
+    """The settings file is the only place to edit: no other manifest under argocd/ holds the values.
+    Comments are not checked: they cite KubeRay's source at fixed tags (v1.1.1, v1.7.0)."""
     for path in sorted((repo / "argocd").rglob("*")):
         if path.suffix in (".yaml", ".yml", ".lua") and path.name != "settings.yaml":
             text = path.read_text()
+            if path.suffix == ".lua":
+                text = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+            else:
+                text = yaml.safe_dump_all(list(yaml.safe_load_all(text)))
             for key in ("repoURL", "kuberayVersion"):
                 assert settings[key] not in text, f"{path.relative_to(repo)} repeats {key} {settings[key]}"
 
@@ -400,8 +384,14 @@ def test_the_operator_watches_every_environment(repo, rendered, environments, ar
 
 
 @pytest.fixture(scope="module")
-def env_apps(argocd, repo) -> list[dict]:
-    return generate_applications(one(argocd, "ApplicationSet", "aana"), repo_directories(repo))
+def appsets(argocd) -> list[dict]:
+    return [one(argocd, "ApplicationSet", name) for name in APPSETS]
+
+
+@pytest.fixture(scope="module")
+def env_apps(appsets, repo) -> list[dict]:
+    """Every environment's Application, from both ApplicationSets."""
+    return [app for appset in appsets for app in generate_applications(appset, repo_directories(repo))]
 
 
 def test_every_overlay_has_exactly_one_application(env_apps, environments, repo):
@@ -422,13 +412,16 @@ def test_each_application_deploys_to_its_overlays_namespace(env_apps, rendered):
         assert app["spec"]["destination"]["server"] == IN_CLUSTER
 
 
-def test_a_new_overlay_gets_an_application_without_editing_argocd(argocd, repo):
+def test_a_new_overlay_gets_an_application_without_editing_argocd(argocd, appsets, repo):
     assert not (repo / ENVIRONMENTS / NEW_ENV).exists()
     directories = repo_directories(repo) + [f"{ENVIRONMENTS}/{NEW_ENV}", f"{ENVIRONMENTS}/{NEW_ENV}/generated"]
-    apps = generate_applications(one(argocd, "ApplicationSet", "aana"), directories)
+    apps = [app for appset in appsets for app in generate_applications(appset, directories)]
     [new] = [a for a in apps if a["metadata"]["name"] == f"aana-{NEW_ENV}"]
     assert new["spec"]["source"]["path"] == f"{ENVIRONMENTS}/{NEW_ENV}"
     assert new["spec"]["destination"]["namespace"] == f"aana-{NEW_ENV}"
+    # Unprotected, as every environment is until listed in protected-environments.yaml.
+    assert new["metadata"]["ownerReferences"][0]["name"] == "aana"
+    assert new["metadata"]["finalizers"] == [RESOURCES_FINALIZER]
     assert destination_permitted(one(argocd, "AppProject"), IN_CLUSTER, f"aana-{NEW_ENV}")
 
 
@@ -439,7 +432,17 @@ def test_environment_sync_policy(env_apps):
         assert {"CreateNamespace=true", "ServerSideApply=true", "SkipDryRunOnMissingResource=true"} <= set(
             policy["syncOptions"])
         assert "ignoreDifferences" not in app["spec"]  # see the comment in argocd/environments.yaml
-        assert "resources-finalizer.argocd.argoproj.io" in app["metadata"]["finalizers"]
+
+
+def test_every_environment_uses_server_side_diff(env_apps, environments):
+    """With ServerSideApply=true and no ServerSideDiff, Argo CD diffs with its structured-merge
+    diff, discontinued and troubled by CRDs with defaults (docs/user-guide/diff-strategies.md);
+    Server-Side Diff is stable since Argo CD 3.1."""
+    assert len(env_apps) == len(environments)
+    for app in env_apps:
+        assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+        assert "ServerSideDiff=true" in options(app, COMPARE_OPTIONS), app["metadata"]["name"]
+        assert "ServerSideDiff=false" not in options(app, COMPARE_OPTIONS)
 
 
 def test_prod_is_manual_through_the_one_sync_window(argocd, env_apps):
@@ -517,9 +520,9 @@ def test_the_project_denies_other_source_repositories(argocd):
 def test_sync_waves_put_crds_before_the_operator_before_the_rayservices(argocd, rendered, environments):
     project, health = one(argocd, "AppProject"), one(argocd, "ConfigMap", "argocd-cm")
     crds, operator = one(argocd, "Application", "kuberay-crds"), one(argocd, "Application", "kuberay-operator")
-    appset = one(argocd, "ApplicationSet", "aana")
     assert wave(project) < wave(crds) and wave(health) < wave(crds)
-    assert wave(crds) < wave(operator) < wave(appset)
+    for name in APPSETS:
+        assert wave(crds) < wave(operator) < wave(one(argocd, "ApplicationSet", name))
     # Inside each environment the RayService comes last, after the migration hook.
     for env in environments:
         service = one(rendered[env], "RayService")
@@ -533,15 +536,16 @@ def test_waves_wait_for_application_health(health_scripts):
     assert HEALTH_KEY.format(group="argoproj.io", kind="Application") in health_scripts
 
 
-def test_finalizers_delete_the_rayservices_before_the_operator(argocd, rendered, environments):
-    """Deleting an environment's Application deletes its resources (the RayService first: the
-    highest wave) while the operator, in its own Application, still runs to clear the RayService
-    finalizer. A cascade delete of the root runs waves in reverse: the ApplicationSet (and every
-    environment) before the operator. Argo CD never cascade-deletes CRDs."""
+def test_finalizers_delete_the_rayservices_before_the_operator(argocd, rendered, env_apps):
+    """Deleting an unprotected environment's Application deletes its resources (the RayService
+    first: the highest wave) while the operator, in its own Application, still runs to clear the
+    RayService finalizer. A cascade delete of the root runs waves in reverse: the ApplicationSet
+    (and every unprotected environment) before the operator. Argo CD never cascade-deletes CRDs."""
     operator = one(argocd, "Application", "kuberay-operator")
     appset = one(argocd, "ApplicationSet", "aana")
-    assert "resources-finalizer.argocd.argoproj.io" in operator["metadata"]["finalizers"]
-    assert "resources-finalizer.argocd.argoproj.io" in appset["spec"]["template"]["metadata"]["finalizers"]
+    assert RESOURCES_FINALIZER in operator["metadata"]["finalizers"]
+    unprotected = [app for app in env_apps if app["metadata"]["ownerReferences"][0]["name"] == "aana"]
+    assert unprotected and all(app["metadata"]["finalizers"] == [RESOURCES_FINALIZER] for app in unprotected)
     assert wave(appset) > wave(operator)
     assert "finalizers" not in one(argocd, "Application", "kuberay-crds")["metadata"]
     assert "finalizers" not in one(rendered["root"], "Application", "raygitops")["metadata"]
@@ -557,140 +561,152 @@ def test_the_root_application_syncs_argocd(rendered, repo):
     assert "ServerSideApply=true" in root["spec"]["syncPolicy"]["syncOptions"]
 
 
-# === 7. health checks in real Lua =================================================================================
+# === 6b. deletion protection for the protected environments (prod) ================================
+# Argo CD's deletion behaviour, re-implemented from argo-cd v3.5.1:
+#   - an ApplicationSet deletes the Applications it no longer generates when its policy allows
+#     deletes (applicationset_controller.go Reconcile → deleteInCluster; utils/policy.go
+#     DefaultPolicy: spec.syncPolicy.applicationsSync, as the controller runs without --policy);
+#   - a deleted ApplicationSet takes its Applications with it through their owner references,
+#     unless it has the resources-finalizer, its policy forbids deletes, and the deletion is
+#     background: the controller then removes the owner references first (Reconcile L149-176).
+#     Foreground deletion gives "no guarantee" (Controlling-Resource-Modification.md), so it counts
+#     as deleting them;
+#   - the root Application prunes and cascade-deletes with foreground propagation
+#     (sync-options.md, app_deletion.md) unless the resource says Prune=false / Delete=false;
+#   - a deleted Application deletes its resources only with the resources-finalizer
+#     (app_deletion.md; `argocd app delete --cascade` adds it on purpose).
+FOREGROUND, BACKGROUND = "foreground", "background"
+
+
+def allows_delete(appset: dict) -> bool:
+    """ApplicationsSyncPolicy.AllowDelete: sync (the default) and create-delete."""
+    policy = (appset["spec"].get("syncPolicy") or {}).get("applicationsSync") or "sync"
+    return policy in ("sync", "create-delete")
+
+
+def argo_cd_deletes(appsets: list[dict], directories: list[str], removed: tuple[str, ...] = (),
+                    deleted_appsets: dict[str, str] | None = None,
+                    deleted_apps: tuple[str, ...] = ()) -> tuple[set[str], set[str]]:
+    """(Applications deleted, Applications whose resources are deleted) when the overlays under
+    `removed` leave Git, the ApplicationSets in `deleted_appsets` are deleted (name → propagation),
+    and a person deletes `deleted_apps` with kubectl."""
+    remaining = [d for d in directories if not any(d == r or d.startswith(r + "/") for r in removed)]
+    apps, deleted = {}, set(deleted_apps)
+    for appset in appsets:
+        before = {app["metadata"]["name"]: app for app in generate_applications(appset, directories)}
+        apps.update(before)
+        name = appset["metadata"]["name"]
+        if name in (deleted_appsets or {}):
+            keeps = (deleted_appsets[name] == BACKGROUND and not allows_delete(appset)
+                     and RESOURCES_FINALIZER in (appset["metadata"].get("finalizers") or []))
+            if not keeps:
+                deleted |= set(before)
+        elif allows_delete(appset):
+            after = {app["metadata"]["name"] for app in generate_applications(appset, remaining)}
+            deleted |= set(before) - after
+    return deleted, {n for n in deleted if RESOURCES_FINALIZER in (apps[n]["metadata"].get("finalizers") or [])}
+
+
+def by_the_root(appsets: list[dict], option: str) -> dict[str, str]:
+    """The ApplicationSets a root prune (option Prune) or cascade delete (Delete) removes."""
+    return {appset["metadata"]["name"]: FOREGROUND for appset in appsets
+            if f"{option}=false" not in options(appset, SYNC_OPTIONS)}
+
+
+ACCIDENTS = {
+    "overlays/prod deleted": lambda appsets: {"removed": (f"{ENVIRONMENTS}/prod",)},
+    "overlays/ deleted": lambda appsets: {"removed": (ENVIRONMENTS,)},
+    "the ApplicationSets leave argocd/ or are renamed: the root prunes them":
+        lambda appsets: {"deleted_appsets": by_the_root(appsets, "Prune")},
+    "argocd app delete raygitops --cascade": lambda appsets: {"deleted_appsets": by_the_root(appsets, "Delete")},
+    "kubectl delete applicationset --all": lambda appsets: {"deleted_appsets": dict.fromkeys(APPSETS, BACKGROUND)},
+}
+
+
+@pytest.mark.parametrize("accident", ACCIDENTS)
+def test_no_accident_deletes_prod(accident, appsets, repo):
+    """Prod keeps its RayService and stays managed by its Application aana-prod."""
+    apps, resources = argo_cd_deletes(appsets, repo_directories(repo), **ACCIDENTS[accident](appsets))
+    assert "aana-prod" not in apps and "aana-prod" not in resources
+
+
+def test_deleting_prods_application_by_hand_keeps_its_resources(appsets, repo):
+    """kubectl delete application aana-prod (or Kubernetes' garbage collector): no finalizer."""
+    apps, resources = argo_cd_deletes(appsets, repo_directories(repo), deleted_apps=("aana-prod",))
+    assert apps == {"aana-prod"} and not resources
+
+
+def test_an_unprotected_environment_is_still_removed_with_its_overlay(appsets, repo, environments):
+    """README "Remove an environment", step 1, and the root's full teardown."""
+    others = [env for env in environments if env != "prod"]
+    assert others
+    for env in others:
+        apps, resources = argo_cd_deletes(appsets, repo_directories(repo), removed=(f"{ENVIRONMENTS}/{env}",))
+        assert apps == resources == {f"aana-{env}"}
+    teardown = ACCIDENTS["argocd app delete raygitops --cascade"](appsets)
+    _, resources = argo_cd_deletes(appsets, repo_directories(repo), **teardown)
+    assert resources == {f"aana-{env}" for env in others}
+
+
+def test_removing_prod_on_purpose_works(appsets, repo):
+    """README "Remove an environment" for a protected one: once its overlay is gone no
+    ApplicationSet makes aana-prod again, so `argocd app delete aana-prod --cascade` sticks."""
+    remaining = [d for d in repo_directories(repo) if not d.startswith(f"{ENVIRONMENTS}/prod")]
+    assert not [app for appset in appsets for app in generate_applications(appset, remaining)
+                if app["metadata"]["name"] == "aana-prod"]
+
+
+def weaken(appset: dict, layer: str) -> dict:
+    appset = json.loads(json.dumps(appset))
+    if layer == "preserveResourcesOnDeletion":
+        del appset["spec"]["syncPolicy"]["preserveResourcesOnDeletion"]
+    elif layer == "applicationsSync":
+        del appset["spec"]["syncPolicy"]["applicationsSync"]
+    elif layer == "finalizer":
+        del appset["metadata"]["finalizers"]
+    else:
+        del appset["metadata"]["annotations"][SYNC_OPTIONS]
+    return appset
+
+
+@pytest.mark.parametrize("layer", ["preserveResourcesOnDeletion", "applicationsSync", "finalizer", "sync-options"])
+def test_each_protection_layer_matters(layer, appsets, repo):
+    """The tests above are real: without any one layer, some accident loses prod."""
+    weakened = [weaken(a, layer) if a["metadata"]["name"] == PROTECTED else a for a in appsets]
+    directories = repo_directories(repo)
+    lost = [name for name, accident in ACCIDENTS.items()
+            if "aana-prod" in argo_cd_deletes(weakened, directories, **accident(weakened))[0]]
+    _, by_hand = argo_cd_deletes(weakened, directories, deleted_apps=("aana-prod",))
+    assert lost or by_hand, layer
+
+
+def test_the_protected_application_set(argocd, appsets, repo, environments):
+    aana, protected = appsets
+    assert protected["spec"]["template"] == aana["spec"]["template"]   # kustomization.yaml copies it
+    assert "finalizers" not in aana["spec"]["template"]["metadata"]
+    assert protected["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True, "applicationsSync": "create-update"}
+    assert RESOURCES_FINALIZER in protected["metadata"]["finalizers"]
+    assert {"Prune=false", "Delete=false"} <= options(protected, SYNC_OPTIONS)
+    # Every protected path is an overlay, excluded from aana by the same path; prod among them.
+    protected_paths = [d["path"] for d in protected["spec"]["generators"][0]["git"]["directories"]]
+    excluded = [d["path"] for d in aana["spec"]["generators"][0]["git"]["directories"] if d.get("exclude")]
+    assert f"{ENVIRONMENTS}/prod" in protected_paths and sorted(protected_paths) == sorted(excluded)
+    for path in protected_paths:
+        assert "*" not in path and path.split("/", 1)[1] in environments, path
+
+
+# === 7. health checks (run in real Lua by tests/unit/test_health_lua.py) ========================
+
+
+def test_argocd_cm_pins_annotation_tracking(argocd):
+    """KubeRay copies the RayService's labels onto its RayClusters: see argocd/kustomization.yaml."""
+    assert one(argocd, "ConfigMap", "argocd-cm")["data"]["application.resourceTrackingMethod"] == "annotation"
 
 
 def test_argocd_cm_carries_the_lua_files(health_scripts, repo):
     for group, kind, file in (("ray.io", "RayService", "rayservice.lua"), ("ray.io", "RayCluster", "raycluster.lua"),
                               ("argoproj.io", "Application", "application.lua")):
         assert health_scripts[HEALTH_KEY.format(group=group, kind=kind)] == (repo / "argocd/health" / file).read_text()
-
-
-def test_the_sandbox_has_no_string_library():
-    """The harness is as strict as Argo CD: a script calling string functions fails."""
-    with pytest.raises(Exception):
-        run_health('local s = "Running"; return {status = s:sub(1, 3)}', {})
-    with pytest.raises(Exception):
-        run_health('return {status = string.upper("healthy")}', {})
-
-
-@pytest.fixture(scope="module")
-def rayservice(rendered) -> dict:
-    """The real staging RayService, as the API server returns it (generation set)."""
-    service = json.loads(json.dumps(one(rendered["staging"], "RayService")))
-    service["metadata"]["generation"] = 3
-    return service
-
-
-def cond(type_: str, status: str, reason: str = "", message: str = "") -> dict:
-    return {"type": type_, "status": status, "reason": reason or type_, "message": message,
-            "lastTransitionTime": "2026-08-20T10:00:00Z", "observedGeneration": 3}
-
-
-READY = cond("Ready", "True", "NonZeroServeEndpoints", "Number of serve endpoints is greater than 0")
-NOT_UPGRADING = cond("UpgradeInProgress", "False", "NoPendingCluster", "Active Ray cluster exists and no pending Ray cluster")
-
-RAYSERVICE_CASES = {
-    "fresh object, no status": (None, "Progressing"),
-    "status not written yet": ({}, "Progressing"),
-    "initializing": ({"observedGeneration": 3, "conditions": [
-        cond("Ready", "False", "Initializing", "RayService is initializing"),
-        cond("UpgradeInProgress", "False", "Initializing")]}, "Progressing"),
-    "spec changed, not observed yet": ({"observedGeneration": 2, "conditions": [READY, NOT_UPGRADING]},
-                                       "Progressing"),
-    "upgrading": ({"observedGeneration": 3, "conditions": [
-        READY, cond("UpgradeInProgress", "True", "BothActivePendingClustersExist", "Both clusters exist")]},
-        "Progressing"),
-    "rolling back": ({"observedGeneration": 3, "conditions": [
-        READY, NOT_UPGRADING, cond("RollbackInProgress", "True", "TargetClusterChanged")]}, "Progressing"),
-    "ready": ({"observedGeneration": 3, "numServeEndpoints": 2, "serviceStatus": "Running",
-               "conditions": [READY, NOT_UPGRADING]}, "Healthy"),
-    "ready, rollback finished": ({"observedGeneration": 3, "conditions": [
-        READY, NOT_UPGRADING, cond("RollbackInProgress", "False")]}, "Healthy"),
-    "validation failed (observedGeneration not bumped)": ({"observedGeneration": 2, "conditions": [
-        cond("Ready", "False", "ValidationFailed", "spec.rayClusterConfig.headGroupSpec is invalid"),
-        NOT_UPGRADING]}, "Degraded"),
-    "initializing timed out": ({"observedGeneration": 3, "conditions": [
-        cond("Ready", "False", "InitializingTimeout", "RayService did not become ready in 600s")]}, "Degraded"),
-    "lost every serve endpoint": ({"observedGeneration": 3, "conditions": [
-        cond("Ready", "False", "ZeroServeEndpoints", "Number of serve endpoints dropped to 0"),
-        NOT_UPGRADING]}, "Degraded"),
-    "pre-1.3 running": ({"observedGeneration": 3, "serviceStatus": "Running"}, "Healthy"),
-    "pre-1.3 waiting for serve": ({"observedGeneration": 3, "serviceStatus": "WaitForServeDeploymentReady"},
-                                  "Progressing"),
-    "pre-1.3 restarting": ({"observedGeneration": 3, "serviceStatus": "Restarting"}, "Progressing"),
-    "pre-1.3 failed to update service": ({"observedGeneration": 3, "serviceStatus": "FailedToUpdateService"},
-                                         "Degraded"),
-    "pre-1.3 failed to create cluster": ({"observedGeneration": 3,
-                                          "serviceStatus": "FailedToGetOrCreateRayCluster"}, "Degraded"),
-    "pre-1.3 running, spec not observed": ({"observedGeneration": 2, "serviceStatus": "Running"}, "Progressing"),
-}
-
-
-@pytest.mark.parametrize("case", RAYSERVICE_CASES)
-def test_rayservice_health(case, rayservice, health_scripts):
-    status, expected = RAYSERVICE_CASES[case]
-    obj = dict(rayservice)
-    if status is not None:
-        obj["status"] = status
-    got, message = run_health(health_scripts[HEALTH_KEY.format(group="ray.io", kind="RayService")], obj)
-    assert got == expected, f"{case}: {got} ({message})"
-    assert message
-
-
-def cluster(state: str | None = None, *conditions: dict, observed: int = 1, reason: str | None = None) -> dict:
-    status = {"observedGeneration": observed, "conditions": list(conditions)}
-    if state:
-        status["state"] = state
-    if reason:
-        status["reason"] = reason
-    return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
-            "metadata": {"name": "aana-raycluster-x7k2p", "namespace": "aana-prod", "generation": 1},
-            "spec": {"rayVersion": "2.46.0"}, "status": status}
-
-
-HEAD_READY = cond("HeadPodReady", "True", "HeadPodRunningAndReady")
-PROVISIONED = cond("RayClusterProvisioned", "True", "AllPodRunningAndReadyFirstTime")
-
-RAYCLUSTER_CASES = {
-    "no status": ({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "c", "generation": 1}},
-                  "Progressing"),
-    "provisioning": (cluster(None, cond("HeadPodReady", "False", "HeadPodNotFound"),
-                             cond("RayClusterProvisioned", "False", "RayClusterPodsProvisioning")), "Progressing"),
-    "ready with conditions": (cluster("ready", HEAD_READY, PROVISIONED), "Healthy"),
-    "provisioned, no state": (cluster(None, HEAD_READY, PROVISIONED), "Healthy"),
-    "ready, pre-conditions KubeRay": (cluster("ready"), "Healthy"),
-    "head pod restarting": (cluster("ready", cond("HeadPodReady", "False", "HeadPodNotFound"), PROVISIONED),
-                            "Progressing"),
-    "replica failure": (cluster("ready", HEAD_READY, PROVISIONED,
-                                cond("ReplicaFailure", "True", "FailedCreateWorkerPod", "exceeded quota")), "Degraded"),
-    "state failed": (cluster("failed", reason="head pod failed"), "Degraded"),
-    "state unhealthy (KubeRay 1.1)": (cluster("unhealthy"), "Degraded"),
-    "suspending": (cluster("ready", HEAD_READY, PROVISIONED, cond("RayClusterSuspending", "True")), "Progressing"),
-    "suspended": (cluster("suspended", cond("RayClusterSuspended", "True")), "Suspended"),
-    "spec not observed": (cluster("ready", HEAD_READY, PROVISIONED, observed=0), "Progressing"),
-}
-
-
-@pytest.mark.parametrize("case", RAYCLUSTER_CASES)
-def test_raycluster_health(case, health_scripts):
-    obj, expected = RAYCLUSTER_CASES[case]
-    got, message = run_health(health_scripts[HEALTH_KEY.format(group="ray.io", kind="RayCluster")], obj)
-    assert got == expected, f"{case}: {got} ({message})"
-
-
-@pytest.mark.parametrize("health, expected", [
-    (None, "Progressing"),
-    ({"status": "Healthy"}, "Healthy"),
-    ({"status": "Degraded", "message": "RayService aana: ValidationFailed"}, "Degraded"),
-    ({"status": "Missing"}, "Missing"),
-])
-def test_application_health(health, expected, health_scripts, argocd):
-    app = json.loads(json.dumps(one(argocd, "Application", "kuberay-operator")))
-    if health is not None:
-        app["status"] = {"health": health, "sync": {"status": "Synced"}}
-    got, _ = run_health(health_scripts[HEALTH_KEY.format(group="argoproj.io", kind="Application")], app)
-    assert got == expected
 
 
 # === 8. the database migration hook ==============================================================================

@@ -13,6 +13,7 @@ from typing import Any
 
 from raygitops.config_schema import check_config_document
 from raygitops.errors import UserError
+from raygitops.model.environment import KUSTOMIZATION_NAMES, broken, discover  # noqa: F401 (re-exported)
 from raygitops.yamlio import YamlDoc, load_yaml
 
 CONFIG_FILE = "raygitops.yaml"
@@ -71,22 +72,11 @@ class RepoConfig:
         return CONFIG_FILE
 
     def environments(self) -> list[str]:
-        """Every overlays/<env> that has a kustomization, sorted."""
-        overlays = self.root / "overlays"
-        if not overlays.is_dir():
-            return []
-        return sorted(p.name for p in overlays.iterdir()
-                      if p.is_dir() and any((p / k).exists() for k in KUSTOMIZATION_NAMES))
+        """Every environment's name, sorted (raygitops.model.environment has the objects)."""
+        return [env.name for env in discover(self.root)]
 
     def broken_environments(self) -> list[str]:
-        """overlays/<env> directories that look like environments but have no kustomization:
-        Argo CD's generator would still make an Application for them."""
-        overlays = self.root / "overlays"
-        if not overlays.is_dir():
-            return []
-        return sorted(p.name for p in overlays.iterdir()
-                      if p.is_dir() and p.name not in self.environments()
-                      and ((p / "serve.yaml").exists() or (p / "generated").is_dir()))
+        return [env.name for env in broken(self.root)]
 
     def expand_shared(self, template: str) -> str:
         """`{shared}` in a schema setting → $RAYGITOPS_SHARED, default ../shared beside the repo."""
@@ -94,7 +84,6 @@ class RepoConfig:
         return template.replace("{shared}", shared).replace("{kuberay}", self.versions.kuberay)
 
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 _TYPE_NAMES = {dict: "mapping", list: "list", str: "string", int: "number", float: "number"}

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"          # worth knowing, never a failure (e.g. a null the API server drops)
 
 
 @dataclass(frozen=True)
 class Finding:
     id: str                 # "schema", "serve-…", or a policy id
-    severity: str           # ERROR or WARNING
+    severity: str           # ERROR, WARNING or INFO
     message: str
     fix: str = ""
     file: str | None = None      # overlay directory or YAML file the resource came from

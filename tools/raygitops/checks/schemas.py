@@ -43,7 +43,8 @@ from referencing import Registry, Resource
 from referencing import exceptions as ref_exceptions
 
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.findings import ERROR, INFO, WARNING, Finding, resource_id
+from raygitops.model.normalise import normalise
 from raygitops.generate.kustomize_schema import kubernetes_schema_dir
 from raygitops.yamlio import LOADER
 
@@ -553,6 +554,9 @@ class SchemaSource:
     # Catalog schemas (datreeio's, like kubeconform's) leave metadata unchecked; this validates
     # it as the ObjectMeta it is, as the built-in and CRD-derived schemas do.
     metadata_validator: Any = None
+    # A CRD's openAPIV3Schema: the API server normalises an object with it (defaults, nulls)
+    # before it validates, so validation runs on the normalised object (model/normalise.py).
+    structural: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -669,7 +673,7 @@ class SchemaRegistry:
             key = ("crd", os.path.realpath(doc.path), doc.mtime_ns, doc.start, doc.item, version,
                    self._builtin_dir)
             validator = _compile(key, build)
-            return SchemaSource(f"CRD {doc.path}", validator, entry["deprecation"])
+            return SchemaSource(f"CRD {doc.path}", validator, entry["deprecation"], structural=entry["schema"])
         # the CRD exists but does not serve this version; a schema location may still have it
         found = self._from_locations(f"{group}/{version}" if group else version, kind)
         if isinstance(found, SchemaSource):
@@ -722,6 +726,16 @@ class SchemaRegistry:
 
     # --- validation --------------------------------------------------------------------------
 
+    def crd_schema(self, api_version: str, kind: str) -> dict | None:
+        """The openAPIV3Schema of a custom resource's CRD at that version, or None (built-in kinds and
+        unknown ones: their stored form needs no CRD defaults). Nothing is compiled."""
+        group, _, version = api_version.rpartition("/")
+        for doc in self._index().get((group, kind), ()):
+            entry = _crd_doc_versions(doc).get(version)
+            if entry is not None:
+                return entry["schema"]
+        return None
+
     def validate(self, resource: Any, *, file: str | None = None) -> list[Finding]:
         """Every schema violation of one rendered resource, sorted by path, then message."""
         if not isinstance(resource, dict):
@@ -750,6 +764,10 @@ class SchemaRegistry:
         if isinstance(found, _Missing):
             return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
                             message=found.message, fix=found.fix)]
+        dropped: tuple[str, ...] = ()
+        if found.structural is not None:  # judge what the API server would store, not what was written
+            normalised = normalise(resource, found.structural)
+            resource, dropped = normalised.obj, normalised.dropped_nulls
         findings: set[tuple[tuple, str]] = set()
         try:
             for error in found.validator.iter_errors(resource):
@@ -765,6 +783,9 @@ class SchemaRegistry:
         result = [Finding(id="schema", severity=ERROR, message=message, resource=rid,
                           path=_dotted(path), file=file, fix=_schema_fix(message, found.origin))
                   for path, message in sorted(findings, key=lambda f: (_path_sort_key(f[0]), f[1]))]
+        result.extend(Finding(id="schema-null-dropped", severity=INFO, resource=rid, path=path, file=file,
+                              message="null here is dropped by the API server (the field is not nullable)",
+                              fix="remove the empty key, or give it a value") for path in dropped)
         if found.deprecation:
             result.append(Finding(id="schema", severity=WARNING, message=found.deprecation,
                                   resource=rid, path="apiVersion", file=file,

@@ -22,6 +22,7 @@ import yaml
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.model.environment import discover, environment_of
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
 from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.checks.schemas import SchemaRegistry
@@ -79,11 +80,8 @@ class ValidationReport:
 # --- load -------------------------------------------------------------------------------
 
 def _environment_of(path: Path, root: Path) -> str:
-    try:
-        parts = path.resolve().relative_to(root.resolve()).parts
-    except ValueError:
-        return ""
-    return parts[1] if len(parts) >= 2 and parts[0] == "overlays" else ""
+    env = environment_of(path, root)
+    return env.name if env else ""
 
 
 def _documents(text: str, label: str) -> Source:
@@ -142,7 +140,7 @@ _OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
 
 
 def default_paths(root: Path, config: RepoConfig) -> list[Path]:
-    paths = [root / "overlays" / env for env in config.environments()]
+    paths = [env.overlay for env in discover(root)]
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 

@@ -19,12 +19,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raygitops.config import load_config
+    from raygitops.model.environment import discover
     from raygitops.errors import UserError
     from raygitops.render import render_many, summary
     from raygitops.yamlio import relpath
     root = repo_root()
-    paths = [Path(p) for p in args.paths] or [root / "overlays" / env for env in load_config(root).environments()]
+    paths = [Path(p) for p in args.paths] or [env.overlay for env in discover(root)]
     results = render_many(paths, root=root)
     failed = 0
     for path, result in results.items():

@@ -11,7 +11,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import load_config
+from raygitops.config import RepoConfig, load_config
+from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.diff.fields import ResourceDiff, diff_resources
 from raygitops.errors import UserError
 from raygitops.diff.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
@@ -108,15 +109,16 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
         if head_commit is None:
             head = _side("HEAD", root)
             head_digests = helper.submit(_digests, head, memo)
-            config = helper.submit(load_config, head.root) if not options.kuberay else None
+            config = helper.submit(load_config, head.root)
         base = _side("BASE", stack.enter_context(worktree(repo, base_commit)) / prefix)
         if head_commit is not None:
             head = _side("HEAD", stack.enter_context(worktree(repo, head_commit)) / prefix)
             head_digests = helper.submit(_digests, head, memo)
-            config = helper.submit(load_config, head.root) if not options.kuberay else None
+            config = helper.submit(load_config, head.root)
         kuberay = options.kuberay or config.result().versions.kuberay
+        schema_of = _crd_schemas(config.result(), kuberay)
         environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
-                                              cache_root=root, jobs=options.jobs)
+                                              cache_root=root, jobs=options.jobs, schema_of=schema_of)
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -132,8 +134,17 @@ def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
     return {name: memo.digest(path) for name, path in side.environments.items()}
 
 
+def _crd_schemas(config: RepoConfig, kuberay: str) -> SchemaOf:
+    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them."""
+    from raygitops.checks.schemas import SchemaRegistry
+    crd_dirs = [config.expand_shared(d).replace(f"v{config.versions.kuberay}", f"v{kuberay}")
+                for d in config.schemas.crd_dirs]
+    registry = SchemaRegistry(config.versions.kubernetes, crd_dirs=[d for d in crd_dirs if Path(d).is_dir()])
+    return registry.crd_schema
+
+
 def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
-                          cache_root: Path, jobs: int | None) -> list[EnvironmentDiff]:
+                          cache_root: Path, jobs: int | None, schema_of: SchemaOf) -> list[EnvironmentDiff]:
     names = sorted(set(base.environments) | set(head.environments))
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
@@ -149,7 +160,7 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: Input
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
     return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                         kuberay, _regen_hints(base, head, name)) for name in names]
+                         kuberay, _regen_hints(base, head, name), schema_of) for name in names]
 
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
@@ -181,11 +192,13 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
 
 
 def _environment(name: str, status: str, old: Rendered | None, new: Rendered | None, kuberay: str,
-                 hints: list[str]) -> EnvironmentDiff:
+                 hints: list[str], schema_of: SchemaOf) -> EnvironmentDiff:
     env = EnvironmentDiff(name, status, hints=hints)
     if status == UNCHANGED:
         return env
-    env.resources = diff_resources(old.resources if old else (), new.resources if new else ())
+    # An edit that leaves the stored object equal (a default written out, 1000m for 1) changes nothing.
+    env.resources = diff_resources([stored_form(r, schema_of) for r in (old.resources if old else ())],
+                                   [stored_form(r, schema_of) for r in (new.resources if new else ())])
     if status == CHANGED and not env.resources:
         env.status = SAME_OUTPUT
     for resource in env.resources:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import local_secret
+from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
+from raygitops.local.rundir import LOCAL_HOST
 from raygitops.local.servestatus import Dashboard, ReplicaLogs, smoke_url, wait_until_running
-
-LOCAL_HOST = "127.0.0.1"
 
 
 @dataclass
@@ -72,23 +72,21 @@ def start_ray_with_gcs_ft(run, options, ft: LocalGcsFt, env: dict[str, str], sta
     configureRedisFT): RAY_REDIS_ADDRESS, RAY_external_storage_namespace and
     `--redis-password` (KubeRay writes `$REDIS_PASSWORD`, which the container's shell expands, so
     the value is on `ray start`'s command line there too); then the second node."""
-    from raygitops.local import run as localrun
     ft.head_env = {**env, "RAY_REDIS_ADDRESS": f"{LOCAL_HOST}:{ft.redis_port}",
                    "RAY_external_storage_namespace": ft.namespace}
     ft.head_args = [f"--redis-password={local_secret(run.path, SECRET_FILE)}", *options.ray_start_args]
     console.out(f"starting the Ray head (temp dir {run.ray_temp_dir()}, 0 CPUs, GCS stored in Redis)…")
-    head = localrun.start_ray(run, num_cpus=0, extra_args=ft.head_args, env=ft.head_env, on_spawn=stack.ray_spawned)
+    head = start_ray(run, num_cpus=0, extra_args=ft.head_args, env=ft.head_env, on_spawn=stack.ray_spawned)
     console.out(f"starting a second Ray node ({ft.node_cpus} CPUs)…")
-    localrun.start_ray_node(run, head, num_cpus=ft.node_cpus, env=env,
+    start_ray_node(run, head, num_cpus=ft.node_cpus, env=env,
                             on_spawn=lambda pgid, since: stack.record(ray_node={"pgid": pgid, "since": since}))
     return head
 
 
-def check_head_restart(run, options, config, local, stack, console, head) -> None:
+def check_head_restart(run, options, config, local, stack, console, head, *, smoke) -> None:
     """Kill the head while the apps' smoke requests go on, start it again on the same GCS
     address and Redis, wait until Serve is RUNNING without deploying anything, and smoke every app.
     Fails when no request was answered while the head was down, or when an app does not answer after."""
-    from raygitops.local import run as localrun
     base = stack.state["serve"]
     names = [app["name"] for app in local.config["applications"]]
     with Prober(config.applications, base) as prober:
@@ -101,7 +99,7 @@ def check_head_restart(run, options, config, local, stack, console, head) -> Non
         console.out(f"head restart: killed the Ray head ({killed} processes, as a crashed head Pod); "
                     "requests go on")
         forget_bootstrap_address(head.temp_dir)
-        new = localrun.start_ray(run, num_cpus=0, extra_args=local.gcs_ft.head_args, env=local.gcs_ft.head_env,
+        new = start_ray(run, num_cpus=0, extra_args=local.gcs_ft.head_args, env=local.gcs_ft.head_env,
                                  on_spawn=stack.ray_spawned, restart_of=head)
         console.out("head restart: a new head runs on the same GCS address and Redis; waiting for Serve…")
         dashboard = Dashboard(new.dashboard)
@@ -114,7 +112,7 @@ def check_head_restart(run, options, config, local, stack, console, head) -> Non
     if failure:
         raise UserError(f"head restart: {failure}", file=f"{run.label}/ray-node.log",
                         fix="the replicas died with the head: check that the second node runs them (ray status)")
-    localrun.smoke(config, base, console, ReplicaLogs(new.temp_dir), dashboard)
+    smoke(config, base, console, ReplicaLogs(new.temp_dir), dashboard)
 
 # Bounds of the request loop: it stops by itself even if nobody stops it.
 PROBE_INTERVAL_S = 0.2

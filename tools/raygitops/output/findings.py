@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
-from raygitops.findings import ERROR, Finding, resource_id
+from raygitops.findings import ERROR, INFO, Finding, resource_id
 
 if TYPE_CHECKING:
     from raygitops.checks.validate import ValidationReport
@@ -75,7 +75,7 @@ def _escape_property(text: str) -> str:
 def format_github(report: ValidationReport, root: Path | None = None) -> str:
     lines = []
     for f in report.findings:
-        level = "error" if f.severity == ERROR else "warning"
+        level = {ERROR: "error", INFO: "notice"}.get(f.severity, "warning")
         props = f"file={_escape_property(_annotation_file(f, root))}" + (f",line={f.line}" if f.line else "")
         text = f"{f.resource} {f.id}: {f.message}" + (f" ({f.path})" if f.path else "") + (f" — {f.fix}" if f.fix else "")
         lines.append(f"::{level} {props},title={f.id}::{_escape_data(text)}")

@@ -1,0 +1,113 @@
+"""The local-only substitutions of a serve config: working_dir zip, Postgres host, SQLite path, secrets.
+
+    local = localize(config, root=root, run=run, working_dir_url=url, serve_port=8000, ...)
+    local.config, local.lines   # what is deployed, and what was substituted (printed)
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from raygitops.local.db import is_postgres, parse_db_config, password_variable
+from raygitops.local.inputs import ensure_package
+from raygitops.local.rundir import LOCAL_HOST, RunDir
+
+if TYPE_CHECKING:
+    from raygitops.local.gcsft import LocalGcsFt
+
+# --- local-only substitutions -------------------------------------------------------------------
+
+@dataclass
+class LocalConfig:
+    """The serve config to deploy, and what tools/up must provide for it."""
+    config: dict
+    lines: list[str] = field(default_factory=list)
+    postgres: list[dict] = field(default_factory=list)      # distinct DB_CONFIGs, after substitution
+    app_env: dict[str, dict[str, str]] = field(default_factory=dict)   # app → env_vars, after substitution
+    password_vars: list[str] = field(default_factory=list)
+    serve_port: int = 8000
+    gcs_ft: LocalGcsFt | None = None   # GCS fault tolerance: the local Redis and the second node
+
+
+def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, serve_port: int | None,
+             pg_port: int, ray_is_ours: bool, secret: Callable[[], str]) -> LocalConfig:
+    """Every local-only change to the rendered serve config, in one place, each reported as a
+    `local:` line: the working_dir zip, DB_CONFIG's host and SQLite path, the HTTP address, and
+    where the database password comes from."""
+    config = copy.deepcopy(config)
+    lines: dict[str, str] = {}   # one line per distinct change, in order
+    result = LocalConfig(config=config)
+
+    http = config.setdefault("http_options", {})
+    old_address = f"{http.get('host', '0.0.0.0')}:{http.get('port', 8000)}"
+    http["host"], http["port"] = LOCAL_HOST, serve_port or int(http.get("port", 8000))
+    result.serve_port = http["port"]
+    if old_address != f"{LOCAL_HOST}:{http['port']}":
+        lines["http"] = f"local: http_options {old_address} → {LOCAL_HOST}:{http['port']}"
+
+    pattern = re.compile(re.escape(working_dir_url).replace(re.escape("{hash}"), "(?P<hash>[0-9a-f]+)") + "$")
+    for app in config["applications"]:
+        for runtime_env in _runtime_envs(app):
+            match = pattern.match(str(runtime_env.get("working_dir", "")))
+            if match:
+                # Ray 2.46 counts file:// among the remote protocols (runtime_env/protocol.py):
+                # ServeDeploySchema accepts it, and the zip is unpacked with its single top-level
+                # directory dropped, exactly as the https:// one is in the cluster.
+                local = ensure_package(root, match.group("hash")).resolve().as_uri()
+                lines.setdefault(f"wd {runtime_env['working_dir']}",
+                                 f"local: working_dir {runtime_env['working_dir']} → {local}")
+                runtime_env["working_dir"] = local
+        env_vars = (app.get("runtime_env") or {}).get("env_vars") or {}
+        db = parse_db_config(env_vars.get("DB_CONFIG"))
+        if db is not None:
+            env_vars["DB_CONFIG"] = json.dumps(_local_db(db, run, pg_port, lines), separators=(",", ":"))
+            db = json.loads(env_vars["DB_CONFIG"])
+            if is_postgres(db):
+                _local_password(app, db, run, ray_is_ours, secret, lines, result)
+                if db not in result.postgres:
+                    result.postgres.append(db)
+        result.app_env[app["name"]] = dict(env_vars)
+    result.lines = list(lines.values())
+    return result
+
+
+def _runtime_envs(app: dict) -> Iterator[dict]:
+    if isinstance(app.get("runtime_env"), dict):
+        yield app["runtime_env"]
+    for deployment in app.get("deployments") or []:
+        env = ((deployment or {}).get("ray_actor_options") or {}).get("runtime_env")
+        if isinstance(env, dict):
+            yield env
+
+
+def _local_db(db: dict, run: RunDir, pg_port: int, lines: dict[str, str]) -> dict:
+    store = dict(db.get("datastore_config") or {})
+    if is_postgres(db):
+        old = f"{store.get('host')}:{store.get('port')}"
+        store["host"], store["port"] = LOCAL_HOST, pg_port
+        lines.setdefault(f"pg {old}", f"local: DB_CONFIG host {old} → {LOCAL_HOST}:{pg_port} (a local PostgreSQL)")
+    elif str(db.get("datastore_type", "sqlite")).lower() == "sqlite" and store.get("path"):
+        new = run.path / Path(str(store["path"])).name
+        lines.setdefault(f"sqlite {store['path']}", f"local: sqlite path {store['path']} → {new}")
+        store["path"] = str(new)
+    return {**db, "datastore_config": store}
+
+
+def _local_password(app: dict, db: dict, run: RunDir, ray_is_ours: bool, secret: Callable[[], str],
+                    lines: dict[str, str], result: LocalConfig) -> None:
+    variable = password_variable(db)
+    if variable not in result.password_vars:
+        result.password_vars.append(variable)
+    if ray_is_ours:
+        # As KubeRay's pods get it from the Secret: in the Ray head's environment, which every
+        # worker inherits. The serve config stays as rendered.
+        lines.setdefault(f"pw {variable}", f"local: {variable} from {run.label}/secret → the Ray head's "
+                                           "environment (in the cluster: the pod env from Secret aana-db)")
+    else:
+        app["runtime_env"].setdefault("env_vars", {})[variable] = secret()
+        lines.setdefault(f"pw {variable}", f"local: {variable} from {run.label}/secret → runtime_env env_vars "
+                                           "(the Ray at --address was not started by tools/up)")

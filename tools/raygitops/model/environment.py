@@ -1,0 +1,85 @@
+"""An environment: one overlays/<name> directory, discovered once and passed around as an object.
+
+    for env in discover(root): env.name, env.overlay, env.serve_override, env.namespace
+    environment_of(Path("overlays/prod/rayservice-patch.yaml"), root).name == "prod"
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+OVERLAYS = "overlays"        # the one place that names the environments' directory
+SERVE_OVERRIDE = "serve.yaml"
+GENERATED = "generated"
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(frozen=True)
+class Environment:
+    root: Path
+    name: str
+
+    @property
+    def rel(self) -> str:
+        """overlays/<name>: how files, findings and messages name it."""
+        return f"{OVERLAYS}/{self.name}"
+
+    @property
+    def overlay(self) -> Path:
+        return self.root / OVERLAYS / self.name
+
+    @property
+    def serve_override(self) -> Path:
+        return self.overlay / SERVE_OVERRIDE
+
+    @property
+    def generated_rel(self) -> str:
+        return f"{self.rel}/{GENERATED}"
+
+    @property
+    def kustomization(self) -> Path | None:
+        return next((self.overlay / n for n in KUSTOMIZATION_NAMES if (self.overlay / n).is_file()), None)
+
+    @cached_property
+    def namespace(self) -> str | None:
+        """The overlay's `namespace:`, which Argo CD deploys into (aana-<name> by convention)."""
+        from raygitops.render import read_kustomization
+        file = self.kustomization
+        data = read_kustomization(file) if file else None
+        value = data.get("namespace") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+
+def has_kustomization(directory: Path) -> bool:
+    return any((directory / n).is_file() for n in KUSTOMIZATION_NAMES)
+
+
+def discover(root: Path) -> list[Environment]:
+    """Every overlays/<name> with a kustomization, sorted: what Argo CD's generator deploys."""
+    overlays = root / OVERLAYS
+    if not overlays.is_dir():
+        return []
+    return [Environment(root, p.name) for p in sorted(overlays.iterdir())
+            if p.is_dir() and has_kustomization(p)]
+
+
+def broken(root: Path) -> list[Environment]:
+    """overlays/<name> directories that look like environments but have no kustomization:
+    Argo CD's directory generator would still make an Application for them."""
+    overlays = root / OVERLAYS
+    if not overlays.is_dir():
+        return []
+    return [Environment(root, p.name) for p in sorted(overlays.iterdir())
+            if p.is_dir() and not has_kustomization(p)
+            and ((p / SERVE_OVERRIDE).exists() or (p / GENERATED).is_dir())]
+
+
+def environment_of(path: Path, root: Path) -> Environment | None:
+    """The environment a path lies in (the overlay itself or a file below it), if any."""
+    try:
+        rel = (path if path.is_absolute() else root / path).resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    parts = rel.parts
+    return Environment(root, parts[1]) if len(parts) >= 2 and parts[0] == OVERLAYS else None

@@ -218,6 +218,39 @@ def test_max_replicas_is_ignored_since_kuberay_1_2_but_rolls_a_cluster_in_1_1(gi
     assert old["rollover_requests"]["together"]["cpu"] == 2 * (1 + 2 * 2)   # head 1 + 2 workers × 2 CPUs, twice
 
 
+def test_changing_the_redis_of_gcs_fault_tolerance_rolls_a_new_cluster(git_repo):
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "redis.aana-staging.svc:6379", "redis-2.aana-staging.svc:6379")
+    commit(git_repo)
+    staging = environment(report(git_repo, "HEAD~1", "HEAD"), "staging")
+    change = change_at(staging, "spec.rayClusterConfig.gcsFaultToleranceOptions.redisAddress")
+    assert staging["verdict"] == NEW_CLUSTER
+    assert "GCS fault tolerance settings" in change["impact"] and "cleaned up" in change["impact"]
+
+
+_FT = {"redisAddress": "redis:6379", "redisPassword": {"valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}}}
+
+
+@pytest.mark.parametrize("before, after, verdict, words", [
+    (None, _FT, NEW_CLUSTER, "new RayCluster with GCS fault tolerance"),
+    (_FT, None, NEW_CLUSTER, "without GCS fault tolerance"),
+    ({"backend": "redis"}, {"backend": "rocksdb"}, NO_OP, "immutable"),
+])
+def test_enabling_dropping_or_switching_gcs_fault_tolerance(before, after, verdict, words):
+    from raygitops.diff.fields import ResourceDiff
+    from raygitops.diff.rollout import classify
+
+    def service(options):
+        cluster = {"rayVersion": "2.46.0"} | ({"gcsFaultToleranceOptions": options} if options else {})
+        return {"kind": "RayService", "spec": {"rayClusterConfig": cluster}}
+    old, new = service(before), service(after)
+    resource = ResourceDiff("RayService/ns/a", "RayService", "changed", tuple(diff_values(old, new)), old, new)
+    items = classify(resource, kuberay="1.7.0")
+    assert {item.verdict for item in items} == {verdict}, [(i.change.path, i.impact) for i in items]
+    assert any(words in item.impact or words in item.warning for item in items)
+    if verdict == NO_OP:   # the backend: the API server refuses, and the diff says so loudly
+        assert all("sync fails" in item.warning for item in items if item.change.path[-1] == "backend")
+
+
 def test_tolerations_are_ignored_since_kuberay_1_6(git_repo):
     edit(git_repo, "overlays/prod/rayservice-patch.yaml", "effect: NoSchedule", "effect: PreferNoSchedule")
     commit(git_repo)

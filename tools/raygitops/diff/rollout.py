@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from raygitops.diff.fields import ADDED, REFORMATTED, REMOVED, REORDERED, FieldChange, Named, ResourceDiff, path_shape
+from raygitops.diff.fields import (ADDED, CHANGED, REFORMATTED, REMOVED, REORDERED, FieldChange, Named, ResourceDiff,
+                                   path_shape)
 from raygitops.checks.policies import RAY_KINDS, groups, parse_quantity, pod_specs
 
 NO_OP, IN_PLACE, REPLICA_RESTART, APP_RESTART, NEW_CLUSTER = (
@@ -58,6 +59,13 @@ SERVE_RESTART_FIELDS = ("ray_actor_options", "placement_group_bundles", "placeme
                         "max_replicas_per_node")
 
 GIT_AND_CLUSTER_DISAGREE = "Git and cluster will disagree"
+
+GCS_FT = ("kuberay v1.7.0 ray-operator/controllers/ray/utils/util.go:645 GenerateHashWithoutReplicasAndWorkersToDelete "
+          "hashes rayClusterConfig.gcsFaultToleranceOptions; common/pod.go configureRedisFT gives the new head "
+          "RAY_REDIS_ADDRESS and RAY_external_storage_namespace = the new RayCluster's UID; "
+          "raycluster_controller.go: the old cluster's Redis cleanup Job deletes its keys when it is deleted")
+GCS_FT_BACKEND = ("kuberay v1.7.0 ray-operator/apis/ray/v1/raycluster_types.go GcsFaultToleranceOptions.Backend: "
+                  "x-kubernetes-validations self == oldSelf, 'gcsFaultToleranceOptions.backend is immutable'")
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,22 @@ RULES: tuple[Rule, ...] = (
                  f"{GIT_AND_CLUSTER_DISAGREE}."),
     Rule(_CLUSTER, NEW_CLUSTER, "new RayCluster, traffic shifted step by step", INCREMENTAL, kuberay=">=1.5.0",
          when=_strategy_incremental, rollover=True),
+    # GCS fault tolerance: enabling, changing or dropping it is a new cluster like any hashed field, named here
+    # because its effect reaches past the pods (which Redis, which keys); the backend cannot change at all.
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions.backend", NO_OP, "rejected by the API server: the backend is immutable",
+         GCS_FT_BACKEND, kuberay=">=1.7.0", changes=frozenset({CHANGED}),
+         warning="gcsFaultToleranceOptions.backend is immutable (the CRD's rule self == oldSelf): the API server "
+                 "rejects the whole update, every other change in it too, and the sync fails. "
+                 f"{GIT_AND_CLUSTER_DISAGREE}."),
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster with GCS fault tolerance; its head keeps GCS state in Redis under the new cluster's UID",
+         GCS_FT, kuberay=">=1.3.0", changes=_ADD, exact=True, rollover=True),
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster without GCS fault tolerance: a head failure then restarts every app", GCS_FT,
+         kuberay=">=1.3.0", changes=_REMOVE, exact=True, rollover=True),
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster on the changed GCS fault tolerance settings (Redis address or credentials); "
+         "the old cluster's keys are cleaned up when it is deleted", GCS_FT, kuberay=">=1.3.0", rollover=True),
     *(Rule(f"{_GROUP}.{field}", NEW_CLUSTER, "new RayCluster (KubeRay < 1.2 hashes min/maxReplicas)", HASH_V1_1,
            kuberay="<1.2.0", rollover=True) for field in ("minReplicas", "maxReplicas")),
     *(Rule(f"{template}.{field}", NEW_CLUSTER, "new RayCluster (KubeRay < 1.6 hashes tolerations)", HASH_V1_1,

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from raygitops.checks.policy_ha import check_gcs_ft_conflict, check_gcs_ft_required
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.generate.serveconfig import serve_config_of
 from raygitops.versions import parse_ray_image, ray_version_in_image, versions_agree
@@ -24,6 +25,7 @@ class PolicySettings:
     # {env or "*": {policy id: "error" | "warning" | "off"}}; the environment's entry beats "*"
     severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     gpu_toleration_keys: tuple[str, ...] = ("nvidia.com/gpu",)
+    gcs_ft_required: tuple[str, ...] = ("prod",)   # environments whose RayService must have GCS fault tolerance
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,18 @@ def check_container_resources(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
             if missing:
                 yield _f("container-resources", r, ctx, f"{path}.resources",
                          f"group {g.name} container {c.get('name', '?')} sets no {', '.join(missing)}")
+    # The autoscaler sidecar KubeRay adds to the head: autoscalerOptions.resources replaces its
+    # default (500m CPU, 512Mi, no ephemeral-storage) as a whole (kuberay v1.7.0
+    # ray-operator/controllers/ray/common/pod.go BuildAutoscalerContainer, mergeAutoscalerOverrides).
+    cs, base = cluster_spec(r)
+    if cs.get("enableInTreeAutoscaling") is True:
+        res = _d(_d(cs.get("autoscalerOptions")).get("resources"))
+        missing = [f"{s}.{k}" for s in ("requests", "limits") for k in ("cpu", "memory", "ephemeral-storage")
+                   if _d(res.get(s)).get(k) in (None, "")]
+        if missing:
+            yield _f("container-resources", r, ctx, f"{base}.autoscalerOptions.resources",
+                     f"the autoscaler sidecar sets no {', '.join(missing)}",
+                     fix="set autoscalerOptions.resources.requests and .limits for cpu, memory and ephemeral-storage")
 
 
 def check_ephemeral_storage(r: dict, ctx: PolicyContext) -> Iterator[Finding]:
@@ -909,6 +923,16 @@ POLICIES: tuple[Policy, ...] = (
            "A working_dir URL that can change makes replicas run different code and rollbacks impossible.",
            "use the content-addressed zip tools/regen writes (working_dir.url with {hash} in raygitops.yaml)",
            check_working_dir, ("RayService",)),
+    Policy("gcs-ft-required", ERROR,
+           "Without GCS fault tolerance a head Pod failure loses the cluster's state and restarts every Serve app.",
+           "include base/components/gcs-ft and set gcsFaultToleranceOptions.redisAddress in the overlay "
+           "(or drop the environment from policies.gcs_ft_required in raygitops.yaml)",
+           check_gcs_ft_required, ("RayService",)),
+    Policy("gcs-ft-conflict", ERROR,
+           "KubeRay rejects hand-made GCS fault tolerance settings (ray.io/ft-enabled, RAY_REDIS_ADDRESS, "
+           "REDIS_PASSWORD, redis-password) beside gcsFaultToleranceOptions.",
+           "configure GCS fault tolerance only through gcsFaultToleranceOptions (base/components/gcs-ft)",
+           check_gcs_ft_conflict, RAY_KINDS),
     Policy("worker-group-order", ERROR,
            "Reordered worker groups roll a new RayCluster; a strategic-merge patch moves patched groups to the front.",
            "list every base group in base order in the patch (unchanged ones by groupName only); append new groups",

@@ -23,11 +23,12 @@ import requests
 
 from conftest import _COPY_IGNORE, SHARED, run_tool
 from raygitops.config import load_config
-from raygitops.local.db import expand_like_ray, password_variable
+from raygitops.local.db import expand_like_ray
 from raygitops.local.inputs import rendered_serve_config
 from raygitops.local.localize import localize
 from raygitops.local.processes import tagged_processes
 from raygitops.local.rundir import STATE_FILE, RunDir
+from raygitops.model.dbconfig import password_variable
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
+from raygitops.checks.registry import AANA, BY_ID, CHECKS
 from raygitops.findings import Finding
-from raygitops.checks.policies import (POLICIES, PolicyContext, PolicySettings, parse_quantity,
-                                run_policies)
+from raygitops.model.rayservice import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("RAYGITOPS_SHARED", ROOT.parent / "shared"))
@@ -99,6 +100,7 @@ BASE_GROUPS = ("cpu-workers", "gpu-workers")
 
 def make_ctx(docs, env="prod", **kw):
     kw.setdefault("base_worker_groups", BASE_GROUPS)
+    kw.setdefault("settings", PolicySettings(packs=(AANA,)))   # this repository's setting: Aana's checks on
     return PolicyContext(environment=env, source=f"overlays/{env}", resources=tuple(docs), ray_version="2.46.0",
                          pinned_serve_version="2.46.0", kuberay_version="1.7.0", **kw)
 
@@ -156,14 +158,13 @@ def test_valid_environment_passes_every_policy():
         assert run(valid_docs(), env) == [], env
 
 
-def test_registry():
-    assert [p.id for p in POLICIES] == [
-        "ray-version-mismatch", "container-resources", "ephemeral-storage-min", "gpu-toleration", "gpu-image",
-        "gpu-not-available", "capacity", "db-config", "db-sqlite-non-dev", "db-password-literal", "secret-in-git",
-        "aana-secret-default", "node-local-storage", "image-digest", "dashboard-exposed", "deprecated-field",
-        "working-dir-mutable", "gcs-ft-required", "gcs-ft-conflict", "worker-group-order"]
+def test_policies_are_registered_checks_and_run_in_registry_order():
+    order = [c.id for c in CHECKS]
+    assert [p.id for p in POLICIES] == sorted({p.id for p in POLICIES}, key=order.index)
     for p in POLICIES:
-        assert p.severity in ("error", "warning") and p.explanation and p.fix and p.kinds and callable(p.check)
+        registered = BY_ID[p.id]
+        assert registered.severity in ("error", "warning") and registered.description and registered.remediation
+        assert p.kinds and callable(p.check)
 
 
 # -------------------------------------------------------------------- one failing case per policy
@@ -256,6 +257,12 @@ FAILING = {
     "tag-only": (_image("cpu-workers", "rayproject/ray:2.46.0-py311"), "prod", "image-digest",
                  "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
                  "spec.rayClusterConfig.workerGroupSpecs[cpu-workers].template.spec.containers[ray-worker].image"),
+    "autoscaler-image-tag": (lambda d: spec(d)["autoscalerOptions"].update(image="rayproject/ray:2.46.0-py311"), "prod",
+                             "image-digest", "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
+                             "spec.rayClusterConfig.autoscalerOptions.image"),
+    "autoscaler-env-password": (lambda d: spec(d)["autoscalerOptions"].update(env=[{"name": "PGPASSWORD", "value": "x"}]),
+                                "prod", "db-password-literal", "container env PGPASSWORD holds a password literal",
+                                "spec.rayClusterConfig.autoscalerOptions.env[PGPASSWORD]"),
     "lb-dashboard": (lambda d: d[3]["spec"]["ports"].append({"name": "dashboard", "port": 8265}), "prod",
                      "dashboard-exposed", "LoadBalancer Service exposes the Ray dashboard", "spec.ports[dashboard]"),
     "head-nodeport": (lambda d: group(d, "head").update(serviceType="NodePort"), "prod", "dashboard-exposed",
@@ -306,6 +313,10 @@ FAILING = {
                   "worker groups are [gpu-workers, cpu-workers] but must start with the base's [cpu-workers, gpu-workers]",
                   "spec.rayClusterConfig.workerGroupSpecs"),
 }
+
+
+def test_every_policy_has_a_failing_case():
+    assert {policy for _, _, policy, _, _ in FAILING.values()} == {p.id for p in POLICIES}
 
 
 @pytest.mark.parametrize("case", FAILING)
@@ -364,6 +375,8 @@ PASSING = {
     "gcs-package": lambda d: serve(d, lambda c: app(c, "main")["runtime_env"].update(
         working_dir="gcs://_ray_pkg_5c2a3f14d9e0b7aa.zip")),
     "appended-group": lambda d: spec(d)["workerGroupSpecs"].append(copy.deepcopy(group(d, "cpu-workers")) | {"groupName": "extra"}),
+    # KubeRay's autoscaler sidecar runs the head's image unless autoscalerOptions names one
+    "autoscaler-options-without-image": lambda d: spec(d)["autoscalerOptions"].pop("image", None),
     "autoscaling-by-num-replicas-auto": lambda d: serve(d, lambda c: app(c, "main")["deployments"][0].update(
         num_replicas="auto", autoscaling_config={"max_replicas": 2})),
 }
@@ -438,10 +451,10 @@ def test_workloads_are_checked_too():
                {"name": "DB_PASSWORD", "value": "x"}, {"name": "WEBHOOK__HMAC_SECRET", "value": ""}]}]}}}}
     findings = run([job])
     assert [(f.id, f.path) for f in findings] == [
+        ("image-digest", "spec.template.spec.containers[m].image"),
         ("db-password-literal", "spec.template.spec.containers[m].env[DB_PASSWORD]"),
-        ("aana-secret-default", "spec.template.spec.containers[m].env[WEBHOOK__HMAC_SECRET]"),
-        ("image-digest", "spec.template.spec.containers[m].image")]
-    assert "empty, so Aana uses its default 'webhook_secret'" in findings[1].message
+        ("aana-secret-default", "spec.template.spec.containers[m].env[WEBHOOK__HMAC_SECRET]")]
+    assert "empty, so Aana uses its default 'webhook_secret'" in findings[2].message
 
 
 def test_identical_findings_are_reported_once():
@@ -585,8 +598,7 @@ def test_ft_annotation_alone_is_a_deprecation_warning_and_a_hand_set_redis_addre
     docs = valid_docs()
     spec(docs).pop("gcsFaultToleranceOptions")
     docs[0]["metadata"]["annotations"] = {"ray.io/ft-enabled": "true"}
-    findings = run(docs, "dev")
-    assert [(f.id, f.severity) for f in findings] == [("gcs-ft-conflict", "warning")]
+    assert [(f.id, f.severity) for f in run(docs, "dev")] == [("gcs-ft-conflict", "warning")]
     ray(docs, "head")["env"].append({"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"})
     errors = [f for f in run(docs, "dev") if f.severity == "error"]
     assert len(errors) == 1 and "turns GCS fault tolerance on without gcsFaultToleranceOptions" in errors[0].message

@@ -65,6 +65,7 @@ class RepoConfig:
     external_imports: tuple[str, ...] = ()
     schemas: SchemaSettings = SchemaSettings()
     policies: dict[str, Any] = field(default_factory=dict)
+    packs: tuple[str, ...] = ()   # checks.packs: check packs beyond the generic ones (checks/registry.py)
     doc: YamlDoc | None = None
 
     @property
@@ -159,6 +160,7 @@ def load_config(root: Path) -> RepoConfig:
         schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
                                   for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
         policies=_optional(doc, data, "policies", (), dict, {}),
+        packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ import yaml
 
 from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
+from raygitops.model.dbconfig import parse_db_config
 from raygitops.yamlio import LOADER, relpath
 
 CACHE_DIR = ".run/render-cache"
@@ -439,11 +439,10 @@ def _label(path: Path, root: Path | None) -> str:
 
 
 def _datastore_type(app: dict) -> str | None:
-    try:
-        db = json.loads(app["runtime_env"]["env_vars"]["DB_CONFIG"])
-        return str(db["datastore_type"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    """The datastore_type written in an app's DB_CONFIG (not Aana's sqlite default), if any."""
+    value = ((app.get("runtime_env") or {}).get("env_vars") or {}).get("DB_CONFIG")
+    data = parse_db_config(value).data if isinstance(value, str) else None
+    return str(data["datastore_type"]) if data and "datastore_type" in data else None
 
 
 def summary(rendered: Rendered, root: Path) -> str:

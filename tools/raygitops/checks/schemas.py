@@ -43,7 +43,8 @@ from referencing import Registry, Resource
 from referencing import exceptions as ref_exceptions
 
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, INFO, WARNING, Finding, resource_id
+from raygitops.checks.registry import finding
+from raygitops.findings import Finding, resource_id
 from raygitops.model.normalise import normalise
 from raygitops.generate.kustomize_schema import kubernetes_schema_dir
 from raygitops.yamlio import LOADER
@@ -739,7 +740,7 @@ class SchemaRegistry:
     def validate(self, resource: Any, *, file: str | None = None) -> list[Finding]:
         """Every schema violation of one rendered resource, sorted by path, then message."""
         if not isinstance(resource, dict):
-            return [Finding(id="schema", severity=ERROR, file=file, resource="?",
+            return [finding("schema", file=file, resource="?",
                             message=f"resource is not a mapping (got {type(resource).__name__})",
                             fix="each YAML document must be a Kubernetes object")]
         rid = resource_id(resource)
@@ -747,7 +748,7 @@ class SchemaRegistry:
         missing = [name for name, v in (("apiVersion", api_version), ("kind", kind))
                    if not isinstance(v, str) or not v]
         if missing:
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             path=missing[0],
                             message="; ".join(f"{name} must be a string, not {_short(resource[name])}"
                                               if resource.get(name) not in (None, "") else f"resource has no {name}"
@@ -755,14 +756,14 @@ class SchemaRegistry:
                             fix="every Kubernetes object needs a string apiVersion and kind")]
         for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
             if not pattern.fullmatch(value):
-                return [Finding(id="schema", severity=ERROR, file=file, resource=rid, path=name,
+                return [finding("schema", file=file, resource=rid, path=name,
                                 message=f"invalid {name} {_short(value)}",
                                 fix="apiVersion is [group/]version (apps/v1, v1); kind is a CamelCase name")]
         if self.is_skipped(api_version, kind):
             return []
         found = self._lookup(api_version, kind)
         if isinstance(found, _Missing):
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             message=found.message, fix=found.fix)]
         dropped: tuple[str, ...] = ()
         if found.structural is not None:  # judge what the API server would store, not what was written
@@ -776,18 +777,18 @@ class SchemaRegistry:
                 for error in found.metadata_validator.iter_errors(resource["metadata"]):
                     findings.update((("metadata", *path), message) for path, message in _explain(error))
         except (js_exceptions.SchemaError, ref_exceptions.Unresolvable, TypeError) as err:
-            return [Finding(id="schema", severity=ERROR, file=file, resource=rid,
+            return [finding("schema", file=file, resource=rid,
                             message=f"the schema from {found.origin} is broken: "
                                     + str(err).splitlines()[0][:200],
                             fix="use another schema source, or list the kind under skip")]
-        result = [Finding(id="schema", severity=ERROR, message=message, resource=rid,
+        result = [finding("schema", message=message, resource=rid,
                           path=_dotted(path), file=file, fix=_schema_fix(message, found.origin))
                   for path, message in sorted(findings, key=lambda f: (_path_sort_key(f[0]), f[1]))]
-        result.extend(Finding(id="schema-null-dropped", severity=INFO, resource=rid, path=path, file=file,
+        result.extend(finding("schema-null-dropped", resource=rid, path=path, file=file,
                               message="null here is dropped by the API server (the field is not nullable)",
                               fix="remove the empty key, or give it a value") for path in dropped)
         if found.deprecation:
-            result.append(Finding(id="schema", severity=WARNING, message=found.deprecation,
+            result.append(finding("schema-deprecated-version", message=found.deprecation,
                                   resource=rid, path="apiVersion", file=file,
                                   fix="move to a served, non-deprecated version"))
         return result

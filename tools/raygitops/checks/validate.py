@@ -15,20 +15,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import yaml
 
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
+from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
+from raygitops.checks.registry import PACKS, finding
 from raygitops.model.environment import discover, environment_of
-from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, groups, parse_quantity, run_policies
-from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.serve_config import check_serve_config_text
+from raygitops.model.rayservice import RayServiceView, parse_quantity
+from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
-from raygitops.generate.serveconfig import check_serve_config_text
 from raygitops.versions import pinned_ray_serve_version
 from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
 
@@ -174,7 +176,7 @@ def _base_groups(result) -> tuple[str, ...] | None:
         return None
     for resource in result.resources:
         if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            return tuple(g.name for g in groups(resource) if not g.is_head)
+            return tuple(RayServiceView(resource).worker_names)
     return None
 
 
@@ -193,7 +195,7 @@ _SEVERITIES = ("error", "warning", "off")
 
 
 def policy_settings(config: RepoConfig) -> PolicySettings:
-    """raygitops.yaml's `policies:`, checked: a typo there would quietly weaken a check."""
+    """raygitops.yaml's `policies:` and `checks.packs`, checked: a typo there would quietly weaken a check."""
     raw, defaults = config.policies, PolicySettings()
 
     def bad(path: tuple, message: str, fix: str) -> UserError:
@@ -225,11 +227,21 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
             if pid not in known:
                 close = difflib.get_close_matches(str(pid), sorted(known), n=1)
                 raise bad(("severity", env, pid), "no such policy",
-                          f"did you mean {close[0]}?" if close else "the ids are in tools/raygitops/policies.py")
+                          f"did you mean {close[0]}?" if close else "tools/validate --list-checks lists them")
             if level not in _SEVERITIES:
                 raise bad(("severity", env, pid), f"level {level!r} is not one of {', '.join(_SEVERITIES)}",
                           f"use {' / '.join(_SEVERITIES)}")
-    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, **lists)
+    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, packs=_packs(config), **lists)
+
+
+def _packs(config: RepoConfig) -> tuple[str, ...]:
+    for index, pack in enumerate(config.packs):
+        if pack not in PACKS:
+            close = difflib.get_close_matches(pack, PACKS, n=1)
+            line = config.doc.line_of(("checks", "packs", index)) if config.doc is not None else None
+            raise UserError(f"checks.packs: no pack '{pack}'", file="raygitops.yaml", line=line,
+                            fix=f"did you mean {close[0]}?" if close else f"use one of {', '.join(PACKS)}")
+    return config.packs
 
 
 _serve_cache: dict[tuple, list[Finding]] = {}
@@ -257,14 +269,17 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
                  settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
     if source.error is not None:
         error = source.error
-        return [Finding(id="kustomize" if "kustomize" in error.message else "yaml", severity=ERROR,
-                        message=error.message, fix=error.fix or "", file=error.file or source.label, line=error.line)]
+        return [finding("kustomize" if "kustomize" in error.message else "yaml", error.message, fix=error.fix,
+                        file=error.file or source.label, line=error.line)]
     findings: list[Finding] = []
+    views = []   # each resource read once, as the policies see it; its node gives the lines of plain files
     for index, resource in enumerate(source.resources):
         node = source.nodes[index] if index < len(source.nodes) else None
         own = registry.validate(resource, file=source.label)
-        if isinstance(resource, dict) and resource.get("kind") == "RayService":
-            own += _serve_findings(resource, source, config)
+        if isinstance(resource, dict):
+            views.append(RayServiceView(resource, node))
+            if resource.get("kind") == "RayService":
+                own += _serve_findings(resource, source, config)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"
@@ -276,12 +291,7 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
         kuberay_version=config.versions.kuberay,
         base_worker_groups=base_groups if source.environment else None,
         settings=settings)
-    policy_findings = run_policies([r for r in source.resources if isinstance(r, dict)], context)
-    if source.nodes:
-        node_of = {resource_id(r): n for r, n in zip(source.resources, source.nodes) if isinstance(r, dict)}
-        policy_findings = [f if f.line or f.resource not in node_of
-                           else f.with_location(line=line_of_path(node_of[f.resource], f.path)) for f in policy_findings]
-    return findings + policy_findings
+    return findings + run_policies(views, context)
 
 
 _UNKNOWN_FIELD = re.compile(r"^unknown (?:field|key) '([^']+)'")
@@ -369,12 +379,11 @@ def generated_file_findings(root: Path, config: RepoConfig, environments: list[s
     wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
     if wanted:
         for env in stale_environments(config, wanted, build_package(root).digest):
-            findings.append(Finding(
-                id="regen-stale", severity=ERROR, file=f"overlays/{env}",
-                message=f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
-                fix="run tools/regen and commit the result"))
+            findings.append(finding(
+                "regen-stale", f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
+                file=f"overlays/{env}"))
     for env in config.broken_environments() if checks_all else ():
-        findings.append(Finding(id="kustomize", severity=ERROR, file=f"overlays/{env}",
-                                message=f"environment {env} has no kustomization.yaml (Argo CD would still deploy it)",
+        findings.append(finding("kustomize", f"environment {env} has no kustomization.yaml (Argo CD would still "
+                                             "deploy it)", file=f"overlays/{env}",
                                 fix="restore it, or delete the whole directory to remove the environment"))
     return findings

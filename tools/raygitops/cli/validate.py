@@ -2,6 +2,7 @@
 
     tools/validate                       # every overlay and argocd/
     tools/validate overlays/prod - --output github
+    tools/validate --list-checks --output json   # every check: id, severity, pack, description, remediation
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def register(subparsers) -> None:
     parser = add_command(subparsers, "validate", __doc__, run)
     parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
                                                  "(default: every overlay and argocd/)")
-    parser.add_argument("--output", "-o", choices=("text", "json", "junit", "github"), default="text")
+    parser.add_argument("--output", "-o", choices=("text", "json", "junit", "github", "markdown"), default="text",
+                        help="markdown only with --list-checks")
+    parser.add_argument("--list-checks", action="store_true",
+                        help="print every check (id, severity, pack, description, remediation) and exit")
     parser.add_argument("--kubernetes-version", help="schemas of this Kubernetes version (default: raygitops.yaml)")
     parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")
     parser.add_argument("--schema-location", action="append", default=[],
@@ -32,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from raygitops.checks.validate import ValidateOptions, validate
     from raygitops.output.findings import format_report
 
+    if args.list_checks:
+        return list_checks(args)
+    if args.output == "markdown":
+        args.parser.error("--output markdown is for --list-checks; a report is text, json, junit or github")
     root = repo_root()
     options = ValidateOptions(kubernetes_version=args.kubernetes_version, crd_dirs=tuple(args.crd_dir),
                               schema_locations=tuple(args.schema_location), skip_kinds=tuple(args.skip),
@@ -43,3 +51,16 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): not a failure worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return report.exit_code(args.strict_warnings)
+
+
+def list_checks(args: argparse.Namespace) -> int:
+    """The registry, not this repository's choice of packs: the same list everywhere."""
+    from raygitops.checks.registry import CHECKS
+    from raygitops.output.checklist import FORMATS, format_checks
+
+    if args.paths:
+        args.parser.error("--list-checks takes no paths")
+    if args.output not in FORMATS:
+        args.parser.error(f"--list-checks prints {', '.join(FORMATS)}, not {args.output}")
+    print(format_checks(CHECKS, args.output), flush=True)
+    return 0

@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 from raygitops.diff.fields import (ADDED, CHANGED, REFORMATTED, REMOVED, REORDERED, FieldChange, Named, ResourceDiff,
                                    path_shape)
-from raygitops.checks.policies import RAY_KINDS, groups, parse_quantity, pod_specs
+from raygitops.model.rayservice import RAY_KINDS, Container, RayServiceView, parse_quantity
 
 NO_OP, IN_PLACE, REPLICA_RESTART, APP_RESTART, NEW_CLUSTER = (
     "no-op", "in-place", "replica restart", "app restart", "new cluster")
@@ -146,7 +146,7 @@ def _argocd_hook(ctx: Context) -> bool:
 def _appended_group(ctx: Context) -> bool:
     """A worker group added after every existing group, which keep their order."""
     def names(resource: dict | None) -> list[str]:
-        return [g.name for g in groups(resource or {}) if not g.is_head]
+        return RayServiceView(resource or {}).worker_names
 
     old, new = names(ctx.resource.before), names(ctx.resource.after)
     added = ctx.change.path[-1]
@@ -323,21 +323,22 @@ def worst(verdicts: Iterable[str]) -> str:
 
 # --- who reads a ConfigMap, Secret or PVC -------------------------------------------------------
 
-def _pod_specs(resource: dict) -> list[tuple[str, dict, bool]]:
-    """(who, pod spec, whether it is a Ray pod) for every pod template a resource holds."""
-    kind = resource.get("kind")
-    if kind == "RayService":
-        return [(f"Ray {group.name}", group.pod, True) for group in groups(resource)]
-    if kind in RAY_KINDS:
+def _pod_specs(resource: dict) -> list[tuple[str, dict, tuple[Container, ...], bool]]:
+    """(who, pod spec, its containers, whether it is a Ray pod) for every pod template a resource holds."""
+    view = RayServiceView(resource)
+    if view.kind == "RayService":
+        return [(f"Ray {t.group.name}", t.spec, t.containers, True) for t in view.pod_templates if t.group]
+    if view.kind in RAY_KINDS:
         return []   # a RayCluster or RayJob of its own is not followed
-    who = f"{kind}/{(resource.get('metadata') or {}).get('name', '?')}"
-    return [(who, pod, False) for _, pod in pod_specs(resource)]
+    who = f"{view.kind}/{(resource.get('metadata') or {}).get('name', '?')}"
+    return [(who, t.spec, t.containers, False) for t in view.pod_templates]
 
 
-def _references(pod: dict) -> set[tuple[str, str, str]]:
-    """(kind, name, how) for every ConfigMap, Secret and PVC a pod spec uses; how is env or volume."""
+def _references(pod: dict, containers: tuple[Container, ...]) -> set[tuple[str, str, str]]:
+    """(kind, name, how) for every ConfigMap, Secret and PVC a pod spec uses; how is env or volume.
+    The containers include KubeRay's autoscaler sidecar, whose env comes from autoscalerOptions."""
     refs = set()
-    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+    for container in (c.spec for c in containers):
         for env in container.get("env") or []:
             source = (env.get("valueFrom") or {}) if isinstance(env, dict) else {}
             if source.get("configMapKeyRef"):
@@ -378,8 +379,8 @@ def consumer_note(resource: ResourceDiff, workloads: tuple[dict, ...]) -> str:
     users: dict[str, list[str]] = {"env": [], "volume": []}
     ray_env = False
     for workload in workloads:
-        for who, pod, is_ray in _pod_specs(workload):
-            for kind, name, how in sorted(_references(pod)):
+        for who, pod, containers, is_ray in _pod_specs(workload):
+            for kind, name, how in sorted(_references(pod, containers)):
                 if (kind, name) in names and who not in users[how]:
                     users[how].append(who)
                     ray_env |= is_ray and how == "env"
@@ -400,15 +401,13 @@ def consumer_note(resource: ResourceDiff, workloads: tuple[dict, ...]) -> str:
 # --- capacity during a rollover -------------------------------------------------------------------
 
 def cluster_requests(service: dict | None) -> dict[str, float]:
-    """CPU, memory and GPU requests of the head plus every worker group × its replicas
-    (an unreadable quantity counts as 0)."""
+    """CPU, memory and GPU requests of the head plus every worker group × its pods (replicas as KubeRay
+    clamps them to minReplicas..maxReplicas, × numOfHosts); an unreadable quantity counts as 0."""
     total: dict[str, float] = {}
-    for group in groups(service or {}):
-        spec = group.spec
-        count = 1 if group.is_head else (int(spec.get("replicas", spec.get("minReplicas", 0)) or 0)
-                                         * int(spec.get("numOfHosts", 1) or 1))
-        for container in group.pod.get("containers") or []:
-            resources = container.get("resources") or {}
+    for group in RayServiceView(service or {}).groups:
+        count = group.pod_count(at_max=False)
+        for container in group.containers:
+            resources = container.spec.get("resources") or {}
             # Kubernetes defaults a missing request to its limit.
             requested = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
             for resource, value in requested.items():

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import tempfile
 import traceback
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,8 +18,6 @@ import yaml
 
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, Finding
-from raygitops.generate.workingdir import APPS_PACKAGE
 from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
@@ -347,101 +345,42 @@ def _override_line(doc: YamlDoc, config: dict, loc: tuple, message: str = "") ->
 
 # --- a rendered serveConfigV2 ----------------------------------------------------------------
 
-@lru_cache(maxsize=64)
-def _parse_serve_config(text: str) -> dict | None:
+@dataclass(frozen=True)
+class ServeConfigText:
+    """One serveConfigV2 string, read once: what it holds, and why it is unreadable or ambiguous."""
+    data: Any = None                              # None when unreadable
+    problem: str | None = None                    # e.g. "is not valid YAML: … (line 3 of the string)"
+    duplicate: tuple[str, int, int] | None = None  # a repeated key: (key, line, first line), as yamlio gives it
+
+
+@lru_cache(maxsize=256)
+def read_serve_config_text(text: str) -> ServeConfigText:
+    """Parse a serveConfigV2 once per distinct text (composed once: the node gives duplicate keys,
+    the same pass constructs the data). The result is shared: read it, never change it."""
+    loader = LOADER(text)
     try:
-        data = yaml.load(text, Loader=LOADER)
-    except Exception:   # any YAML error, or a pathological document: unreadable means absent
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def serve_config_of(resource: dict) -> dict | None:
-    """spec.serveConfigV2 of a RayService, parsed once per distinct text (so: read it, never
-    change it); None when the resource is no RayService or the string is missing or unreadable.
-    check_serve_config_text says why it is unreadable."""
-    if resource.get("kind") != "RayService":
-        return None
-    spec = resource.get("spec")
-    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
-    return _parse_serve_config(text) if isinstance(text, str) else None
-
-
-# --- checks on a rendered serveConfigV2 (tools/validate) -----------------------------------
-
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def import_path_problem(import_path: str, root: Path, external: Iterable[str]) -> str | None:
-    """Why `import_path` does not resolve to code in this repository, or None."""
-    module, _, attribute = import_path.partition(":")
-    if any(module == e or module.startswith(e + ".") for e in external):
-        return None
-    if not _MODULE.match(module) or not attribute:
-        return f"import_path '{import_path}' is not module:attribute"
-    if module.split(".")[0] != APPS_PACKAGE:
-        # The working_dir zip holds apps/ only: anything else in the repository is not in the cluster.
-        return f"import_path '{import_path}': module {module} is not in {APPS_PACKAGE}/, the code the cluster gets"
-    base = root.joinpath(*module.split("."))
-    source = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
-    if not source.exists():
-        return f"import_path '{import_path}': no module {module} in this repository"
-    text = source.read_text(encoding="utf-8", errors="replace")
-    if not re.search(rf"^(?:{re.escape(attribute)}\s*[:=]|def {re.escape(attribute)}\b|class {re.escape(attribute)}\b)",
-                     text, re.M):
-        return f"import_path '{import_path}': {source.relative_to(root).as_posix()} defines no '{attribute}'"
-    return None
-
-
-def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable[str], file: str,
-                            resource: str, path: str = "spec.serveConfigV2") -> list[Finding]:
-    """Every serve-* finding for one RayService's serveConfigV2."""
-    def finding(id_: str, message: str, fix: str, where: str = "") -> Finding:
-        return Finding(id=id_, severity=ERROR, message=message, fix=fix, file=file, resource=resource,
-                       path=f"{path}:{where}" if where else path)
-
-    if not isinstance(text, str) or not text.strip():
-        return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]
-    try:
-        config = yaml.load(text, Loader=LOADER)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         # The problem, not PyYAML's first line ("while parsing a flow mapping"), and where.
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f" (line {mark.line + 1} of the string)" if mark is not None else ""
-        return [finding("serve-yaml", f"serveConfigV2 is not valid YAML: {problem}{where}",
-                        "run tools/regen instead of editing the string")]
-    if not isinstance(config, dict):
-        return [finding("serve-yaml", "serveConfigV2 is not a mapping", "run tools/regen")]
-    duplicate = first_duplicate_key(yaml.compose(text, Loader=LOADER))
-    if duplicate:
-        # Ray would take the last value without a word: num_replicas: 1 … num_replicas: 3.
-        key, line, first = duplicate
-        return [finding("serve-yaml", f"serveConfigV2 repeats key '{key}' (lines {first} and {line} of the string)",
-                        "keep one of them; run tools/regen instead of editing the string")]
+        return ServeConfigText(problem=f"is not valid YAML: {problem}{where}")
+    except (RecursionError, ValueError, TypeError) as exc:   # a pathological document
+        return ServeConfigText(problem=f"is not readable YAML ({type(exc).__name__})")
+    finally:
+        loader.dispose()
+    return ServeConfigText(data=data, duplicate=first_duplicate_key(node))
 
-    findings = []
-    for key_path, key in unknown_keys(config):
-        where = ".".join(filter(None, [display_path(config, key_path), str(key)]))
-        findings.append(finding("serve-unknown-key", f"unknown key '{key}' (Ray ignores it silently)",
-                                "fix the spelling or remove it", where))
-    apps = config.get("applications") if isinstance(config.get("applications"), list) else []
-    for attribute, id_ in (("name", "serve-duplicate-app"), ("route_prefix", "serve-duplicate-route")):
-        values = [app.get(attribute, "/" if attribute == "route_prefix" else "default")
-                  for app in apps if isinstance(app, dict)]
-        values = [v for v in values if isinstance(v, str)]  # other types are serve-schema findings
-        for value in sorted({v for v in values if values.count(v) > 1}, key=str):
-            findings.append(finding(id_, f"{attribute} '{value}' is used by {values.count(value)} applications",
-                                    f"give every application its own {attribute}", "applications"))
-    for loc, message in ray_schema_errors(config):
-        findings.append(finding("serve-schema", message, "fix the value (Ray's ServeDeploySchema rejects it)",
-                                display_path(config, loc)))
-    for app in apps:
-        if isinstance(app, dict) and isinstance(app.get("import_path"), str):
-            problem = import_path_problem(app["import_path"], root, external_imports)
-            if problem:
-                findings.append(finding("serve-import-path", problem,
-                                        "fix import_path, or list the module under external_imports in raygitops.yaml "
-                                        "when the code is baked into the image",
-                                        f"applications[{app.get('name')}].import_path"))
-    return findings
+
+def serve_config_of(resource: dict) -> dict | None:
+    """spec.serveConfigV2 of a RayService, parsed once per distinct text (so: read it, never
+    change it); None when the resource is no RayService or the string is missing or unreadable.
+    checks.serve_config says why it is unreadable."""
+    if resource.get("kind") != "RayService":
+        return None
+    spec = resource.get("spec")
+    text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
+    data = read_serve_config_text(text).data if isinstance(text, str) else None
+    return data if isinstance(data, dict) else None

@@ -1,4 +1,4 @@
-"""The database side of tools/up: DB_CONFIG's password variable, the local secret, a local PostgreSQL.
+"""The database side of tools/up: the replicas' environment, the local secret, a local PostgreSQL.
 
     pg = LocalPostgres(pg_dir, port, tag_env); pg.initialised() or pg.init(); pg.start()
     migrate(root, env_for_the_app)          # `python -m apps.db migrate`, as the PreSync Job runs it
@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import secrets
@@ -21,40 +20,15 @@ from pathlib import Path
 from raygitops.errors import UserError
 
 SECRET_FILE = "secret"
-DEFAULT_PASSWORD_VAR = "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"
 # Postgres refuses to run as root; pgserver's own convention is a system user of this name.
 PG_SYSTEM_USER = "pgserver"
 PG_SUPERUSER = "postgres"
-_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _UNSET_REF = re.compile(r"\$\{[A-Z0-9_]+\}")
 # os.path.expandvars' pattern: $NAME or ${NAME}.
 _VAR = re.compile(r"\$(\w+|\{([^}]*)\})")
 
 
-# --- DB_CONFIG and its password ------------------------------------------------------------
-
-def parse_db_config(value: str | None) -> dict | None:
-    """DB_CONFIG from a serve config's env_vars, or None when absent or not a JSON object."""
-    if not value:
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def is_postgres(db_config: dict | None) -> bool:
-    return bool(db_config) and str(db_config.get("datastore_type", "")).lower() == "postgresql"
-
-
-def password_variable(db_config: dict) -> str:
-    """The pod env variable that carries the password: `${VAR}` in DB_CONFIG names it (Ray
-    expands it in runtime_env env_vars); otherwise Aana's nested override variable."""
-    password = (db_config.get("datastore_config") or {}).get("password")
-    match = _REF.match(password) if isinstance(password, str) else None
-    return match.group(1) if match else DEFAULT_PASSWORD_VAR
-
+# --- the replicas' environment and the local secret ------------------------------------------
 
 def expand_like_ray(env_vars: dict[str, str], base: dict[str, str]) -> dict[str, str]:
     """base overlaid with env_vars, each value's $X / ${X} expanded from base: what a Ray worker

@@ -9,6 +9,7 @@ import copy
 from pathlib import Path
 
 from raygitops.errors import UserError
+from raygitops.model.rayservice import RayServiceView
 from raygitops.local.servestatus import Console
 
 # --- checks and the rendered serve config -----------------------------------------------------
@@ -47,12 +48,11 @@ def rendered_rayservice(root: Path, overlay_label: str) -> dict:
 
 def rendered_serve_config(root: Path, overlay_label: str, service: dict | None = None) -> dict:
     """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
-    from raygitops.generate.serveconfig import serve_config_of
-    config = serve_config_of(service if service is not None else rendered_rayservice(root, overlay_label))
+    config = RayServiceView(service if service is not None else rendered_rayservice(root, overlay_label)).serve_config
     if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")
-    return copy.deepcopy(config)   # serve_config_of's result is shared
+    return copy.deepcopy(config)   # the view's serve config is shared
 
 
 def ensure_package(root: Path, digest: str) -> Path:

@@ -10,11 +10,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
-from raygitops.local.db import is_postgres, parse_db_config, password_variable
 from raygitops.local.inputs import ensure_package
 from raygitops.local.rundir import LOCAL_HOST, RunDir
+from raygitops.model.dbconfig import exact_db_config, is_postgres, password_variable
+from raygitops.model.rayservice import app_runtime_envs
 
 if TYPE_CHECKING:
     from raygitops.local.gcsft import LocalGcsFt
@@ -51,7 +52,7 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
 
     pattern = re.compile(re.escape(working_dir_url).replace(re.escape("{hash}"), "(?P<hash>[0-9a-f]+)") + "$")
     for app in config["applications"]:
-        for runtime_env in _runtime_envs(app):
+        for _, runtime_env in app_runtime_envs(app):
             match = pattern.match(str(runtime_env.get("working_dir", "")))
             if match:
                 # Ray 2.46 counts file:// among the remote protocols (runtime_env/protocol.py):
@@ -62,7 +63,7 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
                                  f"local: working_dir {runtime_env['working_dir']} → {local}")
                 runtime_env["working_dir"] = local
         env_vars = (app.get("runtime_env") or {}).get("env_vars") or {}
-        db = parse_db_config(env_vars.get("DB_CONFIG"))
+        db = exact_db_config(env_vars.get("DB_CONFIG"))
         if db is not None:
             env_vars["DB_CONFIG"] = json.dumps(_local_db(db, run, pg_port, lines), separators=(",", ":"))
             db = json.loads(env_vars["DB_CONFIG"])
@@ -73,15 +74,6 @@ def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, ser
         result.app_env[app["name"]] = dict(env_vars)
     result.lines = list(lines.values())
     return result
-
-
-def _runtime_envs(app: dict) -> Iterator[dict]:
-    if isinstance(app.get("runtime_env"), dict):
-        yield app["runtime_env"]
-    for deployment in app.get("deployments") or []:
-        env = ((deployment or {}).get("ray_actor_options") or {}).get("runtime_env")
-        if isinstance(env, dict):
-            yield env
 
 
 def _local_db(db: dict, run: RunDir, pg_port: int, lines: dict[str, str]) -> dict:

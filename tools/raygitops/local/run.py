@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raygitops.errors import UserError
-from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate, parse_db_config
+from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate
 from raygitops.local.gcsft import check_head_restart, local_gcs_ft, start_ray_with_gcs_ft, start_redis
 from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
 from raygitops.local.localize import LocalConfig, localize
@@ -41,6 +41,7 @@ from raygitops.local.rundir import (
 )
 from raygitops.local.redis import gcs_ft_of
 from raygitops.local.servestatus import Console, Dashboard, ReplicaLogs, smoke_test, smoke_url, wait_until_running
+from raygitops.model.dbconfig import exact_db_config
 from raygitops.yamlio import relpath
 
 # --- tools/up -------------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
     base_env = {**os.environ, **run.tag_env, **{v: secret for v in local.password_vars}}
     for db in local.postgres:  # once per distinct database
         name, env_vars = next((name, env_vars) for name, env_vars in local.app_env.items()
-                              if parse_db_config(env_vars.get("DB_CONFIG")) == db)
+                              if exact_db_config(env_vars.get("DB_CONFIG")) == db)
         line = migrate(root, expand_like_ray(env_vars, base_env), user=str(db["datastore_config"]["user"]),
                        secret_file=f"{run.label}/secret", env_name=run.env)
         console.out(f"migration with app {name}'s environment: {line}")

@@ -103,7 +103,12 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
                                  on_spawn=stack.ray_spawned, restart_of=head)
         console.out("head restart: a new head runs on the same GCS address and Redis; waiting for Serve…")
         dashboard = Dashboard(new.dashboard)
-        dashboard.wait_ready()
+        try:
+            dashboard.wait_ready(timeout=max(120.0, options.timeout))
+        except UserError:
+            raise UserError(f"head restart: the new head's dashboard did not answer within "
+                            f"{max(120.0, options.timeout):.0f} s", file=f"{run.label}/ray-restart.log",
+                            fix="read the log and session_latest/logs/dashboard.log; --timeout sets the wait") from None
         wait_until_running(dashboard, names, timeout=options.timeout, console=console,
                            logs=ReplicaLogs(new.temp_dir))
         prober.mark("after")

@@ -90,11 +90,34 @@ def repo_report():
 
 def test_repository_overlays_and_argocd_pass(repo_report):
     config = load_config(REPO)
-    expected = [f"overlays/{env}" for env in config.environments()] + ["base/kuberay-operator", "argocd", "argocd/root"]
+    expected = [path for env in config.environments()
+                for path in (f"overlays/{env}", *(["clusters/prod/eu-west"] if env == "prod" else []))]
+    expected += ["base/kuberay-operator", "argocd", "argocd/root"]
     assert [s.label for s in repo_report.sources] == expected
     assert all(s.error is None and s.resources for s in repo_report.sources)
     assert repo_report.errors == [], format_report(repo_report, "text")
     assert repo_report.exit_code() == 0
+
+
+def test_removing_gcs_fault_tolerance_from_prod_or_one_of_its_clusters_is_an_error(repo_copy):
+    """policies.gcs_ft_required lists prod; a cluster layer (clusters/prod/<cluster>) checks as prod."""
+    layer = repo_copy / "clusters/prod/eu-west/rayservice-patch.yaml"
+    layer.write_text(layer.read_text().replace(
+        "      redisAddress: redis.aana-prod.eu-west.example.internal:6379\n", "      $patch: delete\n"))
+    result = run_validate(repo_copy, "--output", "json")
+    failing = {(f["file"], f["path"]) for f in json.loads(result.stdout)["findings"] if f["id"] == "gcs-ft-required"}
+    assert failing == {("clusters/prod/eu-west", "spec.rayClusterConfig")}, result.stdout[-2000:]
+    assert result.returncode == 1
+
+    kustomization = repo_copy / "overlays/prod/kustomization.yaml"
+    kustomization.write_text("".join(line for line in kustomization.read_text().splitlines(keepends=True)
+                                     if "components/gcs-ft" not in line))
+    patch = repo_copy / "overlays/prod/rayservice-patch.yaml"
+    patch.write_text(re.sub(r"    gcsFaultToleranceOptions:\n.*\n", "", patch.read_text()))
+    result = run_validate(repo_copy, "overlays/prod", "--output", "json")
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["id"] == "gcs-ft-required"]
+    assert finding["severity"] == "error" and "prod has no gcsFaultToleranceOptions" in finding["message"]
+    assert result.returncode == 1
 
 
 def test_cli_on_the_repository_prints_findings_and_a_kubeconform_summary(repo, repo_report):

@@ -142,7 +142,7 @@ _OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
 
 
 def default_paths(root: Path, config: RepoConfig) -> list[Path]:
-    paths = [env.overlay for env in discover(root)]
+    paths = [path for env in discover(root) for path in (env.overlay, *env.cluster_layers)]
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 

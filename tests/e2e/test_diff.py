@@ -227,6 +227,19 @@ def test_changing_the_redis_of_gcs_fault_tolerance_rolls_a_new_cluster(git_repo)
     assert "GCS fault tolerance settings" in change["impact"] and "cleaned up" in change["impact"]
 
 
+def test_the_report_says_how_many_clusters_a_change_reaches(git_repo):
+    edit(git_repo, "overlays/prod/rayservice-patch.yaml", "idleTimeoutSeconds: 600", "idleTimeoutSeconds: 300")
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "idleTimeoutSeconds: 60", "idleTimeoutSeconds: 90")
+    commit(git_repo)
+    data = report(git_repo, "HEAD~1", "HEAD")
+    assert (environment(data, "prod")["clusters"], environment(data, "staging")["clusters"]) == (2, 1)
+    assert environment(data, "prod")["verdict"] == NEW_CLUSTER   # autoscalerOptions is hashed
+    text = diff(git_repo, "HEAD~1", "HEAD").stdout
+    assert "  reaches 2 clusters: Argo CD's own (aana-prod) and eu-west (aana-prod-eu-west)" in text
+    assert text.count("reaches ") == 1   # staging runs on one cluster: no line
+    assert "| prod | **new cluster** | 1 | 2 |" in diff(git_repo, "HEAD~1", "HEAD", "--format", "markdown").stdout
+
+
 _FT = {"redisAddress": "redis:6379", "redisPassword": {"valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}}}
 
 

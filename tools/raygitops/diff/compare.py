@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from raygitops.config import RepoConfig, load_config
+from raygitops.model.environment import CLUSTERS
 from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.diff.fields import ResourceDiff, diff_resources
 from raygitops.errors import UserError
@@ -43,6 +44,13 @@ class EnvironmentDiff:
     classified: list[Classified] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     capacity: tuple[dict, dict] | None = None     # requests of the old and new cluster in a rollover
+    # The other clusters the environment runs on (clusters/<env>/<cluster>, ApplicationSet aana-clusters),
+    # each built on overlays/<env>: a change to the environment reaches 1 + len(clusters) clusters.
+    clusters: list[str] = field(default_factory=list)
+
+    @property
+    def cluster_count(self) -> int:
+        return 1 + len(self.clusters)
 
     @property
     def differs(self) -> bool:
@@ -159,8 +167,16 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: Input
             status[name] = CHANGED
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
-    return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                         kuberay, _regen_hints(base, head, name), schema_of) for name in names]
+    out = [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
+                        kuberay, _regen_hints(base, head, name), schema_of) for name in names]
+    for env in out:
+        env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)
+    return out
+
+
+def _cluster_layers(root: Path, name: str) -> list[str]:
+    layers = root / CLUSTERS / name
+    return sorted(p.name for p in layers.iterdir() if is_kustomization(p)) if layers.is_dir() else []
 
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,

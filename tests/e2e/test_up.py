@@ -222,7 +222,7 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
     # GCS fault tolerance (base/components/gcs-ft): a real Redis, the head killed and started again.
     assert "local: gcsFaultToleranceOptions.redisAddress redis.aana-staging.svc:6379 → 127.0.0.1:" in out
     assert "from .run/staging/redis-secret, in the cluster from Secret aana-redis" in out
-    assert re.search(r"^Redis on 127\.0\.1:\d+ \(pid \d+\); GCS storage namespace raygitops-staging-", out, re.M)
+    assert re.search(r"^Redis on 127\.0\.0\.1:\d+ \(pid \d+\); GCS storage namespace raygitops-staging-", out, re.M)
     assert re.search(r"^head restart: killed the Ray head \(\d+ processes", out, re.M), out[-3000:]
     restarted = re.search(r"^head restart: Serve RUNNING again .* without a new deploy .* while the head was down "
                           r"(\d+) of (\d+) requests were answered", out, re.M)

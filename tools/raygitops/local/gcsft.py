@@ -13,7 +13,6 @@ Redis, Serve's applications included, so nobody deploys them again.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import local_secret
+from raygitops.local.processes import group_members
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
@@ -203,14 +203,7 @@ def kill_group(pgid: int, since: float) -> int:
     """SIGKILL every process of the head's process group at once: the head Pod crashing, its
     GCS, raylet, dashboard, Serve controller and head proxy with it. Returns how many."""
     import psutil
-    members = []
-    for process in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.create_time() >= since - 1 \
-                    and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (psutil.Error, OSError):
-            continue
+    members = group_members(pgid, since)
     for process in members:
         try:
             process.kill()

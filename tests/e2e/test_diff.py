@@ -219,7 +219,8 @@ def test_max_replicas_is_ignored_since_kuberay_1_2_but_rolls_a_cluster_in_1_1(gi
 
 
 def test_changing_the_redis_of_gcs_fault_tolerance_rolls_a_new_cluster(git_repo):
-    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "redis.aana-staging.svc:6379", "redis-2.aana-staging.svc:6379")
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "redis.aana-staging.svc:6379",
+         "redis-2.aana-staging.svc:6379")
     commit(git_repo)
     staging = environment(report(git_repo, "HEAD~1", "HEAD"), "staging")
     change = change_at(staging, "spec.rayClusterConfig.gcsFaultToleranceOptions.redisAddress")

@@ -937,7 +937,8 @@ def test_two_clusters_get_one_application_each_and_single_cluster_names_stay(arg
     # Nothing registered: no Application, and aana-<env> stays what it was, on Argo CD's own cluster.
     appset = one(argocd, "ApplicationSet", CLUSTER_APPSET)
     assert cluster_applications(appset, repo_directories(repo), []) == []
-    assert sorted(a["metadata"]["name"] for a in env_apps) == [f"aana-{env}" for env in load_config(repo).environments()]
+    environments = load_config(repo).environments()
+    assert sorted(a["metadata"]["name"] for a in env_apps) == [f"aana-{env}" for env in environments]
     # The layer in this repository, on the first cluster: what README.md shows.
     [eu] = cluster_applications(appset, repo_directories(repo), TWO_CLUSTERS)
     assert eu["metadata"]["name"] == "aana-prod-eu-west" and (repo / eu["spec"]["source"]["path"]).is_dir()

@@ -260,7 +260,8 @@ FAILING = {
     "autoscaler-image-tag": (lambda d: spec(d)["autoscalerOptions"].update(image="rayproject/ray:2.46.0-py311"), "prod",
                              "image-digest", "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
                              "spec.rayClusterConfig.autoscalerOptions.image"),
-    "autoscaler-env-password": (lambda d: spec(d)["autoscalerOptions"].update(env=[{"name": "PGPASSWORD", "value": "x"}]),
+    "autoscaler-env-password": (lambda d: spec(d)["autoscalerOptions"].update(
+                                    env=[{"name": "PGPASSWORD", "value": "x"}]),
                                 "prod", "db-password-literal", "container env PGPASSWORD holds a password literal",
                                 "spec.rayClusterConfig.autoscalerOptions.env[PGPASSWORD]"),
     "lb-dashboard": (lambda d: d[3]["spec"]["ports"].append({"name": "dashboard", "port": 8265}), "prod",
@@ -287,7 +288,8 @@ FAILING = {
                           ".runtime_env.working_dir"),
     "autoscaler-no-resources": (lambda d: spec(d).pop("autoscalerOptions"), "staging", "container-resources",
                                 "the autoscaler sidecar sets no requests.cpu, requests.memory, "
-                                "requests.ephemeral-storage, limits.cpu", "spec.rayClusterConfig.autoscalerOptions.resources"),
+                                "requests.ephemeral-storage, limits.cpu",
+                                "spec.rayClusterConfig.autoscalerOptions.resources"),
     "autoscaler-no-ephemeral": (lambda d: spec(d)["autoscalerOptions"]["resources"]["limits"].pop("ephemeral-storage"),
                                 "prod", "container-resources", "sidecar sets no limits.ephemeral-storage",
                                 "spec.rayClusterConfig.autoscalerOptions.resources"),

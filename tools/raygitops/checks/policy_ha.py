@@ -18,7 +18,8 @@ from raygitops.model.rayservice import RAY_KINDS, RayServiceView, as_dict
 FT_ANNOTATION = "ray.io/ft-enabled"                                # deprecated since KubeRay 1.3
 STORAGE_NS_ANNOTATION = "ray.io/external-storage-namespace"
 # Head env vars and rayStartParams KubeRay derives from gcsFaultToleranceOptions (common/pod.go configureRedisFT).
-_MANAGED_ENV = {"RAY_REDIS_ADDRESS": "redisAddress", "REDIS_PASSWORD": "redisPassword", "REDIS_USERNAME": "redisUsername"}
+_MANAGED_ENV = {"RAY_REDIS_ADDRESS": "redisAddress", "REDIS_PASSWORD": "redisPassword",
+                "REDIS_USERNAME": "redisUsername"}
 _MANAGED_PARAMS = {"redis-password": "redisPassword", "redis-username": "redisUsername"}
 
 
@@ -34,24 +35,24 @@ def check_gcs_ft_required(view: RayServiceView, ctx: PolicyContext) -> Iterator[
     options, path = _ft(view)
     if options is None:
         yield report("gcs-ft-required", view, ctx, path.rsplit(".", 1)[0],
-                 f"{ctx.environment} has no gcsFaultToleranceOptions: a head Pod failure loses the GCS and "
-                 "restarts every Serve application")
+                     f"{ctx.environment} has no gcsFaultToleranceOptions: a head Pod failure loses the GCS and "
+                     "restarts every Serve application")
         return
     backend = options.get("backend") or "redis"
     if backend != "redis":
         return   # rocksdb: alpha, behind a feature gate; KubeRay's own validation covers its fields
     if not options.get("redisAddress"):
         yield report("gcs-ft-required", view, ctx, f"{path}.redisAddress",
-                 "gcsFaultToleranceOptions has no redisAddress: KubeRay gives the head an empty RAY_REDIS_ADDRESS")
+                     "gcsFaultToleranceOptions has no redisAddress: KubeRay gives the head an empty RAY_REDIS_ADDRESS")
     password = as_dict(options.get("redisPassword"))
     if "value" in password:
         yield report("gcs-ft-required", view, ctx, f"{path}.redisPassword.value",
-                 "the Redis password is written in the manifest", fix="use redisPassword.valueFrom.secretKeyRef "
-                 "to the Secret made by base/components/gcs-ft's ExternalSecret")
+                     "the Redis password is written in the manifest", fix="use redisPassword.valueFrom.secretKeyRef "
+                     "to the Secret made by base/components/gcs-ft's ExternalSecret")
     elif not isinstance(as_dict(password.get("valueFrom")).get("secretKeyRef"), dict):
         yield report("gcs-ft-required", view, ctx, f"{path}.redisPassword",
-                 "gcsFaultToleranceOptions has no redisPassword from a Secret",
-                 fix="include base/components/gcs-ft (redisPassword from the Secret aana-redis)")
+                     "gcsFaultToleranceOptions has no redisPassword from a Secret",
+                     fix="include base/components/gcs-ft (redisPassword from the Secret aana-redis)")
 
 
 def check_gcs_ft_conflict(view: RayServiceView, ctx: PolicyContext) -> Iterator[Finding]:
@@ -62,15 +63,15 @@ def check_gcs_ft_conflict(view: RayServiceView, ctx: PolicyContext) -> Iterator[
     if FT_ANNOTATION in annotations:
         if options is not None:
             yield report("gcs-ft-conflict", view, ctx, f"metadata.annotations[{FT_ANNOTATION}]",
-                     f"{FT_ANNOTATION} and gcsFaultToleranceOptions are both set: KubeRay rejects the RayService")
+                         f"{FT_ANNOTATION} and gcsFaultToleranceOptions are both set: KubeRay rejects the RayService")
         else:
             yield report("gcs-ft-conflict", view, ctx, f"metadata.annotations[{FT_ANNOTATION}]",
-                     f"{FT_ANNOTATION} is deprecated since KubeRay 1.3", severity=WARNING)
+                         f"{FT_ANNOTATION} is deprecated since KubeRay 1.3", severity=WARNING)
     if options is not None and STORAGE_NS_ANNOTATION in annotations:
         yield report("gcs-ft-conflict", view, ctx, f"metadata.annotations[{STORAGE_NS_ANNOTATION}]",
-                 f"{STORAGE_NS_ANNOTATION} beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
-                 fix="drop it: KubeRay uses each RayCluster's UID, so a rollout's new cluster never reads the old "
-                     "one's keys")
+                     f"{STORAGE_NS_ANNOTATION} beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
+                     fix="drop it: KubeRay uses each RayCluster's UID, so a rollout's new cluster never reads the old "
+                         "one's keys")
     head = next((g for g in view.groups if g.is_head), None)
     if head is None or not head.containers:
         return
@@ -78,23 +79,23 @@ def check_gcs_ft_conflict(view: RayServiceView, ctx: PolicyContext) -> Iterator[
     env, cpath = head.containers[0].env, head.containers[0].path
     if "RAY_REDIS_ADDRESS" in env:
         yield report("gcs-ft-conflict", view, ctx, f"{cpath}.env[RAY_REDIS_ADDRESS]",
-                 "RAY_REDIS_ADDRESS is set by hand on the head" + (
-                     " beside gcsFaultToleranceOptions" if options is not None
-                     else ", which turns GCS fault tolerance on without gcsFaultToleranceOptions")
-                 + ": KubeRay rejects the RayService")
+                     "RAY_REDIS_ADDRESS is set by hand on the head" + (
+                         " beside gcsFaultToleranceOptions" if options is not None
+                         else ", which turns GCS fault tolerance on without gcsFaultToleranceOptions")
+                     + ": KubeRay rejects the RayService")
     if options is None:
         return
     for name, field in _MANAGED_ENV.items():
         if name != "RAY_REDIS_ADDRESS" and name in env:
             yield report("gcs-ft-conflict", view, ctx, f"{cpath}.env[{name}]",
-                     f"{name} is set by hand beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
-                     fix=f"set gcsFaultToleranceOptions.{field} instead")
+                         f"{name} is set by hand beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
+                         fix=f"set gcsFaultToleranceOptions.{field} instead")
     params = as_dict(head.spec.get("rayStartParams"))
     for name, field in _MANAGED_PARAMS.items():
         if name in params:
             yield report("gcs-ft-conflict", view, ctx, f"{head.path}.rayStartParams.{name}",
-                     f"rayStartParams {name} beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
-                     fix=f"set gcsFaultToleranceOptions.{field} instead")
+                         f"rayStartParams {name} beside gcsFaultToleranceOptions: KubeRay rejects the RayService",
+                         fix=f"set gcsFaultToleranceOptions.{field} instead")
 
 
 POLICIES = (

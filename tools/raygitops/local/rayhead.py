@@ -174,7 +174,8 @@ def stop_recorded(run: RunDir, state: dict, console: Console) -> None:
     node = state.get("ray_node") or {}
     if node.get("pgid"):
         count = stop_ray(node["pgid"], node.get("since", 0))
-        console.out(f"stopped the second Ray node ({count} processes)" if count else "the second Ray node was not running")
+        console.out(f"stopped the second Ray node ({count} processes)" if count
+                    else "the second Ray node was not running")
     redis = state.get("redis") or {}
     if redis.get("pid"):
         stop_redis(redis["pid"], run.tag_env)

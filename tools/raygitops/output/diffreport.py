@@ -174,7 +174,8 @@ def _json_change(item: Classified) -> dict:
 
 def _json_environment(env: EnvironmentDiff) -> dict:
     out = {"name": env.name, "status": env.status, "verdict": env.verdict, "warnings": env.warnings,
-           "hints": env.hints, "clusters": env.cluster_count, "changes": [_json_change(item) for item in env.classified]}
+           "hints": env.hints, "clusters": env.cluster_count,
+           "changes": [_json_change(item) for item in env.classified]}
     if env.capacity:
         out["rollover_requests"] = {"old": env.capacity[0], "new": env.capacity[1], "together": env.rollover_requests}
     return out

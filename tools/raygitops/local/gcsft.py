@@ -27,6 +27,16 @@ from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
 from raygitops.local.servestatus import Dashboard, ReplicaLogs, smoke_url, wait_until_running
 
+# Bounds of the request loop: it stops by itself even if nobody stops it.
+PROBE_INTERVAL_S = 0.2
+PROBE_MAX_REQUESTS = 5000
+PROBE_MAX_SECONDS = 900
+# `ray start --head` refuses to start when this file in the temp dir names its own address and a
+# raylet (the worker node's) still names that GCS address (ray/scripts/scripts.py, start:
+# "Ray is trying to start at …, but is already running"). A new head Pod has a fresh filesystem;
+# deleting the file is the local equivalent.
+BOOTSTRAP_FILE = "ray_current_cluster"
+
 
 @dataclass
 class LocalGcsFt:
@@ -79,7 +89,7 @@ def start_ray_with_gcs_ft(run, options, ft: LocalGcsFt, env: dict[str, str], sta
     head = start_ray(run, num_cpus=0, extra_args=ft.head_args, env=ft.head_env, on_spawn=stack.ray_spawned)
     console.out(f"starting a second Ray node ({ft.node_cpus} CPUs)…")
     start_ray_node(run, head, num_cpus=ft.node_cpus, env=env,
-                            on_spawn=lambda pgid, since: stack.record(ray_node={"pgid": pgid, "since": since}))
+                   on_spawn=lambda pgid, since: stack.record(ray_node={"pgid": pgid, "since": since}))
     return head
 
 
@@ -100,7 +110,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
                     "requests go on")
         forget_bootstrap_address(head.temp_dir)
         new = start_ray(run, num_cpus=0, extra_args=local.gcs_ft.head_args, env=local.gcs_ft.head_env,
-                                 on_spawn=stack.ray_spawned, restart_of=head)
+                        on_spawn=stack.ray_spawned, restart_of=head)
         console.out("head restart: a new head runs on the same GCS address and Redis; waiting for Serve…")
         dashboard = Dashboard(new.dashboard)
         try:
@@ -108,7 +118,8 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
         except UserError:
             raise UserError(f"head restart: the new head's dashboard did not answer within "
                             f"{max(120.0, options.timeout):.0f} s", file=f"{run.label}/ray-restart.log",
-                            fix="read the log and session_latest/logs/dashboard.log; --timeout sets the wait") from None
+                            fix="read the log and session_latest/logs/dashboard.log; --timeout sets the wait"
+                            ) from None
         wait_until_running(dashboard, names, timeout=options.timeout, console=console,
                            logs=ReplicaLogs(new.temp_dir))
         prober.mark("after")
@@ -118,16 +129,6 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
         raise UserError(f"head restart: {failure}", file=f"{run.label}/ray-node.log",
                         fix="the replicas died with the head: check that the second node runs them (ray status)")
     smoke(config, base, console, ReplicaLogs(new.temp_dir), dashboard)
-
-# Bounds of the request loop: it stops by itself even if nobody stops it.
-PROBE_INTERVAL_S = 0.2
-PROBE_MAX_REQUESTS = 5000
-PROBE_MAX_SECONDS = 900
-# `ray start --head` refuses to start when this file in the temp dir names its own address and a
-# raylet (the worker node's) still names that GCS address (ray/scripts/scripts.py, start:
-# "Ray is trying to start at …, but is already running"). A new head Pod has a fresh filesystem;
-# deleting the file is the local equivalent.
-BOOTSTRAP_FILE = "ray_current_cluster"
 
 
 @dataclass

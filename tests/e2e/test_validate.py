@@ -257,9 +257,9 @@ def config_copy(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("old, new, message", [
     ("image-digest: warning", "image-digest: warn",
-     "raygitops.yaml:72: policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
+     "raygitops.yaml:74: policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
     ("image-digest: warning", "image-digst: warning",
-     "raygitops.yaml:72: policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
+     "raygitops.yaml:74: policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
     ("ephemeral_storage_min: 10Gi", "ephemeral_storage_min: lots",
      "raygitops.yaml:66: policies.ephemeral_storage_min: 'lots' is not a quantity"),
     ("require_digest: [prod]", "require_digest: prod", "raygitops.yaml:70: policies.require_digest: must be a list"),
@@ -603,6 +603,13 @@ OVERLAY_CASES: dict[str, tuple[list, dict[str, str], str]] = {
                                "accumulating resources from '../../no-such-base'"),
     "kustomize-broken-yaml": ([replace("kustomization.yaml", "resources:", "resources: [")], {"kustomize": ERROR},
                               "invalid Kustomization: yaml: line"),
+    # -- GCS fault tolerance (policies.gcs_ft_required lists this overlay, below)
+    "gcs-ft-required": ([replace("kustomization.yaml", "  - ../../base/components/gcs-ft", "  # gcs-ft removed"),
+                         replace("rayservice-patch.yaml", "    gcsFaultToleranceOptions:\n", ""),
+                         replace("rayservice-patch.yaml", "      redisAddress: redis.aana-staging.svc:6379", "")],
+                        {"gcs-ft-required": ERROR}, "gcs-ft-required has no gcsFaultToleranceOptions"),
+    "gcs-ft-conflict": ([json_patch({"op": "add", "path": "/metadata/annotations/ray.io~1ft-enabled", "value": "true"})],
+                        {"gcs-ft-conflict": ERROR}, "ray.io/ft-enabled and gcsFaultToleranceOptions are both set"),
     # -- severities per environment (raygitops.yaml policies.severity, below)
     "severity-off": ([serve(lambda c: [a["runtime_env"].update(working_dir="https://example.com/latest.zip")
                                        for a in c["applications"]])], {}, ""),
@@ -620,7 +627,8 @@ POLICY_CASES = {"ray-version-mismatch": "ray-version-mismatch", "container-resou
                 "aana-secret-default": "aana-secret-default", "node-local-storage": "node-local-storage",
                 "image-digest": "image-digest", "dashboard-exposed": "dashboard-exposed",
                 "deprecated-field": "deprecated-field", "working-dir-mutable": "working-dir-mutable",
-                "worker-group-order": "worker-group-order"}
+                "worker-group-order": "worker-group-order", "gcs-ft-required": "gcs-ft-required",
+                "gcs-ft-conflict": "gcs-ft-conflict"}
 
 
 @pytest.fixture(scope="module")
@@ -638,6 +646,7 @@ def overlay_root(tmp_path_factory) -> Path:
         config["external_imports"] = ["baked"]
         policies = config.setdefault("policies", {})
         policies["require_digest"] = list(policies.get("require_digest") or []) + ["image-digest"]
+        policies["gcs_ft_required"] = list(policies.get("gcs_ft_required") or []) + ["gcs-ft-required"]
         policies.setdefault("severity", {}).update({
             "severity-off": {"working-dir-mutable": "off"},
             "severity-error": {"deprecated-field": "error"},
@@ -707,7 +716,9 @@ def test_the_repository_setting_downgrades_prod_image_digests(repo_report):
             "image-digest") != WARNING:
         pytest.skip("raygitops.yaml no longer downgrades image-digest in prod")
     digests = [f for f in repo_report.findings if f.id == "image-digest"]
-    assert digests and all(f.file == "overlays/prod" and f.severity == WARNING for f in digests)
+    # prod's cluster layers (clusters/prod/<cluster>) check as prod
+    assert digests and all(f.file in ("overlays/prod", "clusters/prod/eu-west") and f.severity == WARNING
+                           for f in digests)
 
 
 # --- never crashes: mutated manifests ------------------------------------------------------------

@@ -20,8 +20,9 @@ from raygitops.config import KUSTOMIZATION_NAMES, load_config
 from raygitops.render import read_kustomization
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared")).resolve()
-_COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "build", ".run", "__pycache__", ".pytest_cache",
+# ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).
+SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or REPO.parent / "shared").resolve()
+_COPY_IGNORE = shutil.ignore_patterns(".venv*", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", "*.egg-info")
 
 
@@ -63,6 +64,17 @@ def _unit_tests_start_no_process(request, monkeypatch):
         monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _schema_store(tmp_path_factory):
+    """Every command (in this process and in the ones run_tool starts) fetches the pinned schemas from
+    ../shared as a mirror, into a cache of this session's own: never the network, never ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAYGITOPS_SCHEMA_MIRROR", str(SHARED))
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        mp.delenv("RAYGITOPS_SHARED", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
@@ -71,7 +83,7 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not SHARED.is_dir():
-        pytest.fail(f"shared data not found at {SHARED}; set RAYGITOPS_SHARED")
+        pytest.fail(f"shared data not found at {SHARED}; set RAYGITOPS_SCHEMA_MIRROR")
     return SHARED
 
 
@@ -84,7 +96,8 @@ def repo_copy(tmp_path: Path) -> Path:
 
 
 def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m raygitops <args>` against the repository at `root`, as the shims run it."""
-    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), "RAYGITOPS_SHARED": str(SHARED), **(env or {})}
+    """`python -m raygitops <args>` against the repository at `root`, as the shims run it (the schema
+    store's mirror and cache come from the session's environment: _schema_store)."""
+    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), **(env or {})}
     return subprocess.run([sys.executable, "-m", "raygitops", *args], cwd=root, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -1,6 +1,7 @@
 """tools/regen: real `serve build`, real kustomize, real files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -62,8 +63,12 @@ def test_every_overlay_renders_a_consistent_rayservice(repo, env):
     config = serve_config(service)
     ServeDeploySchema.parse_obj(config)  # raises on anything Ray would reject
     names = [app["name"] for app in config["applications"]]
-    assert names == ["text_stats", "language", "embedding", "notes", "main"]
-    assert {app["route_prefix"] for app in config["applications"]} == {"/text_stats", "/language", "/embedding", "/notes", "/"}
+    # echo_aana's apps (Aana's names: its deployments, then the app itself) stand where raygitops.yaml lists it.
+    assert names[:4] == ["text_stats", "language", "embedding", "notes"] and names[-2:] == ["echo_aana", "main"]
+    assert "echo_deployment" in names
+    routes = [app["route_prefix"] for app in config["applications"]]
+    assert len(set(routes)) == len(routes)
+    assert {"/text_stats", "/language", "/embedding", "/notes", "/echo_aana", "/echo_deployment", "/"} <= set(routes)
     db = json.loads(config["applications"][0]["runtime_env"]["env_vars"]["DB_CONFIG"])
     assert db["datastore_type"] == ("postgresql" if env in POSTGRES_ENVIRONMENTS else "sqlite")
     assert "password" not in db["datastore_config"]
@@ -187,7 +192,7 @@ _WRITER = """
 import sys
 sys.path.insert(0, {tools!r})
 from pathlib import Path
-from raygitops.yamlio import write_generated
+from raygitops.generate.writes import write_generated
 root = Path({root!r})
 names = {names!r}
 print("ready", flush=True)
@@ -207,7 +212,7 @@ def _file_states(root: Path) -> set[bytes]:
 def test_killed_writes_never_leave_a_partial_or_mixed_set(tmp_path):
     """SIGKILL the writer at random moments: every file is whole, and after recovery the
     set is entirely one generation. The moments that matter most are pinned below."""
-    from raygitops.yamlio import recover_interrupted_write, write_generated
+    from raygitops.generate.writes import recover_interrupted_write, write_generated
     rng = random.Random(7)
     (tmp_path / "base").mkdir()
     # A first generation exists before any kill, as the repository's committed files do.
@@ -225,16 +230,17 @@ def test_killed_writes_never_leave_a_partial_or_mixed_set(tmp_path):
         assert not list(tmp_path.rglob("*.regen-tmp"))
 
 
-# The second write of _WRITER (generation B over A) is 24 temp files, the journal, 24 renames.
+# The second write of _WRITER (generation B over A) is 24 temp files, the journal (a temp file and its
+# rename), 24 renames.
 # The writer stops after `step` of those file operations; SIGKILL then lands exactly there.
 _PAUSING_WRITER = """
 import os, sys, time
 sys.path.insert(0, {tools!r})
 from pathlib import Path
-from raygitops import yamlio
+from raygitops.generate import writes
 root = Path({root!r})
 names = {names!r}
-yamlio.write_generated(root, {{n: b"A" * 200_000 + n.encode() for n in names}})
+writes.write_generated(root, {{n: b"A" * 200_000 + n.encode() for n in names}})
 steps = 0
 def counted(operation):
     def run(*args):
@@ -245,9 +251,9 @@ def counted(operation):
         steps += 1
         return operation(*args)
     return run
-yamlio._fsync_write = counted(yamlio._fsync_write)
-yamlio.os.replace = counted(os.replace)
-yamlio.write_generated(root, {{n: b"B" * 200_000 + n.encode() for n in names}})
+writes._fsync_write = counted(writes._fsync_write)
+writes.os.replace = counted(os.replace)
+writes.write_generated(root, {{n: b"B" * 200_000 + n.encode() for n in names}})
 print("paused", flush=True)
 """
 
@@ -255,14 +261,15 @@ print("paused", flush=True)
 @pytest.mark.parametrize("step, mixed_before, after", [
     (5, False, b"A"),    # among the temp files: the old set stands
     (24, False, b"A"),   # temp files done, journal not written
-    (25, False, b"B"),   # journal written, no rename yet: recovery rolls forward
-    (26, True, b"B"),    # one file renamed
-    (40, True, b"B"),
-    (48, True, b"B"),    # one rename to go
-    (49, False, b"B"),   # the write finished
+    (25, False, b"A"),   # journal written to its temp file, not in place
+    (26, False, b"B"),   # journal in place, no rename yet: recovery rolls forward
+    (27, True, b"B"),    # one file renamed
+    (41, True, b"B"),
+    (49, True, b"B"),    # one rename to go
+    (50, False, b"B"),   # the write finished
 ])
 def test_kill_at_each_stage_of_a_write_recovers_one_generation(tmp_path, step, mixed_before, after):
-    from raygitops.yamlio import recover_interrupted_write
+    from raygitops.generate.writes import recover_interrupted_write
     (tmp_path / "base").mkdir()
     writer = _PAUSING_WRITER.format(tools=TOOLS, root=str(tmp_path), names=GENERATED_NAMES, step=step)
     process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
@@ -318,12 +325,16 @@ def test_validate_reports_generated_files_older_than_their_inputs(repo_copy):
 def test_every_command_finishes_an_interrupted_write_before_reading(repo_copy):
     """A regen killed between its renames leaves a journal; render (like validate, up and diff)
     completes that write first instead of rendering a mix of two generations."""
-    from raygitops.yamlio import JOURNAL
+    from raygitops.generate.regen import inputs_stamp
+    from raygitops.generate.writes import JOURNAL
     rel = "overlays/dev/generated/serve-config.yaml"
     text = (repo_copy / rel).read_text()
     assert "num_replicas: 1" in text
-    (repo_copy / (rel + ".regen-tmp")).write_text(text.replace("num_replicas: 1", "num_replicas: 7", 1))
-    (repo_copy / JOURNAL).write_text(json.dumps([rel]))
+    new = text.replace("num_replicas: 1", "num_replicas: 7", 1).encode()
+    (repo_copy / (rel + ".regen-tmp")).write_bytes(new)
+    stamp = inputs_stamp(repo_copy)   # the journal of a regen killed in this very checkout
+    (repo_copy / JOURNAL).write_text(json.dumps({"commit": stamp.commit, "inputs": stamp.inputs, "remove": [],
+                                                 "write": {rel: hashlib.sha256(new).hexdigest()}}))
     result = run_tool(repo_copy, "render", "overlays/dev")
     assert result.returncode == 0, result.stderr
     assert "note: finished the generated-file write of an interrupted tools/regen" in result.stderr

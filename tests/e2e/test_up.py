@@ -21,7 +21,7 @@ import psutil
 import pytest
 import requests
 
-from conftest import _COPY_IGNORE, SHARED, run_tool
+from conftest import _COPY_IGNORE, run_tool
 from raygitops.config import load_config
 from raygitops.local.db import expand_like_ray
 from raygitops.local.inputs import rendered_serve_config
@@ -168,9 +168,11 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         assert f"file://{repo_copy}/build/working_dir/apps-" in out   # a fresh clone: up wrote the zip
         assert f"local: sqlite path /tmp/aana_data/aana.sqlite → {repo_copy}/.run/dev/aana.sqlite" in out
         assert f"local: http_options 0.0.0.0:8000 → 127.0.0.1:{port}" in out
-        for app in ("text_stats", "language", "embedding", "notes", "main"):
+        for app in ("text_stats", "language", "embedding", "notes", "echo_aana", "main"):
             assert f"smoke {app:<12} POST http://127.0.0.1:{port}/" in out
-        assert out.count("→ 200 in ") == 5
+        assert out.count("→ 200 in ") == 7   # echo_aana (an Aana app) has two: its endpoint and its database
+        assert "local: TMP_DATA_DIR /tmp/aana_data (Aana's default) → .run/dev/aana_data" in out
+        assert "migration: aana migrate apps.echo_aana.app:aana_app" in out
         assert f"docs http://127.0.0.1:{port}/docs" in out and "dashboard    http://127.0.0.1:" in out
 
         # It keeps serving after `up` returned: the docs page and a note written and read back.
@@ -186,7 +188,7 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
         reused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
         assert reused.returncode == 0, reused.stdout[-2000:] + reused.stderr
-        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 5
+        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 7
         assert f"deleted the applications from the Ray at {dashboard}" in reused.stdout
         assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
         requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
@@ -219,6 +221,7 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
     assert "local: DB_CONFIG__DATASTORE_CONFIG__PASSWORD from .run/staging/secret → the Ray head's environment" in out
     assert "migration with app" in out and "notes table ready in postgresql+psycopg://aana:***@127.0.0.1:" in out
     assert '/notes/ → 200 in ' in out and '"text":"smoke test note"' in out   # written, then read back
+    assert '/echo_aana/record → 200 in ' in out and '"status":"completed"' in out   # Aana's tables, in Postgres
     # GCS fault tolerance (base/components/gcs-ft): a real Redis, the head killed and started again.
     assert "local: gcsFaultToleranceOptions.redisAddress redis.aana-staging.svc:6379 → 127.0.0.1:" in out
     assert "from .run/staging/redis-secret, in the cluster from Secret aana-redis" in out
@@ -228,8 +231,8 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
                           r"(\d+) of (\d+) requests were answered", out, re.M)
     assert restarted, out[-3000:]
     assert int(restarted[1]) >= 1   # the worker node's proxy and replicas outlived the head
-    after = out[restarted.end():]
-    assert after.count(" → 200 in ") == 5 and "smoke: 5 of 5 requests answered" in after
+    after, apps = out[restarted.end():], len(load_config(repo_copy).applications)
+    assert after.count(" → 200 in ") == apps and f"smoke: {apps} of {apps} requests answered" in after
     assert "check passed" in out
     assert "stopped the second Ray node" in out and "stopped Redis" in out
     for name in ("secret", "redis-secret"):
@@ -316,7 +319,7 @@ def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
 
 @pytest.mark.ray
 def test_ctrl_c_during_start_up(repo_copy: Path):
-    env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy), RAYGITOPS_SHARED=str(SHARED))
+    env = dict(os.environ, RAYGITOPS_ROOT=str(repo_copy))
     process = subprocess.Popen([sys.executable, "-m", "raygitops", "up", "overlays/dev", "--port", str(free_port())],
                                cwd=repo_copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
 from raygitops.config import load_config
 from raygitops.errors import UserError
-from raygitops.findings import ERROR, WARNING, Finding
+from raygitops.findings import ERROR, INFO, WARNING, Finding
 from raygitops.checks.policies import POLICIES
 from raygitops.checks.registry import BY_ID
 from raygitops.render import is_kustomization, kustomize_command, render_batch, render_many, render_overlay
@@ -42,18 +42,10 @@ JSON_KEYS = {"id", "severity", "file", "resource", "path", "message"}
 ANNOTATION = re.compile(r"^::(error|warning) file=([^,:]+)(?:,line=(\d+))?,title=([a-z0-9-]+)::(.+)$")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _shared_schemas(shared):
-    """In-process validate() on a copy in tmp finds the CRDs where the CLI does."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAYGITOPS_SHARED", str(shared))
-        yield
-
-
 def run_validate(root: Path, *args: str, stdin: str | None = None, env: dict | None = None
                  ) -> subprocess.CompletedProcess:
     """`tools/validate` as CI runs it (conftest's run_tool, plus stdin and any environment)."""
-    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), "RAYGITOPS_SHARED": str(SHARED), **(env or {})}
+    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), **(env or {})}
     return subprocess.run([sys.executable, "-m", "raygitops", "validate", *args], cwd=root, env=full_env,
                           input=stdin, capture_output=True, text=True, timeout=300)
 
@@ -160,7 +152,7 @@ def test_json_findings_carry_the_documented_keys(corpus_json, overlay_run):
     findings = corpus_json["findings"] + overlay_run["findings"]
     for finding in findings:
         assert JSON_KEYS <= set(finding), finding
-        assert finding["severity"] in (ERROR, WARNING)
+        assert finding["severity"] in (ERROR, WARNING, INFO)
         assert finding["id"] and finding["message"] and finding["file"]
         assert "line" not in finding or isinstance(finding["line"], int)
     # resource is kind/namespace/name; id a registered check (tools/validate --list-checks)
@@ -231,17 +223,60 @@ def test_warnings_fail_only_with_strict_warnings(repo):
     assert "warning deprecated-field" in relaxed.stdout and "Warnings: 1" in relaxed.stdout
 
 
+@pytest.mark.parametrize("flag", ["--strict", "-strict"])
+def test_strict_is_kubeconforms_always_on_flag_never_strict_warnings(repo, flag):
+    """argparse would take --strict as a prefix of --strict-warnings (the opposite meaning): prefix
+    matching is off, and --strict is kubeconform's flag, which is always on here."""
+    result = run_validate(repo, "tests/e2e/validate_corpus/deprecated-thresholds.yaml", flag)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Warnings: 1" in result.stdout
+    prefix = run_validate(repo, "tests/e2e/validate_corpus/deprecated-thresholds.yaml", "--strict-warn")
+    assert prefix.returncode == 2 and "unrecognized arguments: --strict-warn" in prefix.stderr
+
+
+def test_kubeconform_spellings_are_aliases(repo):
+    files = ["tests/e2e/validate_corpus/unknown-kind.yaml", "tests/e2e/validate_corpus/valid-rayservice.yaml",
+             "tests/e2e/validate_corpus/list-of-resources.yaml"]
+    strict = run_validate(repo, "-output", "json", *files)
+    assert strict.returncode == 1   # the unknown kind and the broken ConfigMap
+    result = run_validate(repo, "-strict", "-summary", "-output", "json", "-ignore-missing-schemas", "-skip",
+                          "ConfigMap,Secret", "-kubernetes-version", "1.31.0", "-n", "1",
+                          "-schema-location", str(SHARED / "schemas"), *files)
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert {k: summary[k] for k in ("valid", "invalid", "skipped", "errors")} == \
+        {"valid": 1, "invalid": 0, "skipped": 3, "errors": 0}
+
+
+def test_tap_output_has_one_test_per_resource_and_per_failed_source(repo, corpus_json):
+    result = run_validate(repo, "tests/e2e/validate_corpus", "-output", "tap")
+    no_traceback(result)
+    assert result.returncode == 1
+    first, *tests, plan = result.stdout.strip().splitlines()
+    tests = [line for line in tests if not line.startswith("# ")]
+    assert first == "TAP version 13" and plan == f"1..{len(tests)}"
+    assert [int(re.match(r"(?:not )?ok (\d+) - ", line)[1]) for line in tests] == list(range(1, len(tests) + 1))
+    errors = [f for f in corpus_json["findings"] if f["severity"] == ERROR]
+    failing = {(f["file"], f["resource"]) for f in errors if f["resource"]} | \
+        {(f["file"], f["message"]) for f in errors if not f["resource"]}
+    assert sum(line.startswith("not ok") for line in tests) == len(failing)
+    assert any(re.fullmatch(r"ok \d+ - tests/e2e/validate_corpus/valid-rayservice.yaml "
+                            r"\(ray.io/v1/RayService/aana-corpus/corpus\)", line) for line in tests)
+    skipped = run_validate(repo, "tests/e2e/validate_corpus/unknown-kind.yaml", "--output", "tap", "--skip", "Widget")
+    assert skipped.stdout.splitlines()[1] == "ok 1 - tests/e2e/validate_corpus/unknown-kind.yaml " \
+                                              "(example.com/v1/Widget//gadget) # skip"
+
+
 @pytest.mark.parametrize("args, env, message", [
     (["overlays/nowhere"], {}, "no such file or directory"),
     (["--frobnicate"], {}, "tools/validate: error: unrecognized arguments: --frobnicate"),
     (["--output", "yaml"], {}, "invalid choice"),
     (["--crd-dir", "/nonexistent/crds", "tests/e2e/validate_corpus/valid-rayservice.yaml"], {},
      "CRD directory not found"),
-    (["tests/e2e/validate_corpus/valid-rayservice.yaml"], {"RAYGITOPS_SHARED": "/nonexistent/shared"},
-     "CRD directory not found"),
     (["--kubernetes-version", "1.10.0", "tests/e2e/validate_corpus/valid-rayservice.yaml"], {},
      "no built-in schemas for Kubernetes 1.10.0"),
-], ids=["bad-path", "unknown-option", "unknown-output", "missing-crd-dir", "missing-shared", "old-kubernetes"])
+], ids=["bad-path", "unknown-option", "unknown-output", "missing-crd-dir", "old-kubernetes"])
 def test_usage_and_tool_failures_exit_2(repo, args, env, message):
     result = run_validate(repo, *args, env=env)
     no_traceback(result)
@@ -257,18 +292,19 @@ def config_copy(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("old, new, message", [
     ("image-digest: warning", "image-digest: warn",
-     "raygitops.yaml:74: policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
+     "policies.severity.prod.image-digest: level 'warn' is not one of error, warning, off"),
     ("image-digest: warning", "image-digst: warning",
-     "raygitops.yaml:74: policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
+     "policies.severity.prod.image-digst: no such policy — did you mean image-digest?"),
     ("ephemeral_storage_min: 10Gi", "ephemeral_storage_min: lots",
-     "raygitops.yaml:66: policies.ephemeral_storage_min: 'lots' is not a quantity"),
-    ("require_digest: [prod]", "require_digest: prod", "raygitops.yaml:70: policies.require_digest: must be a list"),
-    ("dev_environments: [dev]", "dev_environment: [dev]", "raygitops.yaml:67: policies.dev_environment: unknown setting"),
+     "policies.ephemeral_storage_min: 'lots' is not a quantity"),
+    ("require_digest: [prod]", "require_digest: prod", "policies.require_digest: must be a list"),
+    ("dev_environments: [dev]", "dev_environment: [dev]", "policies.dev_environment: unknown setting"),
 ])
 def test_a_typo_in_policy_settings_is_an_error_not_a_weaker_check(config_copy, old, new, message):
     path = config_copy / "raygitops.yaml"
     original = path.read_text()
     assert old in original
+    line = original[:original.index(old)].count("\n") + 1
     path.write_text(original.replace(old, new, 1))
     try:
         result = run_validate(config_copy, "tests/e2e/validate_corpus/valid-rayservice.yaml")
@@ -276,7 +312,7 @@ def test_a_typo_in_policy_settings_is_an_error_not_a_weaker_check(config_copy, o
         path.write_text(original)
     no_traceback(result)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
+    assert result.stderr.strip().startswith(f"error: raygitops.yaml:{line}: {message}"), result.stderr
 
 
 def test_skipped_kinds_are_not_errors():
@@ -555,6 +591,8 @@ OVERLAY_CASES: dict[str, tuple[list, dict[str, str], str]] = {
     "db-password-literal": ([every_app_env(DB_CONFIG=PG_WITH_PASSWORD)], {"db-password-literal": ERROR},
                             "DB_CONFIG holds a password literal"),
     "secret-in-git": ([file("secret.yaml", SECRET, "resources")], {"secret-in-git": ERROR}, "Secret holds data"),
+    "secret-literal": ([every_app_env(STRIPE_KEY="sk_live_not_a_real_key")], {"secret-literal": ERROR},
+                       "serve env var STRIPE_KEY holds a secret literal"),
     "aana-secret-default": ([serve(lambda c: app(c, "main")["runtime_env"]["env_vars"].update(
                                  WEBHOOK__HMAC_SECRET="webhook_secret"))],
                             {"aana-secret-default": ERROR}, "Aana's public default 'webhook_secret'"),
@@ -624,6 +662,7 @@ POLICY_CASES = {"ray-version-mismatch": "ray-version-mismatch", "container-resou
                 "gpu-image": "gpu-image", "gpu-not-available": "gpu-not-available", "capacity": "capacity",
                 "db-config": "db-config", "db-sqlite-non-dev": "db-sqlite-non-dev",
                 "db-password-literal": "db-password-literal", "secret-in-git": "secret-in-git",
+                "secret-literal": "secret-literal",
                 "aana-secret-default": "aana-secret-default", "node-local-storage": "node-local-storage",
                 "image-digest": "image-digest", "dashboard-exposed": "dashboard-exposed",
                 "deprecated-field": "deprecated-field", "working-dir-mutable": "working-dir-mutable",
@@ -802,7 +841,7 @@ def test_mutated_manifests_give_findings_never_exceptions(repo_report, checking,
     mutated = Source(source.label, environment, resources=tuple(docs))
     findings = check_source(mutated, config, registry, settings_, ("cpu-workers",) if environment else None)
     assert isinstance(findings, list) and all(isinstance(f, Finding) for f in findings)
-    assert all(f.severity in (ERROR, WARNING) and f.id and isinstance(f.message, str) for f in findings)
+    assert all(f.severity in (ERROR, WARNING, INFO) and f.id and isinstance(f.message, str) for f in findings)
     report = type(repo_report)(sources=[mutated], findings=findings)
     for output in ("text", "json", "junit", "github"):
         format_report(report, output, REPO)

@@ -800,17 +800,25 @@ def migrate_script(rendered, tmp_path) -> Path:
     return path
 
 
-def test_the_migration_script_migrates_with_the_working_dir_zip(repo, tmp_path, migrate_script):
-    """The hook's code path for real: fetch the zip, unpack it, run `python -m apps.db migrate`
-    from it. SQLite stands in for Postgres; the table is the demo apps' notes table."""
+def test_the_migration_script_migrates_with_the_working_dir_zip(repo, tmp_path, migrate_script, rendered):
+    """The hook's code path for real: fetch the zip, unpack it, run `python -m apps.db migrate` and
+    Aana's own `aana migrate` for the Aana apps the ConfigMap lists, from it. SQLite stands in for
+    Postgres; the tables are the demo apps' notes table and Aana's (tasks, Alembic's version)."""
+    job = one(rendered["staging"], "Job", "aana-db-migrate")
+    env_map = one(rendered["staging"], "ConfigMap", job["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]
+                  ["configMapRef"]["name"])
     database = tmp_path / "db" / "aana.sqlite"
     db_config = json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})
     result = run_migrate(migrate_script, tmp_path / "work",
-                         {"WORKING_DIR_URL": write_working_dir(repo, tmp_path), "DB_CONFIG": db_config})
+                         {"WORKING_DIR_URL": write_working_dir(repo, tmp_path), "DB_CONFIG": db_config,
+                          "AANA_APPS": env_map["data"]["AANA_APPS"], "TMP_DATA_DIR": "/nonexistent/aana-data"})
     assert result.returncode == 0, result.stdout + result.stderr
     with sqlite3.connect(database) as connection:
         tables = {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
-    assert "notes" in tables
+    assert {"notes", "tasks", "alembic_version"} <= tables
+    assert "aana migrate apps.echo_aana.app:aana_app" in result.stdout
+    # Aana's data directory went into the Job's work directory, not to the replicas' volume path.
+    assert (tmp_path / "work/aana_data").is_dir() and not Path("/nonexistent").exists()
     # It ran the unpacked code, not the checkout's.
     assert (tmp_path / "work/working_dir/apps/db.py").is_file()
 

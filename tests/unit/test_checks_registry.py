@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import REPO, SHARED
+from conftest import REPO
 from raygitops.checks.policies import POLICIES
 from raygitops.checks.registry import AANA, BY_ID, CHECKS, GENERIC, PACKS, finding, is_enabled
 from raygitops.checks.validate import ValidateOptions, check_source, policy_settings, schema_registry, validate
@@ -22,17 +22,11 @@ from raygitops.output.checklist import BEGIN_MARKER, END_MARKER, format_checks
 PACKAGE = REPO / "tools" / "raygitops"
 CORPUS = REPO / "tests" / "e2e" / "validate_corpus"
 # Registered checks that no plain manifest can trigger: they need an overlay (kustomize, regen-stale),
-# an environment (image-digest: policies.require_digest) or base/'s worker groups (worker-group-order).
-# tests/e2e/test_validate.py breaks an overlay for each.
-NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "secret-literal",
+# an environment (image-digest: policies.require_digest), base/'s worker groups (worker-group-order) or an
+# overlay's generated serve config (serve-not-generated).
+# tests/e2e/test_validate.py and test_hostile_input.py break an overlay for each.
+NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "serve-not-generated",
                         "gcs-ft-required"}   # per environment: policies.gcs_ft_required
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_schemas():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAYGITOPS_SHARED", str(SHARED))
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -51,3 +51,30 @@ def test_a_wrongly_typed_secret_is_not_echoed(tmp_path):
     with pytest.raises(UserError) as raised:
         load_config(root)
     assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("old,new,message,fix", [
+    ("catalog_commit: 7b1e26ef9deea49293714d204c1a2270aab1178f", "catalog_commit: main",
+     "'schemas.catalog_commit' is not a full 40-character commit of datreeio/CRDs-catalog", "write a full"),
+    ("    - external-secrets.io/externalsecret_v1.json", "    - ExternalSecret",
+     "'schemas.catalog.0' is not a catalog path such as external-secrets.io/externalsecret_v1.json", "write a catalog"),
+    ("  catalog_commit: 7b1e26ef9deea49293714d204c1a2270aab1178f\n", "",
+     "schemas.catalog needs schemas.catalog_commit", "pin a full commit"),
+    ("  skip_kinds: []", "  skip_kinds: []\n  crd_dirs: ['{shared}/crds/argo-cd']",
+     "schemas.crd_dirs: '{shared}' and '{kuberay}' are no longer expanded", "tools/schemas fetches them"),
+    ("  argocd: 3.5.1 ", "  argocd: '3.5' ", "versions.argocd '3.5' is not a version like 2.46.0", "MAJOR.MINOR.PATCH"),
+])
+def test_the_schema_pins_are_checked(tmp_path, old, new, message, fix):
+    root = config_with(tmp_path, old, new)
+    with pytest.raises(UserError) as raised:
+        load_config(root)
+    assert (raised.value.message, raised.value.file) == (message, "raygitops.yaml")
+    assert fix in raised.value.fix and raised.value.line
+
+
+def test_argocd_and_the_catalog_are_optional(tmp_path):
+    root = config_with(tmp_path, "  argocd: 3.5.1 ", "  # no Argo CD ")
+    text = (root / "raygitops.yaml").read_text()
+    (root / "raygitops.yaml").write_text(text.replace("  catalog:\n    - external-secrets.io/externalsecret_v1.json\n", ""))
+    config = load_config(root)
+    assert (config.versions.argocd, config.schemas.catalog) == (None, ())

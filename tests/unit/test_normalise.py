@@ -5,17 +5,15 @@
 from __future__ import annotations
 
 import copy
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import SHARED
 from raygitops.model.normalise import Normalised, normalise, structural_schema
 
-SHARED = Path(os.environ.get("RAYGITOPS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-CRDS = SHARED / "crds" / "kuberay"
+CRDS = SHARED / "crds" / "kuberay"   # both versions: the schema store holds only the pinned one
 KUBERAY = ["v1.1.1", "v1.7.0"]
 # The CRDs' defaults for a worker group, read from ray.io_rayservices.yaml / ray.io_rayclusters.yaml.
 WORKER_GROUP_DEFAULTS = {
@@ -28,7 +26,7 @@ WORKER_GROUP_DEFAULTS = {
 def _schema(kuberay: str, kind: str) -> dict:
     file = CRDS / kuberay / f"ray.io_{kind.lower()}s.yaml"
     if not file.is_file():
-        pytest.skip(f"KubeRay CRDs not found at {CRDS} (set RAYGITOPS_SHARED)")
+        pytest.skip(f"KubeRay CRDs not found at {CRDS} (set RAYGITOPS_SCHEMA_MIRROR)")
     return structural_schema(yaml.load(file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), "v1")
 
 

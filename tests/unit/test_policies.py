@@ -16,7 +16,7 @@ from raygitops.findings import Finding
 from raygitops.model.rayservice import parse_quantity
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RAYGITOPS_SHARED", ROOT.parent / "shared"))
+SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or ROOT.parent / "shared")
 DIGEST = "@sha256:" + "0123456789abcdef" * 4
 CPU_IMAGE = "rayproject/ray:2.46.0-py311" + DIGEST
 GPU_IMAGE = "rayproject/ray:2.46.0-py311-gpu" + DIGEST
@@ -239,6 +239,10 @@ FAILING = {
     "secret": (lambda d: d.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aana-db"},
                                    "stringData": {"password": "hunter2"}}), "prod", "secret-in-git",
                "Secret holds stringData in Git (password)", "stringData"),
+    "api-key-literal": (lambda d: ray(d, "gpu-workers")["env"].append({"name": "OPENAI_API_KEY", "value": "sk-x"}),
+                        "prod", "secret-literal", "container env OPENAI_API_KEY holds a secret literal",
+                        "spec.rayClusterConfig.workerGroupSpecs[gpu-workers].template.spec.containers[ray-worker]"
+                        ".env[OPENAI_API_KEY]"),
     "hmac-default": (lambda d: serve(d, lambda c: app(c, "main")["runtime_env"]["env_vars"].update(
                      WEBHOOK__HMAC_SECRET="webhook_secret")), "prod", "aana-secret-default",
                      "WEBHOOK__HMAC_SECRET is Aana's public default 'webhook_secret'",

@@ -5,17 +5,14 @@
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import SHARED
 from raygitops.checks.schemas import SchemaRegistry
 from raygitops.findings import ERROR, INFO
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("RAYGITOPS_SHARED", REPO.parent / "shared"))
 # KubeRay's own sample, trimmed: no minReplicas/maxReplicas, an empty pod-template metadata.
 SAMPLE = yaml.safe_load("""
 apiVersion: ray.io/v1

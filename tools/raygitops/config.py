@@ -26,6 +26,7 @@ class Versions:
     ray: str
     kuberay: str
     kubernetes: str
+    argocd: str | None = None   # the Argo CD whose CRDs argocd/ is checked against
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,18 @@ class AppSpec:
     smoke: dict[str, Any] = field(default_factory=dict)
     docs: str | None = None
     line: int | None = None
+    # True for an `aana:` entry: import_path is then the AanaSDK object (module:attribute), which
+    # tools/regen builds with Aana's own `aana build` into several Serve applications.
+    aana: bool = False
 
 
 @dataclass(frozen=True)
 class SchemaSettings:
-    crd_dirs: tuple[str, ...] = ()
-    schema_locations: tuple[str, ...] = ()
+    crd_dirs: tuple[str, ...] = ()           # more CRDs of your own, relative to the repository
+    schema_locations: tuple[str, ...] = ()   # more kubeconform-style locations, relative to the repository
     skip_kinds: tuple[str, ...] = ()
+    catalog: tuple[str, ...] = ()            # datreeio/CRDs-catalog paths, e.g. external-secrets.io/externalsecret_v1.json
+    catalog_commit: str | None = None        # ... at this commit of the catalog
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,6 @@ class RepoConfig:
     def broken_environments(self) -> list[str]:
         return [env.name for env in broken(self.root)]
 
-    def expand_shared(self, template: str) -> str:
-        """`{shared}` in a schema setting → $RAYGITOPS_SHARED, default ../shared beside the repo."""
-        shared = os.environ.get("RAYGITOPS_SHARED") or str(self.root.parent / "shared")
-        return template.replace("{shared}", shared).replace("{kuberay}", self.versions.kuberay)
-
 
 
 
@@ -95,8 +96,9 @@ def _require(doc: YamlDoc, mapping: Any, key: str, path: tuple, kind: type, what
         raise UserError(f"missing '{'.'.join(map(str, path + (key,)))}'", file=doc.file,
                         line=doc.line_of(path), fix=f"add {what}")
     value = mapping[key]
-    if not isinstance(value, kind):
-        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+    if not isinstance(value, kind) or isinstance(value, bool):
+        names = " or ".join(dict.fromkeys(_TYPE_NAMES.get(k, k.__name__)
+                                          for k in (kind if isinstance(kind, tuple) else (kind,))))
         raise UserError(f"'{'.'.join(map(str, path + (key,)))}' must be a {names}",
                         file=doc.file, line=doc.line_of(path + (key,)), fix=f"set it to {what}")
     return value
@@ -111,7 +113,9 @@ def load_config(root: Path) -> RepoConfig:
 
     raw_versions = _require(doc, data, "versions", (), dict, "a mapping with ray, kuberay, kubernetes")
     versions = {}
-    for key in ("ray", "kuberay", "kubernetes"):
+    for key in ("ray", "kuberay", "kubernetes", "argocd"):
+        if key == "argocd" and raw_versions.get(key) is None:
+            continue   # optional: without it, argocd/ is not checked against Argo CD's CRDs
         value = str(_require(doc, raw_versions, key, ("versions",), (str, int, float), "a version like 2.46.0"))
         if not VERSION_PATTERN.match(value):
             raise UserError(f"versions.{key} '{value}' is not a version like 2.46.0", file=doc.file,
@@ -137,19 +141,30 @@ def load_config(root: Path) -> RepoConfig:
         if not _APP_NAME.match(name):
             raise UserError(f"application name '{name}' is not a valid name", file=doc.file,
                             line=doc.line_of(path + ("name",)), fix="use letters, digits, _ and -")
-        import_path = _require(doc, raw, "import_path", path, str, "module:attribute, e.g. apps.main:app")
+        kind = "aana" if isinstance(raw, dict) and "aana" in raw else "import_path"
+        if isinstance(raw, dict) and "aana" in raw and "import_path" in raw:
+            raise UserError(f"application '{name}' has both import_path and aana", file=doc.file,
+                            line=doc.line_of(path + ("aana",)),
+                            fix="keep import_path for a Ray Serve app, or aana for an Aana SDK app")
+        import_path = _require(doc, raw, kind, path, str, "module:attribute, e.g. apps.main:app")
         if import_path.count(":") != 1:
-            raise UserError(f"import_path '{import_path}' must be module:attribute", file=doc.file,
-                            line=doc.line_of(path + ("import_path",)), fix="e.g. apps.main:app")
+            raise UserError(f"{kind} '{import_path}' must be module:attribute", file=doc.file,
+                            line=doc.line_of(path + (kind,)), fix="e.g. apps.main:app")
         route = _require(doc, raw, "route_prefix", path, str, "a route such as /text_stats")
-        if not route.startswith("/"):
-            raise UserError(f"route_prefix '{route}' must start with /", file=doc.file,
-                            line=doc.line_of(path + ("route_prefix",)), fix=f"use /{route}")
+        problem = route_prefix_problem(route)
+        if problem:
+            raise UserError(f"route_prefix {route!r} {problem[0]}", file=doc.file,
+                            line=doc.line_of(path + ("route_prefix",)), fix=problem[1])
         apps.append(AppSpec(name=name, import_path=import_path, route_prefix=route,
-                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path)))
+                            smoke=_smoke_request(doc, raw, path), docs=raw.get("docs"), line=doc.line_of(path),
+                            aana=kind == "aana"))
+    if not apps:
+        raise UserError("applications is empty: there is nothing to build or deploy", file=doc.file,
+                        line=doc.line_of(("applications",)),
+                        fix="list at least one application with name, import_path and route_prefix (see README.md)")
     _reject_duplicates(doc, apps)
 
-    schemas = _optional(doc, data, "schemas", (), dict, {})
+    schemas = _schema_settings(doc, _optional(doc, data, "schemas", (), dict, {}))
     return RepoConfig(
         root=root,
         versions=Versions(**versions),
@@ -157,12 +172,24 @@ def load_config(root: Path) -> RepoConfig:
         working_dir_url=url,
         applications=tuple(apps),
         external_imports=_strings(doc, data, "external_imports", ()),
-        schemas=SchemaSettings(**{key: _strings(doc, schemas, key, ("schemas",))
-                                  for key in ("crd_dirs", "schema_locations", "skip_kinds")}),
+        schemas=schemas,
         policies=_optional(doc, data, "policies", (), dict, {}),
         packs=_strings(doc, _optional(doc, data, "checks", (), dict, {}), "packs", ("checks",)),
         doc=doc,
     )
+
+
+def route_prefix_problem(route: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) for a route Ray refuses at deploy: ray/serve/_private/utils.py
+    validate_route_prefix (Ray 2.46) wants a leading /, no trailing / but for "/", no { or }."""
+    if not route.startswith("/"):
+        return "must start with /", f"use /{route}"
+    if route != "/" and route.endswith("/"):
+        return "must not end with / (Ray refuses it at deploy)", f"use {route.rstrip('/') or '/'}"
+    if "{" in route or "}" in route:
+        return "must not hold a path parameter ({…}): Ray routes by prefix only", \
+            "use a fixed prefix and read the rest of the path in the app"
+    return None
 
 
 def _optional(doc: YamlDoc, mapping: dict, key: str, path: tuple, kind: type, default: Any) -> Any:
@@ -180,16 +207,37 @@ def _strings(doc: YamlDoc, mapping: dict, key: str, path: tuple) -> tuple[str, .
     return tuple(values)
 
 
-_SMOKE_KEYS = {"method", "path", "json", "expect"}
+def _schema_settings(doc: YamlDoc, raw: dict) -> SchemaSettings:
+    lists = {key: _strings(doc, raw, key, ("schemas",))
+             for key in ("crd_dirs", "schema_locations", "skip_kinds", "catalog")}
+    for key in ("crd_dirs", "schema_locations"):
+        for index, value in enumerate(lists[key]):
+            if "{shared}" in value or "{kuberay}" in value:
+                raise UserError(f"schemas.{key}: '{{shared}}' and '{{kuberay}}' are no longer expanded",
+                                file=doc.file, line=doc.line_of(("schemas", key, index)),
+                                fix="remove the entry: the KubeRay and Argo CD CRDs follow versions.kuberay and "
+                                    "versions.argocd, catalog schemas schemas.catalog (tools/schemas fetches them)")
+    commit = raw.get("catalog_commit")
+    if lists["catalog"] and not commit:
+        raise UserError("schemas.catalog needs schemas.catalog_commit", file=doc.file,
+                        line=doc.line_of(("schemas", "catalog")),
+                        fix="pin a full commit of https://github.com/datreeio/CRDs-catalog")
+    return SchemaSettings(**lists, catalog_commit=commit)
 
 
-def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any]:
-    smoke = _optional(doc, app, "smoke", path, dict, {})
-    unknown = sorted(set(smoke) - _SMOKE_KEYS)
-    if unknown:
-        raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(path + ("smoke",)),
-                        fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
-    _optional(doc, smoke, "expect", path + ("smoke",), dict, {})
+_SMOKE_KEYS = {"method", "path", "json", "form", "expect"}
+
+
+def _smoke_request(doc: YamlDoc, app: dict, path: tuple) -> dict[str, Any] | list[dict[str, Any]]:
+    """The smoke request, or a list of them; servestatus.smoke_requests reads either."""
+    smoke = app.get("smoke") or {}   # its type is checked by config_schema
+    for index, request in enumerate(smoke if isinstance(smoke, list) else [smoke]):
+        where = path + (("smoke", index) if isinstance(smoke, list) else ("smoke",))
+        unknown = sorted(set(request) - _SMOKE_KEYS) if isinstance(request, dict) else ["(not a mapping)"]
+        if unknown:
+            raise UserError(f"unknown field '{unknown[0]}' in smoke", file=doc.file, line=doc.line_of(where),
+                            fix=f"use {', '.join(sorted(_SMOKE_KEYS))}")
+        _optional(doc, request, "expect", where, dict, {})
     return smoke
 
 
@@ -209,6 +257,6 @@ def find_repo_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding raygitops.yaml."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).exists():
+        if os.path.lexists(candidate / CONFIG_FILE):   # a broken or looping link is found, then reported
             return candidate
     raise UserError(f"no {CONFIG_FILE} in {here} or above", fix="run from inside a raygitops repository")

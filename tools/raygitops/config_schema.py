@@ -26,6 +26,11 @@ def _closed(properties: dict, required: tuple = ()) -> dict:
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
 
 
+# `form` fields are sent as multipart form data (Aana's endpoints read a `body` field); a mapping
+# value is sent as JSON.
+SMOKE_REQUEST = _closed({"method": {"type": "string"}, "path": {"type": "string"}, "json": {},
+                         "form": {"type": "object"}, "expect": {"type": "object"}})
+
 CONFIG_SCHEMA: dict[str, Any] = _closed({
     "versions": _closed({"ray": VERSION, "kuberay": VERSION, "kubernetes": VERSION, "argocd": VERSION},
                         required=("ray", "kuberay", "kubernetes")),
@@ -35,12 +40,21 @@ CONFIG_SCHEMA: dict[str, Any] = _closed({
     "applications": {"type": "array", "items": _closed({
         "name": {"type": "string"},
         "import_path": {"type": "string"},
+        # An Aana SDK app instead of import_path (module:AanaSDK object); see generate/aana_apps.py.
+        "aana": {"type": "string"},
         "route_prefix": {"type": "string"},
         "docs": {"type": "string"},
-        "smoke": _closed({"method": {"type": "string"}, "path": {"type": "string"}, "json": {},
-                          "expect": {"type": "object"}}),
-    }, required=("name", "import_path", "route_prefix"))},
-    "schemas": _closed({"crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS}),
+        # One request, or a list of them (an Aana app proves its endpoint and its database).
+        "smoke": {"if": {"type": "array"}, "then": {"type": "array", "items": SMOKE_REQUEST}, "else": SMOKE_REQUEST},
+    }, required=("name", "route_prefix"))},   # config.py: import_path or aana
+    "schemas": _closed({
+        "crd_dirs": STRINGS, "schema_locations": STRINGS, "skip_kinds": STRINGS,
+        "catalog_commit": {"type": "string", "pattern": "^[0-9a-f]{40}$",
+                           "description": "a full 40-character commit of datreeio/CRDs-catalog"},
+        "catalog": {"type": "array", "items": {
+            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[a-z0-9]+_[a-z0-9]+\.json$",
+            "description": "a catalog path such as external-secrets.io/externalsecret_v1.json"}},
+    }),
     "external_imports": STRINGS,
     # Each policy setting is typed by the policy that reads it (checks/policies.py).
     "policies": {"type": "object"},
@@ -78,7 +92,8 @@ def _user_error(doc, error: jsonschema.ValidationError) -> UserError:
         return UserError(f"missing '{'.'.join(map(str, path + (missing,)))}'", file=doc.file,
                          line=doc.line_of(path), fix=f"add {missing}")
     if error.validator == "type":
-        expected = _TYPE_WORDS.get(schema.get("type"), str(schema.get("type")))
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        expected = " or ".join(dict.fromkeys(_TYPE_WORDS.get(t, str(t)) for t in types))
         return UserError(f"'{where}' must be {expected}", file=doc.file, line=doc.line_of(path),
                          fix=f"write {expected} there (see README.md for raygitops.yaml)")
     if error.validator == "pattern":

@@ -19,12 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 
 from raygitops.config import KUSTOMIZATION_NAMES
 from raygitops.errors import UserError
 from raygitops.model.dbconfig import parse_db_config
-from raygitops.yamlio import LOADER, relpath
+from raygitops.safepath import writable_path
+from raygitops.yamlbounds import InputRefused, read_input
+from raygitops.yamlio import load_documents, load_text, relpath
 
 CACHE_DIR = ".run/render-cache"
 # Keys of a kustomization that name local files or directories.
@@ -71,10 +72,12 @@ def _kustomization_file(path: Path) -> Path | None:
 
 def read_kustomization(file: Path) -> dict | None:
     """A kustomization file's mapping; None when it is not YAML or not a mapping (kustomize
-    itself reports that when it builds)."""
+    itself reports that when it builds). Past the YAML bounds it is refused (InputRefused)."""
     try:
-        data = yaml.load(file.read_text(errors="replace"), Loader=LOADER)
-    except (OSError, yaml.YAMLError):
+        data = load_text(read_input(file, str(file)), str(file))
+    except InputRefused:
+        raise
+    except UserError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -86,32 +89,21 @@ def is_component(path: Path) -> bool:
     return data is not None and data.get("kind") == "Component"
 
 
-def _local_references(kustomization: dict) -> Iterable[str]:
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _root_references(kustomization: dict) -> Iterable[str]:
+    """Entries that may name another kustomization directory (a new root): kustomize loads those with
+    a new loader (api/internal/loader/fileloader.go, FileLoader.New, kustomize/v5.5.0)."""
     for key in _PATH_LISTS:
-        for item in kustomization.get(key) or []:
+        for item in _list(kustomization.get(key)):
             if isinstance(item, str):
                 yield item
-    for patch in (kustomization.get("patches") or []) + (kustomization.get("patchesJson6902") or []) \
-            + (kustomization.get("replacements") or []):
-        if isinstance(patch, dict) and isinstance(patch.get("path"), str):
-            yield patch["path"]
-    for chart in kustomization.get("helmCharts") or []:
-        if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str):
-            yield chart["valuesFile"]
-    for generator in (kustomization.get("configMapGenerator") or []) + (kustomization.get("secretGenerator") or []):
-        if isinstance(generator, dict):
-            for entry in (generator.get("files") or []) + (generator.get("envs") or []):
-                if isinstance(entry, str):
-                    yield entry.split("=", 1)[-1]
-            if isinstance(generator.get("env"), str):
-                yield generator["env"]
-    openapi = kustomization.get("openapi")
-    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
-        yield openapi["path"]
 
 
 def input_files(path: Path) -> list[Path]:
-    """Every local file a kustomization reads, following resources and components.
+    """Every local file kustomize may read to build `path`: the whole closure (see InputMemo).
     Remote bases (URLs) are not followed: their ref pins them."""
     return InputMemo().files(path)
 
@@ -123,19 +115,28 @@ def input_digest(path: Path) -> str:
 
 
 class InputMemo:
-    """`input_files` and `input_digest` of many kustomizations, each directory walked, each file read
-    once: overlays share `base/`. Only for trees that do not change while it is in use (one command).
+    """The input closure and digest of many kustomizations, each directory walked, each file read once:
+    overlays share `base/`. Only for trees that do not change while it is in use (one command).
 
         memo = InputMemo(); [memo.digest(p) for p in overlays]; render_batch(overlays, root=root, memo=memo)
+
+    The closure is complete by construction, not by a list of fields that name files: with its default
+    load restrictor (RestrictionRootOnly, api/internal/loader/loadrestrictions.go, kustomize/v5.5.0)
+    kustomize reads a file only when its real path (every link resolved: fsOnDisk.CleanedAbs,
+    kyaml/filesys/fsondisk.go) lies in or below the root of a kustomization it builds. So the closure is
+    every file under each such root: the kustomization given, and every directory its kustomization
+    files name (resources, components, generators, transformers, ...), followed to the end. A patch path
+    inside a PatchTransformer, a ConfigMapGenerator's files, a replacements source: all lie under a root.
     """
 
     def __init__(self) -> None:
         self._resolved: dict[Path, Path] = {}
         self._kustomizations: dict[Path, dict | None] = {}
         self._parsed: dict[bytes, dict | None] = {}
-        self._steps: dict[Path, tuple[Path | None, tuple[tuple[Path, bool], ...]]] = {}
+        self._steps: dict[Path, tuple[Path | None, tuple[Path, ...]]] = {}
+        self._trees: dict[Path, tuple[Path, ...]] = {}
+        self._roots: dict[Path, tuple[Path, ...]] = {}
         self._bytes: dict[Path, bytes] = {}
-        self._files: dict[Path, list[Path]] = {}
         self._digests: dict[Path, str] = {}
         self._batch_keys: dict[Path, tuple[str, ...] | None] = {}
 
@@ -162,51 +163,60 @@ class InputMemo:
             self._kustomizations[file] = data
         return self._kustomizations[file]
 
-    def _step(self, directory: Path) -> tuple[Path | None, tuple[tuple[Path, bool], ...]]:
-        """A resolved directory's kustomization file and its local references: (directory, True)
-        to follow, (resolved file, False) to read."""
+    def _step(self, directory: Path) -> tuple[Path | None, tuple[Path, ...]]:
+        """A resolved root's kustomization file and the resolved roots it names. A root at or above the
+        one naming it is left out: kustomize refuses it (FileLoader.errIfArgEqualOrHigher)."""
         step = self._steps.get(directory)
         if step is None:
             kfile = _kustomization_file(directory)
-            refs: list[tuple[Path, bool]] = []
-            if kfile is not None:
-                for ref in _local_references(self.kustomization(kfile) or {}):
-                    if "://" in ref or ref.startswith(("github.com/", "git@")):
-                        continue
-                    target = directory / ref
-                    if target.is_dir():
-                        refs.append((target, True))
-                    elif target.exists():
-                        refs.append((self.resolve(target), False))
-            step = self._steps[directory] = (kfile, tuple(refs))
+            roots: list[Path] = []
+            for ref in _root_references(self.kustomization(kfile) or {}) if kfile is not None else ():
+                if "://" in ref or ref.startswith(("github.com/", "git@")):
+                    continue
+                target = directory / ref
+                if target.is_dir():
+                    target = self.resolve(target)
+                    if target != directory and target not in directory.parents:
+                        roots.append(target)
+            step = self._steps[directory] = (kfile, tuple(roots))
         return step
 
-    def files(self, path: Path) -> list[Path]:
+    def roots(self, path: Path) -> tuple[Path, ...]:
+        """Every kustomization root (resolved) that building `path` reaches, `path` first."""
         start = self.resolve(path)
-        found = self._files.get(start)
-        if found is not None:
-            return list(found)
-        seen_dirs: set[Path] = set()
-        files: set[Path] = set()
+        found = self._roots.get(start)
+        if found is None:
+            seen: dict[Path, None] = {}
+            pending = [start]
+            while pending:
+                directory = pending.pop()
+                if directory in seen:
+                    continue
+                seen[directory] = None
+                kfile, refs = self._step(directory)
+                if kfile is not None:
+                    pending.extend(reversed(refs))
+            found = self._roots[start] = tuple(seen)
+        return found
 
-        def visit_dir(directory: Path) -> None:
-            directory = self.resolve(directory)
-            if directory in seen_dirs:
-                return
-            seen_dirs.add(directory)
-            kfile, refs = self._step(directory)
-            if kfile is None:
-                return
-            files.add(kfile)
-            for target, is_dir in refs:
-                if is_dir:
-                    visit_dir(target)
-                else:
-                    files.add(target)
+    def _tree(self, directory: Path) -> tuple[Path, ...]:
+        """Every file and link below a root, links not followed: a link's target is read by kustomize
+        only when it lies inside a root, where the walk meets it as a file of its own."""
+        tree = self._trees.get(directory)
+        if tree is None:
+            entries = []
+            for here, dirnames, filenames in os.walk(directory):
+                here_path = Path(here)
+                entries += [here_path / name for name in filenames]
+                entries += [here_path / name for name in dirnames if (here_path / name).is_symlink()]
+            tree = self._trees[directory] = tuple(sorted(entries))
+        return tree
 
-        visit_dir(start)
-        found = self._files[start] = sorted(files)
-        return list(found)
+    def kustomization_files(self, path: Path) -> list[Path]:
+        return [kfile for kfile in (self._step(root)[0] for root in self.roots(path)) if kfile is not None]
+
+    def files(self, path: Path) -> list[Path]:
+        return sorted({entry for root in self.roots(path) for entry in self._tree(root)})
 
     def read_bytes(self, file: Path) -> bytes:
         data = self._bytes.get(file)
@@ -214,13 +224,25 @@ class InputMemo:
             data = self._bytes[file] = file.read_bytes()
         return data
 
+    def _content(self, entry: Path) -> bytes:
+        """What kustomize could read at `entry`: a file's bytes, where a link points, or a marker."""
+        if entry.is_symlink():
+            return b"link:" + os.readlink(entry).encode(errors="surrogateescape")
+        if not entry.is_file():
+            return b"special"   # a FIFO or socket: nothing kustomize reads as YAML
+        try:
+            return b"file:" + self.read_bytes(entry)
+        except OSError as error:
+            return f"unreadable:{error.errno}".encode()
+
     def digest(self, path: Path) -> str:
         start = self.resolve(path)
         digest = self._digests.get(start)
         if digest is None:
             hasher = hashlib.sha256(kustomize_identity())
-            for file in self.files(start):
-                hasher.update(os.path.relpath(file, start).encode() + b"\0" + self.read_bytes(file) + b"\0")
+            for entry in self.files(start):
+                hasher.update(os.path.relpath(entry, start).encode(errors="surrogateescape") + b"\0"
+                              + self._content(entry) + b"\0")
             digest = self._digests[start] = hasher.hexdigest()
         return digest
 
@@ -232,12 +254,7 @@ class InputMemo:
 
 
 def parse_manifests(text: str, source: str) -> tuple[dict, ...]:
-    try:
-        documents = list(yaml.load_all(text, Loader=LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=source,
-                        line=mark.line + 1 if mark else None, fix="fix the YAML syntax") from None
+    _, documents = load_documents(text, source)   # within the bounds of raygitops.yamlio
     out = []
     for document in documents:
         if document is None:
@@ -283,12 +300,13 @@ def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = Tr
         raise UserError(f"kustomize build failed: {message}", file=label,
                         fix="fix the kustomization (run `kubectl kustomize " + label + "` to see it)")
     if cache_file is not None:
-        _store(cache_file, process.stdout)
+        _store(root, cache_file, process.stdout)
     return Rendered(path, process.stdout, parse_manifests(process.stdout, label), digest)
 
 
-def _store(cache_file: Path, text: str) -> None:
-    """All or nothing; threads of one process may store the same digest at once."""
+def _store(root: Path, cache_file: Path, text: str) -> None:
+    """All or nothing, and inside .run/ only; threads of one process may store the same digest at once."""
+    writable_path(root, cache_file)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(text)
@@ -347,6 +365,11 @@ def split_evenly(items: list, count: int) -> list[list]:
     return out
 
 
+def is_cached(path: Path, root: Path, memo: InputMemo) -> bool:
+    """Whether a render of this kustomization is in the cache (its inputs unchanged since)."""
+    return (root / CACHE_DIR / f"{memo.digest(path)}.yaml").exists()
+
+
 def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool = True,
                  memo: InputMemo | None = None) -> dict[Path, Rendered | UserError]:
     """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that
@@ -388,7 +411,7 @@ def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool
                 results[path] = error
                 continue
             if root and use_cache:
-                _store(root / CACHE_DIR / f"{digest}.yaml", text)
+                _store(root, root / CACHE_DIR / f"{digest}.yaml", text)
 
     groups: dict[tuple, list[tuple[Path, str]]] = {}
     for path, digest in misses:
@@ -409,9 +432,7 @@ def _batch_key(path: Path, memo: InputMemo | None = None) -> tuple[str, ...] | N
     charts need a flag, and a kustomization that does not parse reports its own error."""
     memo = memo if memo is not None else InputMemo()
     key: set[str] = set()
-    for file in memo.files(path):
-        if file.name not in KUSTOMIZATION_NAMES:
-            continue
+    for file in memo.kustomization_files(path):
         data = memo.kustomization(file)
         if data is None or any(data.get(k) for k in _PROCESS_WIDE):
             return None

@@ -6,8 +6,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from dataclasses import dataclass
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: tomllib is tomli, added to the standard library in 3.11
+    import tomli as tomllib
 
 from raygitops.errors import UserError
 

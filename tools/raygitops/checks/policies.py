@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from raygitops.checks import (policy_capacity, policy_db, policy_exposure, policy_ha, policy_kuberay,
-                              policy_resources, policy_secrets, policy_storage, policy_versions)
+                              policy_resources, policy_secrets, policy_storage, policy_versions, secret_literals)
 from raygitops.checks.policy_base import Policy, PolicyContext, PolicySettings
 from raygitops.checks.registry import CHECKS, is_enabled
 from raygitops.findings import ERROR, WARNING, Finding
@@ -18,7 +18,8 @@ from raygitops.model.rayservice import RayServiceView, as_dict
 __all__ = ["POLICIES", "Policy", "PolicyContext", "PolicySettings", "run_policies"]
 
 _ALL = {p.id: p for module in (policy_versions, policy_resources, policy_capacity, policy_db, policy_secrets,
-                               policy_storage, policy_exposure, policy_kuberay, policy_ha) for p in module.POLICIES}
+                               policy_storage, policy_exposure, policy_kuberay, secret_literals, policy_ha)
+        for p in module.POLICIES}
 # In the registry's order (which tools/validate --list-checks shows).
 POLICIES: tuple[Policy, ...] = tuple(_ALL[c.id] for c in CHECKS if c.id in _ALL)
 
@@ -37,7 +38,7 @@ def run_policies(resources: Sequence[dict | RayServiceView], ctx: PolicyContext)
     """Every enabled policy over every resource, in resource then registry order; "off" drops a policy.
 
     A policy runs when its pack is on (checks.packs). Identical findings (one per app that shares
-    a DB_CONFIG, say) are reported once.
+    a DB_CONFIG, say) are reported once; so is a field both secret-literal and a specific check name.
     """
     out: dict[Finding, None] = {}
     for r in resources:
@@ -52,4 +53,4 @@ def run_policies(resources: Sequence[dict | RayServiceView], ctx: PolicyContext)
                 continue
             for f in p.check(view, ctx):
                 out[replace(f, severity=severity) if severity else f] = None
-    return list(out)
+    return secret_literals.without_repeats(out)   # the specific check's finding, not also the general one

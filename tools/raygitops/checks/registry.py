@@ -53,6 +53,10 @@ CHECKS: tuple[Check, ...] = (
        "remove the empty key, or give it a value"),
     _c("schema-deprecated-version", "schema", WARNING, "The resource's apiVersion is not deprecated by its CRD.",
        "move to a served, non-deprecated version"),
+    _c("cel-rule", "schema", ERROR,
+       "Every custom resource passes its CRD's validation rules (x-kubernetes-validations, CEL) that need no old "
+       "object: else the API server rejects it and Argo CD's sync fails. Rules with oldSelf are tools/diff's.",
+       "change the value so that the CRD's rule holds (the message is the rule's own)"),
     # -- the serve config inside a RayService
     _c("serve-missing", "serve", ERROR, "Every RayService has a serveConfigV2.",
        "run tools/regen and include overlays/<env>/generated"),
@@ -64,8 +68,13 @@ CHECKS: tuple[Check, ...] = (
        "give every application its own name"),
     _c("serve-duplicate-route", "serve", ERROR, "Every application of the serve config has its own route_prefix.",
        "give every application its own route_prefix"),
-    _c("serve-schema", "serve", ERROR, "The serve config passes Ray's ServeDeploySchema.",
-       "fix the value (Ray's ServeDeploySchema rejects it)"),
+    _c("serve-schema", "serve", ERROR,
+       "The serve config passes Ray's ServeDeploySchema and what Ray checks only at deploy (routes, autoscaling "
+       "bounds, replica and actor options, env var names), with each value of its field's own type.",
+       "fix the value (Ray rejects it when it deploys the config)"),
+    _c("serve-not-generated", "serve", ERROR,
+       "An overlay's serveConfigV2 is the one tools/regen generated: a patch that replaces it is never regenerated.",
+       "remove that patch; change overlays/<env>/serve.yaml and run tools/regen"),
     _c("serve-import-path", "serve", ERROR,
        "Every import_path names code in apps/ (what the working_dir zip ships), or a module under external_imports.",
        "fix import_path, or list the module under external_imports in raygitops.yaml when the image holds it"),
@@ -106,7 +115,8 @@ CHECKS: tuple[Check, ...] = (
     _c("secret-in-git", "secrets", ERROR, "No Secret with data in Git: base64 is not encryption.",
        "use an ExternalSecret or a SealedSecret"),
     _c("secret-literal", "secrets", ERROR,
-       "No credential is written out in a manifest (env values, serve env vars, ConfigMap data).",
+       "No credential is written out in a manifest: a setting named like a password, secret, token or key "
+       "(env values, arguments, serve env vars and user_config, ConfigMap data), or a URL with a password.",
        "read it from a Secret (valueFrom.secretKeyRef, or ${VAR} in serve env_vars)"),
     _c("dashboard-exposed", "exposure", ERROR,
        "The Ray dashboard (8265) stays inside the cluster: it runs submitted jobs without authentication.",
@@ -158,6 +168,12 @@ def check(check_id: str) -> Check:
         return BY_ID[check_id]
     except KeyError:
         raise ValueError(f"no check '{check_id}' in raygitops/checks/registry.py: register it there") from None
+
+
+def restore(entry: dict) -> Finding:
+    """A Finding read back from a cache (checks/result_cache.py): its id must still be registered."""
+    check(entry["id"])
+    return Finding(**entry)
 
 
 def finding(check_id: str, message: str, *, severity: str | None = None, fix: str | None = None,

@@ -7,21 +7,24 @@ Where a schema comes from, first match wins:
 
 1. Built-in kinds: the `-local-strict` schemas shipped in the `kubernetes-validate` package for the
    configured Kubernetes version. Their `$ref`s into `_definitions.json` are resolved in memory.
-2. CustomResourceDefinitions: every `*.yaml`/`*.yml` file in `crd_dirs`. These files are only scanned for
+2. CustomResourceDefinitions: every `*.yaml`/`*.yml` file in `crd_dirs` (directories or single files, such as
+   the schema store's verified files). These files are only scanned for
    group and kind when needed, and a CRD version is converted the first time a resource uses it.
    The conversion follows kubeconform's `openapi2jsonschema.py` (with `DENY_ROOT_ADDITIONAL_PROPERTIES`):
    every schema object with `properties` gets `additionalProperties: false`; int-or-string becomes
    `oneOf: [string, integer]`. It also does what the API server does: objects marked
    `x-kubernetes-preserve-unknown-fields` keep unknown fields, `nullable: true` allows null, and the
    root allows `apiVersion`, `kind` and a `metadata` that must be a valid ObjectMeta.
-3. `schema_locations`: kubeconform `-schema-location` templates (`{{.Group}}`, `{{.ResourceKind}}`,
+3. `catalog_files`: schemas in the CRDs-catalog layout, by their catalog path
+   (`external-secrets.io/externalsecret_v1.json`), as the schema store pins them. Then
+   `schema_locations`: kubeconform `-schema-location` templates (`{{.Group}}`, `{{.ResourceKind}}`,
    `{{.ResourceAPIVersion}}`, `{{.KindSuffix}}`, `{{.NormalizedKubernetesVersion}}`,
    `{{.StrictSuffix}}`), given as local paths or http(s) URLs. A location without `{{` and without
    a `.json` ending is a directory in the CRDs-catalog layout:
    `<dir>/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json`.
 
-A resource with no schema is an error, unless its kind is in `skip_kinds`. A skipped kind is not
-validated at all (kubeconform `-skip`). Formats are not checked (kubeconform doesn't check them either).
+A resource with no schema is an error, unless its kind is in `skip_kinds`, or `ignore_missing` is set
+(kubeconform `-ignore-missing-schemas`). A skipped kind is not validated at all (kubeconform `-skip`). Formats are not checked (kubeconform doesn't check them either).
 Each schema is compiled once per process and shared by every registry that uses the same source.
 """
 from __future__ import annotations
@@ -34,7 +37,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 from jsonschema import Draft4Validator, exceptions as js_exceptions
@@ -47,6 +50,7 @@ from raygitops.checks.registry import finding
 from raygitops.findings import Finding, resource_id
 from raygitops.model.normalise import normalise
 from raygitops.generate.kustomize_schema import kubernetes_schema_dir
+from raygitops.masking import is_secret_path, named_path, shown
 from raygitops.yamlio import LOADER
 
 __all__ = [
@@ -131,23 +135,6 @@ def render_location(template: str, api_version: str, kind: str,
 
 def _is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """A one-line, YAML-flavoured rendering of a value for messages."""
-    if isinstance(value, str):
-        text = repr(value if len(value) <= limit else value[:limit] + "…")
-    elif value is None or isinstance(value, (bool, int, float)):
-        text = json.dumps(value)
-    else:
-        try:
-            text = json.dumps(value, sort_keys=True, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-        if len(text) > limit:
-            closing = "}" if isinstance(value, dict) else "]" if isinstance(value, list) else ""
-            text = text[:limit] + "…" + closing
-    return text
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
@@ -289,9 +276,10 @@ def builtin_kubernetes_versions() -> tuple[str, ...]:
 def _builtin_dir_name(kubernetes_version: str) -> str:
     major_minor = ".".join(kubernetes_version.split(".")[:2])
     if major_minor not in builtin_kubernetes_versions():
+        shipped = builtin_kubernetes_versions()
         raise UserError(
             f"no built-in schemas for Kubernetes {kubernetes_version} in kubernetes-validate",
-            fix="use one of: " + ", ".join(builtin_kubernetes_versions()))
+            fix=f"use one of: {', '.join(shipped)} (the newest it ships is {shipped[-1]})")
     return f"v{major_minor}.0-local-strict"
 
 
@@ -564,6 +552,7 @@ class SchemaSource:
 class _Missing:
     message: str
     fix: str
+    absent: bool = True     # no source has it (False: a source failed to load)
 
 
 class SchemaRegistry:
@@ -573,15 +562,19 @@ class SchemaRegistry:
                  crd_dirs: Iterable[str | os.PathLike] = (),
                  schema_locations: Iterable[str | os.PathLike] = (),
                  skip_kinds: Iterable[str] = (),
-                 fetch_timeout: float = FETCH_TIMEOUT_SECONDS):
+                 fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
+                 catalog_files: Mapping[str, str | os.PathLike] | None = None,
+                 ignore_missing: bool = False):
         self.kubernetes_version = _normalize_k8s_version(kubernetes_version)
         self._builtin_dir = _builtin_dir_name(self.kubernetes_version)
         self._builtin_label = "kubernetes-validate " + ".".join(self.kubernetes_version.split(".")[:2])
         self.crd_dirs = tuple(Path(d) for d in crd_dirs)
         for d in self.crd_dirs:
-            if not d.is_dir():
+            if not d.exists():
                 raise UserError(f"CRD directory not found: {d}",
                                 fix="point crd_dirs at a directory of CRD YAML files")
+        self.catalog_files = {name: str(path) for name, path in (catalog_files or {}).items()}
+        self.ignore_missing = ignore_missing
         self.schema_locations = tuple(self._location_template(str(loc)) for loc in schema_locations)
         self.skip_kinds = frozenset(skip_kinds)
         self.fetch_timeout = fetch_timeout
@@ -611,7 +604,12 @@ class SchemaRegistry:
         forms = {kind, f"{api_version}/{kind}"}
         if group:
             forms.add(f"{group}/{kind}")
-        return not self.skip_kinds.isdisjoint(forms)
+        if not self.skip_kinds.isdisjoint(forms):
+            return True
+        if self.ignore_missing:
+            found = self._lookup(api_version, kind)
+            return isinstance(found, _Missing) and found.absent
+        return False
 
     def lookup(self, api_version: str, kind: str) -> SchemaSource | None:
         """The schema of one resource type, or None when no source has it."""
@@ -650,7 +648,8 @@ class SchemaRegistry:
         if self._crd_index is None:
             index: dict[tuple[str, str], list[_CrdDoc]] = {}
             for d in self.crd_dirs:
-                files = sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+                files = [d] if d.is_file() else sorted(p for p in d.iterdir()
+                                                       if p.suffix in (".yaml", ".yml") and p.is_file())
                 for p in files:
                     for doc in _scan_crd_file(str(p), p.stat().st_mtime_ns):
                         index.setdefault((doc.group, doc.kind), []).append(doc)
@@ -685,10 +684,12 @@ class SchemaRegistry:
 
     def _from_locations(self, api_version: str, kind: str) -> SchemaSource | _Missing:
         errors: list[str] = []
-        for template in self.schema_locations:
+        pinned = self.catalog_files.get(render_location(CATALOG_LAYOUT, api_version, kind, self.kubernetes_version))
+        for template in ([pinned] if pinned else []) + list(self.schema_locations):
             if template == "default":
                 continue
-            where = render_location(template, api_version, kind, self.kubernetes_version)
+            where = template if template is pinned else render_location(template, api_version, kind,
+                                                                         self.kubernetes_version)
             if _is_url(where):
                 status, payload = _fetch_url(where, self.fetch_timeout)
                 key = ("url", where)
@@ -715,13 +716,15 @@ class SchemaRegistry:
         gvk = f"{api_version} {kind}"
         if errors:
             return _Missing(f"no schema for {gvk}: " + "; ".join(errors),
-                            fix=f"check the network or use a local schema directory; or {_SKIP_FIX}")
+                            fix=f"check the network or use a local schema directory; or {_SKIP_FIX}", absent=False)
         return _Missing(f"no schema for {gvk} in {self._searched()}", fix=_SKIP_FIX)
 
     def _searched(self) -> str:
         places = [self._builtin_label]
         if self.crd_dirs:
-            places.append(", ".join(f"CRDs in {d}" for d in self.crd_dirs))
+            places.append(", ".join(dict.fromkeys(f"CRDs in {d if d.is_dir() else d.parent}" for d in self.crd_dirs)))
+        if self.catalog_files:
+            places.append("the catalog schemas " + ", ".join(sorted(self.catalog_files)))
         places.extend(t for t in self.schema_locations if t != "default")
         return ", ".join(places)
 
@@ -750,14 +753,14 @@ class SchemaRegistry:
         if missing:
             return [finding("schema", file=file, resource=rid,
                             path=missing[0],
-                            message="; ".join(f"{name} must be a string, not {_short(resource[name])}"
+                            message="; ".join(f"{name} must be a string, not {shown(resource[name])}"
                                               if resource.get(name) not in (None, "") else f"resource has no {name}"
                                               for name in missing),
                             fix="every Kubernetes object needs a string apiVersion and kind")]
         for name, value, pattern in (("apiVersion", api_version, _API_VERSION), ("kind", kind, _KIND)):
             if not pattern.fullmatch(value):
                 return [finding("schema", file=file, resource=rid, path=name,
-                                message=f"invalid {name} {_short(value)}",
+                                message=f"invalid {name} {shown(value)}",
                                 fix="apiVersion is [group/]version (apps/v1, v1); kind is a CamelCase name")]
         if self.is_skipped(api_version, kind):
             return []
@@ -770,12 +773,16 @@ class SchemaRegistry:
             normalised = normalise(resource, found.structural)
             resource, dropped = normalised.obj, normalised.dropped_nulls
         findings: set[tuple[tuple, str]] = set()
+
+        def secret_at(path: tuple) -> bool:   # a secret's wrong value is described, never quoted
+            return is_secret_path(named_path(resource, path), kind)
         try:
             for error in found.validator.iter_errors(resource):
-                findings.update(_explain(error))
+                findings.update(_explain(error, secret_at))
             if found.metadata_validator is not None and "metadata" in resource:
                 for error in found.metadata_validator.iter_errors(resource["metadata"]):
-                    findings.update((("metadata", *path), message) for path, message in _explain(error))
+                    findings.update((("metadata", *path), message)
+                                    for path, message in _explain(error, lambda p: secret_at(("metadata", *p))))
         except (js_exceptions.SchemaError, ref_exceptions.Unresolvable, TypeError) as err:
             return [finding("schema", file=file, resource=rid,
                             message=f"the schema from {found.origin} is broken: "
@@ -820,9 +827,12 @@ def _types(value: Any) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]]:
+def _explain(error: js_exceptions.ValidationError, secret_at=lambda path: False) -> Iterator[tuple[tuple, str]]:
+    """One-line messages for an error. A value is quoted only when short, scalar and not secret-like
+    (raygitops.masking.shown): the messages go to CI logs and PR comments."""
     path = tuple(error.absolute_path)
     keyword, instance = error.validator, error.instance
+    value = shown(instance, secret_at(path))
 
     if keyword == "additionalProperties" and isinstance(instance, dict):
         schema = error.schema if isinstance(error.schema, dict) else {}
@@ -842,14 +852,14 @@ def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]
 
     if keyword == "type":
         wanted = ", ".join(repr(t) for t in _types(error.validator_value))
-        yield path, f"{_short(instance)} is not of type {wanted}"
+        yield path, f"{value} is not of type {wanted}"
         return
 
     if keyword == "pattern" and isinstance(error.validator_value, str):
         if error.validator_value == _QUANTITY_PATTERN:
-            yield path, f"{_short(instance)} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
+            yield path, f"{value} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
         else:
-            yield path, f"{_short(instance)} does not match the pattern {error.validator_value}"
+            yield path, f"{value} does not match the pattern {error.validator_value}"
         return
 
     if keyword in ("oneOf", "anyOf") and error.context:
@@ -858,17 +868,17 @@ def _explain(error: js_exceptions.ValidationError) -> Iterator[tuple[tuple, str]
             wanted: list[str] = []
             for e in context:
                 wanted.extend(t for t in _types(e.validator_value) if t not in wanted)
-            yield path, f"{_short(instance)} is not of type {', '.join(repr(t) for t in wanted)}"
+            yield path, f"{value} is not of type {', '.join(repr(t) for t in wanted)}"
             return
         best = js_exceptions.best_match(context)
         if best is not None:
-            yield from _explain(best)
+            yield from _explain(best, secret_at)
             return
 
     message = error.message
     full = repr(instance)
-    if message.startswith(full):
-        message = _short(instance) + message[len(full):]
+    if full in message:   # jsonschema quotes a value whole (enum, minimum, maxLength…), keys by name
+        message = message.replace(full, value)
     message = " ".join(message.split())
     if len(message) > 300:
         message = message[:299] + "…"

@@ -13,6 +13,7 @@ from raygitops.checks.registry import finding as registered_finding
 from raygitops.findings import Finding
 from raygitops.generate.serveconfig import display_path, ray_schema_errors, read_serve_config_text, unknown_keys
 from raygitops.generate.workingdir import APPS_PACKAGE
+from raygitops.masking import describe
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -24,6 +25,9 @@ def import_path_problem(import_path: str, root: Path, external: Iterable[str]) -
         return None
     if not _MODULE.match(module) or not attribute:
         return f"import_path '{import_path}' is not module:attribute"
+    from raygitops.generate.aana_apps import generated_serve_modules
+    if module in generated_serve_modules(root):
+        return None   # an Aana app's Serve targets: tools/regen puts the module into the working_dir zip
     if module.split(".")[0] != APPS_PACKAGE:
         # The working_dir zip holds apps/ only: anything else in the repository is not in the cluster.
         return f"import_path '{import_path}': module {module} is not in {APPS_PACKAGE}/, the code the cluster gets"
@@ -45,6 +49,9 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
         return registered_finding(id_, message, fix=fix, file=file, resource=resource,
                                   path=f"{path}:{where}" if where else path)
 
+    if isinstance(text, (dict, list)):
+        return [finding("serve-yaml", f"serveConfigV2 is {describe(text)}, not a string",
+                        "write it as a YAML block string (serveConfigV2: |); tools/regen does that")]
     if not isinstance(text, str) or not text.strip():
         return [finding("serve-missing", "no serveConfigV2", "run tools/regen and include overlays/<env>/generated")]
     parsed = read_serve_config_text(text)   # the parse every reader of this text shares
@@ -74,7 +81,7 @@ def check_serve_config_text(text: Any, *, root: Path, external_imports: Iterable
             findings.append(finding(id_, f"{attribute} '{value}' is used by {values.count(value)} applications",
                                     f"give every application its own {attribute}", "applications"))
     for loc, message in ray_schema_errors(config):
-        findings.append(finding("serve-schema", message, "fix the value (Ray's ServeDeploySchema rejects it)",
+        findings.append(finding("serve-schema", message, "fix the value (Ray rejects it when it deploys the config)",
                                 display_path(config, loc)))
     for app in apps:
         if isinstance(app, dict) and isinstance(app.get("import_path"), str):

@@ -9,7 +9,6 @@ import difflib
 import json
 import os
 import re
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,22 +16,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
 from raygitops.model.environment import discover, environment_of
-from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
+                                         serve_config_not_generated)
+from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
+from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
-from raygitops.render import Rendered, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.checks.result_cache import ResultCache, registry_fingerprint
+from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
+from raygitops.schemastore import SchemaStore
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlio import LOADER, first_duplicate_key, line_of_path, relpath
+from raygitops.yamlbounds import InputRefused, read_input, read_stdin
+from raygitops.yamlio import first_duplicate_key, line_of_path, load_documents, relpath
 
 STDIN = "-"
 
@@ -43,6 +46,7 @@ class ValidateOptions:
     crd_dirs: tuple[str, ...] = ()           # added to raygitops.yaml's schemas.crd_dirs
     schema_locations: tuple[str, ...] = ()
     skip_kinds: tuple[str, ...] = ()
+    ignore_missing_schemas: bool = False     # a kind without a schema is skipped, not an error (kubeconform's flag)
     jobs: int | None = None
     use_cache: bool = True
 
@@ -61,7 +65,12 @@ class Source:
 class ValidationReport:
     sources: list[Source]
     findings: list[Finding] = field(default_factory=list)
-    skipped: int = 0                # resources of a skipped kind (not schema-checked)
+    skipped_resources: set[tuple[str, str]] = field(default_factory=set)   # (source, resource): not schema-checked
+
+    @property
+    def skipped(self) -> int:
+        """Resources of a skipped kind, or without a schema under ignore_missing_schemas."""
+        return len(self.skipped_resources)
 
     @property
     def errors(self) -> list[Finding]:
@@ -82,19 +91,20 @@ class ValidationReport:
 # --- load -------------------------------------------------------------------------------
 
 def _environment_of(path: Path, root: Path) -> str:
-    env = environment_of(path, root)
+    """A path given on the command line is relative to the current directory, which may be below root."""
+    env = environment_of(path.absolute(), root)
     return env.name if env else ""
 
 
 def _documents(text: str, label: str) -> Source:
-    """Parse a multi-document YAML stream, keeping where each document starts."""
+    """Parse a multi-document YAML stream, keeping where each document starts. Input past the
+    bounds (raygitops.yamlio) stops the run; a syntax error is this source's finding."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=LOADER))
-        documents = list(yaml.load_all(text, Loader=LOADER))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return Source(label, error=UserError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=label,
-                                             line=mark.line + 1 if mark else None, fix="fix the YAML syntax"))
+        nodes, documents = load_documents(text, label)
+    except InputRefused:
+        raise
+    except UserError as error:
+        return Source(label, error=error)
     for node in nodes:
         duplicate = first_duplicate_key(node)
         if duplicate:
@@ -112,6 +122,15 @@ def _documents(text: str, label: str) -> Source:
         else:
             pairs.append((document, node))
     return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
+
+
+def _load_plain(unit: Path | str, root: Path) -> Source:
+    """A YAML file or stdin as a source, its serve configs' bounds checked too."""
+    label = "<stdin>" if unit == STDIN else relpath(Path(unit), root)
+    source = _documents(read_stdin(label) if unit == STDIN else read_input(Path(unit), label), label)
+    for resource in source.resources:
+        refuse_serve_config_past_bounds(resource, label)
+    return source
 
 
 def _is_list(document: Any) -> bool:
@@ -146,7 +165,7 @@ def default_paths(root: Path, config: RepoConfig) -> list[Path]:
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
-def _units(paths: list[Path | str]) -> list[Path | str]:
+def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
     """The inputs one by one: stdin, kustomization directories and YAML files."""
     units: list[Path | str] = []
     for raw in paths:
@@ -155,6 +174,7 @@ def _units(paths: list[Path | str]) -> list[Path | str]:
             continue
         path = Path(raw)
         if is_kustomization(path):
+            check_kustomization_place(path, root, str(raw))
             units.append(path)
         elif path.is_dir():
             found = _expand(path)
@@ -183,12 +203,30 @@ def _base_groups(result) -> tuple[str, ...] | None:
 # --- check ------------------------------------------------------------------------------
 
 def schema_registry(config: RepoConfig, options: ValidateOptions) -> SchemaRegistry:
+    """The pinned, verified schemas of the schema store, plus any of the repository's and the options' own."""
+    if not options.kubernetes_version:
+        _check_kubernetes_version(config)
+    store = SchemaStore(config)
+
+    def in_repo(location: str) -> str:
+        return location if "://" in location or Path(location).is_absolute() else str(config.root / location)
     return SchemaRegistry(
         options.kubernetes_version or config.versions.kubernetes,
-        crd_dirs=[config.expand_shared(d) for d in config.schemas.crd_dirs] + list(options.crd_dirs),
-        schema_locations=[config.expand_shared(s) for s in config.schemas.schema_locations]
-        + list(options.schema_locations),
-        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds))
+        crd_dirs=[*store.crd_files(), *map(in_repo, config.schemas.crd_dirs), *options.crd_dirs],
+        catalog_files=store.catalog_files(),
+        schema_locations=[*map(in_repo, config.schemas.schema_locations), *options.schema_locations],
+        skip_kinds=list(config.schemas.skip_kinds) + list(options.skip_kinds),
+        ignore_missing=options.ignore_missing_schemas)
+
+
+def _check_kubernetes_version(config: RepoConfig) -> None:
+    """versions.kubernetes chooses kubernetes-validate's built-in schemas: it must be a version it ships."""
+    shipped = builtin_kubernetes_versions()
+    if ".".join(config.versions.kubernetes.split(".")[:2]) not in shipped:
+        raise UserError(f"versions.kubernetes {config.versions.kubernetes}: kubernetes-validate has no built-in "
+                        "schemas for it", file="raygitops.yaml",
+                        line=config.doc.line_of(("versions", "kubernetes")) if config.doc else None,
+                        fix=f"use one of: {', '.join(shipped)} (the newest it ships is {shipped[-1]})")
 
 
 _SEVERITIES = ("error", "warning", "off")
@@ -247,15 +285,18 @@ def _packs(config: RepoConfig) -> tuple[str, ...]:
 _serve_cache: dict[tuple, list[Finding]] = {}
 
 
-def _serve_findings(resource: dict, source: Source, config: RepoConfig) -> list[Finding]:
+def _serve_findings(resource: dict, source: Source, config: RepoConfig, cache: ResultCache) -> list[Finding]:
     spec = resource.get("spec")
     text = spec.get("serveConfigV2") if isinstance(spec, dict) else None
     # Environments often share a serve config: Ray's schema check runs once per distinct text
     # (and repository), and the findings are then placed in each resource.
     key = (text if isinstance(text, str) else repr(text), str(config.root), tuple(config.external_imports))
     if key not in _serve_cache:
-        _serve_cache[key] = check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
-                                                    file="", resource="")
+        refuse_serve_config_past_bounds(resource, source.label)   # before any cache: it is the refusal
+        _serve_cache[key] = cache.findings(
+            "serve", [key[0], key[2]],
+            lambda: check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
+                                            file="", resource=""))
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
 
@@ -266,7 +307,8 @@ def _pinned(pyproject_text: str) -> str | None:
 
 
 def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
-                 settings: PolicySettings, base_groups: tuple[str, ...] | None) -> list[Finding]:
+                 settings: PolicySettings, base_groups: tuple[str, ...] | None,
+                 cache: ResultCache = ResultCache(None, ())) -> list[Finding]:
     if source.error is not None:
         error = source.error
         return [finding("kustomize" if "kustomize" in error.message else "yaml", error.message, fix=error.fix,
@@ -275,11 +317,15 @@ def check_source(source: Source, config: RepoConfig, registry: SchemaRegistry,
     views = []   # each resource read once, as the policies see it; its node gives the lines of plain files
     for index, resource in enumerate(source.resources):
         node = source.nodes[index] if index < len(source.nodes) else None
-        own = registry.validate(resource, file=source.label)
+        # The CRD's CEL rules read the same resource and schemas as the schema check: one cached result.
+        own = cache.findings("schema", [source.label, resource],
+                             lambda resource=resource: registry.validate(resource, file=source.label)
+                             + cel_findings(resource, registry, file=source.label))
         if isinstance(resource, dict):
             views.append(RayServiceView(resource, node))
             if resource.get("kind") == "RayService":
-                own += _serve_findings(resource, source, config)
+                own += _serve_findings(resource, source, config, cache) + serve_config_not_generated(
+                    resource, source.environment, source.label, config.root)
         findings.extend(f if f.line or node is None else f.with_location(line=line_of_path(node, _field_path(f)))
                         for f in own)
     pyproject = config.root / "pyproject.toml"
@@ -331,9 +377,17 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
     registry = schema_registry(config, options)
     settings = policy_settings(config)
-    units = _units(chosen)
-    preload = _preload(registry)
+    units = _units(chosen, root)
+    # Files and stdin are read first: input past the bounds is refused before Ray is imported.
+    plain = {unit: _load_plain(unit, root) for unit in dict.fromkeys(units) if unit == STDIN or not Path(unit).is_dir()}
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
+    memo = InputMemo()
+    package_digest = build_package(root).digest
+    cache = ResultCache.under(root, registry_fingerprint(registry), package_digest,
+                              json.dumps(sorted(config.external_imports)), enabled=options.use_cache)
+    # A warm run (every render cached) most likely needs neither Ray nor a compiled CRD: no preload.
+    cold = not options.use_cache or not all(is_cached(k, root, memo) for k in kustomizations if is_kustomization(k))
+    preload = _preload(registry) if cold else None
     base = root / "base"
     wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
     workers = max(1, options.jobs or os.cpu_count() or 1)
@@ -342,43 +396,48 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
         # base/ (its worker-group order is the one overlays must keep) renders beside one batch
         # per core; each batch is one kustomize process for its cache misses (render_batch).
         # A source is checked as soon as its batch is done, while the other batches render.
-        base_future = pool.submit(render_batch, [base], root=root, use_cache=options.use_cache) if wants_base else None
+        base_future = (pool.submit(render_batch, [base], root=root, use_cache=options.use_cache, memo=memo)
+                       if wants_base else None)
         futures = {}
         for chunk in split_evenly(kustomizations, workers):
-            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache)
+            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache, memo=memo)
             futures.update((path, future) for path in chunk)
         base_groups = _base_groups(base_future.result()[base]) if base_future else None
-        preload.join()
+        if preload is not None:
+            preload.join()
         for unit in units:
-            if unit == STDIN:
-                source = _documents(sys.stdin.read(), "<stdin>")
+            if unit in plain:
+                source = plain[unit]
             elif Path(unit) in futures:
                 path = Path(unit)
                 result = futures[path].result()[path]
                 label, environment = relpath(path, root), _environment_of(path, root)
+                if isinstance(result, InputRefused):
+                    raise result     # past the bounds: refused, like a file or stdin
                 source = (Source(label, environment, error=result) if isinstance(result, UserError)
                           else Source(label, environment, resources=result.resources))
-            else:
-                source = _documents(Path(unit).read_text(errors="replace"), relpath(Path(unit), root))
             report.sources.append(source)
             report.findings.extend(check_source(source, config, registry, settings,
-                                                base_groups if source.environment else None))
-            report.skipped += sum(1 for r in source.resources if isinstance(r, dict)
-                                  and isinstance(r.get("apiVersion"), str) and isinstance(r.get("kind"), str)
-                                  and registry.is_skipped(r["apiVersion"], r["kind"]))
+                                                base_groups if source.environment else None, cache))
+            report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
+                                            if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
+                                            and isinstance(r.get("kind"), str)
+                                            and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
-                                                                  if s.environment], checks_all=not paths))
+                                                                  if s.environment], checks_all=not paths,
+                                                   package_digest=package_digest))
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 
 
-def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool) -> list[Finding]:
+def generated_file_findings(root: Path, config: RepoConfig, environments: list[str], checks_all: bool,
+                            package_digest: str | None = None) -> list[Finding]:
     """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
     change without tools/regen would otherwise pass unseen."""
     findings = []
     wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
     if wanted:
-        for env in stale_environments(config, wanted, build_package(root).digest):
+        for env in stale_environments(config, wanted, package_digest or build_package(root).digest):
             findings.append(finding(
                 "regen-stale", f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
                 file=f"overlays/{env}"))

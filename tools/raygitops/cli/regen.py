@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
         print(report, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
     changed, zip_path, plan = regenerate(root)
+    if not plan.files:
+        print(f"generated files are up to date, by their seals; working_dir package: {zip_path.relative_to(root)}")
+        return 0
     for rel in changed:
         print(f"wrote {rel}")
     print(f"working_dir package: {zip_path.relative_to(root)} → {plan.package.url(plan.config.working_dir_url)}")

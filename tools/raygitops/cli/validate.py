@@ -15,35 +15,48 @@ from raygitops.cli.common import add_command, repo_root
 
 
 def register(subparsers) -> None:
+    from raygitops.output.findings import FORMATS
+
     parser = add_command(subparsers, "validate", __doc__, run)
     parser.add_argument("paths", nargs="*", help="overlay/kustomization dirs, YAML files or dirs, - for stdin "
                                                  "(default: every overlay and argocd/)")
-    parser.add_argument("--output", "-o", choices=("text", "json", "junit", "github", "markdown"), default="text",
-                        help="markdown only with --list-checks")
+    # kubeconform's spellings (Go flags take one dash or two) are aliases: see README "Validate and review".
+    parser.add_argument("--output", "-o", "-output", choices=(*FORMATS, "markdown"), default="text", metavar="FORMAT",
+                        help=f"{', '.join(FORMATS)} (default: text); markdown only with --list-checks")
     parser.add_argument("--list-checks", action="store_true",
                         help="print every check (id, severity, pack, description, remediation) and exit")
-    parser.add_argument("--kubernetes-version", help="schemas of this Kubernetes version (default: raygitops.yaml)")
+    parser.add_argument("--kubernetes-version", "-kubernetes-version",
+                        help="schemas of this Kubernetes version (default: versions.kubernetes in raygitops.yaml)")
     parser.add_argument("--crd-dir", action="append", default=[], help="more CRD YAML directories")
-    parser.add_argument("--schema-location", action="append", default=[],
+    parser.add_argument("--schema-location", "-schema-location", action="append", default=[],
                         help="kubeconform-style template, e.g. dir/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json")
-    parser.add_argument("--skip", action="append", default=[], help="kinds to skip (Kind or group/Kind)")
+    parser.add_argument("--skip", "-skip", action="append", default=[], metavar="KIND,...",
+                        help="kinds to skip (Kind or group/Kind; a comma-separated list, or the flag again)")
+    parser.add_argument("--ignore-missing-schemas", "-ignore-missing-schemas", action="store_true",
+                        help="skip a resource that has no schema instead of failing")
     parser.add_argument("--strict-warnings", action="store_true", help="warnings fail too")
-    parser.add_argument("--jobs", "-j", type=int, help="parallel renders (default: all cores)")
+    parser.add_argument("--strict", "-strict", action="store_true",
+                        help="kubeconform's -strict: always on here (unknown fields and duplicate keys are errors)")
+    parser.add_argument("--summary", "-summary", action="store_true",
+                        help="kubeconform's -summary: the summary is always printed")
+    parser.add_argument("--jobs", "-j", "-n", type=int, help="parallel renders (default: all cores)")
     parser.add_argument("--no-cache", action="store_true", help="re-render even when inputs are unchanged")
 
 
 def run(args: argparse.Namespace) -> int:
     from raygitops.checks.validate import ValidateOptions, validate
-    from raygitops.output.findings import format_report
+    from raygitops.output.findings import FORMATS, format_report
 
     if args.list_checks:
         return list_checks(args)
     if args.output == "markdown":
-        args.parser.error("--output markdown is for --list-checks; a report is text, json, junit or github")
+        args.parser.error(f"--output markdown is for --list-checks; a report is {', '.join(FORMATS)}")
     root = repo_root()
+    skip = tuple(kind.strip() for value in args.skip for kind in value.split(",") if kind.strip())
     options = ValidateOptions(kubernetes_version=args.kubernetes_version, crd_dirs=tuple(args.crd_dir),
-                              schema_locations=tuple(args.schema_location), skip_kinds=tuple(args.skip),
-                              jobs=args.jobs, use_cache=not args.no_cache)
+                              schema_locations=tuple(args.schema_location), skip_kinds=skip,
+                              ignore_missing_schemas=args.ignore_missing_schemas, jobs=args.jobs,
+                              use_cache=not args.no_cache)
     paths = [p if p == "-" else Path(p) for p in args.paths]
     report = validate(root, paths or None, options)
     try:

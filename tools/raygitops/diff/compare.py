@@ -7,24 +7,32 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import load_config
+from raygitops.diff.capacity import RolloverCapacity, rollover_capacity
+from raygitops.diff.crddelta import SchemaAt
+from raygitops.diff.fields import ResourceDiff, diff_resources
+from raygitops.diff.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
+from raygitops.diff.history import BaselineFinder
+from raygitops.diff.kuberay import INCREMENTAL_MODE, OperatorSetup, operator_setup
+from raygitops.diff.operator import VALUES_FILE, operator_diffs, read_yaml
+from raygitops.diff.rollout import Classified, classify, lifts_block, worst
+from raygitops.errors import UserError
 from raygitops.model.environment import CLUSTERS
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.diff.fields import ResourceDiff, diff_resources
-from raygitops.errors import UserError
-from raygitops.diff.gitrefs import default_base, resolve_commit, toplevel, uncommitted_files, worktree
 from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
-from raygitops.diff.rollout import Classified, add_requests, classify, cluster_requests, worst
 
 # Environment status, beside the verdict.
 UNCHANGED = "unchanged"       # no input file differs: not rendered at all
 SAME_OUTPUT = "no changes"    # inputs differ, the rendered resources do not
 CHANGED = "changed"
 ENV_ADDED, ENV_REMOVED = "added", "removed"
+# Diffed beside the environments, named by their directory: Argo CD's objects and the operator's setup.
+SETUP_DIRS = ("argocd", "argocd/root", "base/kuberay-operator")
+OPERATOR_DIR = "base/kuberay-operator"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class DiffOptions:
     kuberay: str | None = None        # default: versions.kuberay in HEAD's raygitops.yaml
     require_clean: bool = False       # refuse a working tree with uncommitted changes
     jobs: int | None = None
+    environments: tuple[str, ...] | None = None   # only these (`tools/diff -- overlays/prod`); None: all
 
 
 @dataclass
@@ -43,7 +52,8 @@ class EnvironmentDiff:
     resources: list[ResourceDiff] = field(default_factory=list)
     classified: list[Classified] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
-    capacity: tuple[dict, dict] | None = None     # requests of the old and new cluster in a rollover
+    capacity: RolloverCapacity | None = None      # requests of the old and new cluster in a rollover
+    is_setup: bool = False                        # argocd/ or the operator, not an overlay
     # The other clusters the environment runs on (clusters/<env>/<cluster>, ApplicationSet aana-clusters),
     # each built on overlays/<env>: a change to the environment reaches 1 + len(clusters) clusters.
     clusters: list[str] = field(default_factory=list)
@@ -61,12 +71,15 @@ class EnvironmentDiff:
         return worst(c.verdict for c in self.classified) if self.classified else None
 
     @property
-    def warnings(self) -> list[str]:
-        return sorted({c.warning for c in self.classified if c.warning})
+    def errors(self) -> list[str]:
+        """What will not deploy as Git says, or takes the service down: error-level in the PR comment."""
+        return sorted({c.warning or f"{c.resource.resource}"
+                       + (f" {c.change.display_path}" if c.change and c.change.path else "") + f": {c.impact}"
+                       for c in self.classified if c.is_error})
 
     @property
-    def rollover_requests(self) -> dict | None:
-        return add_requests(*self.capacity) if self.capacity else None
+    def warnings(self) -> list[str]:
+        return sorted({c.warning for c in self.classified if c.warning and not c.is_error})
 
 
 @dataclass
@@ -85,6 +98,9 @@ class DiffReport:
         verdicts = [env.verdict for env in self.environments if env.verdict]
         return worst(verdicts) if verdicts else None
 
+    def has_verdict(self, wanted: frozenset[str]) -> bool:
+        return any(c.verdict in wanted for env in self.environments for c in env.classified)
+
 
 @dataclass(frozen=True)
 class _Side:
@@ -96,7 +112,8 @@ class _Side:
 def _side(label: str, root: Path) -> _Side:
     overlays = root / "overlays"
     found = sorted(p for p in overlays.iterdir() if is_kustomization(p)) if overlays.is_dir() else []
-    return _Side(label, root, {p.name: p for p in found})
+    setup = {f"{rel}/": root / rel for rel in SETUP_DIRS if is_kustomization(root / rel)}
+    return _Side(label, root, {**{p.name: p for p in found}, **setup})
 
 
 def compare(root: Path, options: DiffOptions) -> DiffReport:
@@ -124,9 +141,13 @@ def compare(root: Path, options: DiffOptions) -> DiffReport:
             head_digests = helper.submit(_digests, head, memo)
             config = helper.submit(load_config, head.root)
         kuberay = options.kuberay or config.result().versions.kuberay
-        schema_of = _crd_schemas(config.result(), kuberay)
-        environments = _compare_environments(base, head, kuberay, memo=memo, head_digests=head_digests.result(),
-                                              cache_root=root, jobs=options.jobs, schema_of=schema_of)
+        schema_of = _crd_schemas(root, kuberay) or _no_schema
+        setup = operator_setup(kuberay, read_yaml(head.root / VALUES_FILE))
+        finder = stack.enter_context(_closing(BaselineFinder(repo, prefix, base_commit, setup, schema_of, root)))
+        judge = _Judge(setup, schema_of, finder)
+        environments = _compare_environments(base, head, judge, memo=memo, head_digests=head_digests.result(),
+                                              cache_root=root, jobs=options.jobs, only=options.environments)
+        _add_operator(environments, base, head, judge, lambda version: _crd_schemas(root, version))
     head_label = (f"{options.head} ({head_commit[:12]})" if head_commit else
                   "working tree" + (f" ({len(dirty)} uncommitted files)" if dirty else ""))
     return DiffReport(f"{base_label} ({base_commit[:12]})", head_label, kuberay, environments)
@@ -142,18 +163,60 @@ def _digests(side: _Side, memo: InputMemo) -> dict[str, str]:
     return {name: memo.digest(path) for name, path in side.environments.items()}
 
 
-def _crd_schemas(config: RepoConfig, kuberay: str) -> SchemaOf:
-    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them."""
+def _crd_schemas(root: Path, kuberay: str) -> SchemaOf | None:
+    """The CRDs of the KubeRay being judged: both sides are compared as that API server stores them.
+    The pinned KubeRay's come from the schema store (verified); another one (--kuberay-version) from
+    the mirror's crds/kuberay/v<version>/ when it has them, else None: the sides are then compared as written,
+    and CRD schema changes between versions cannot be told."""
     from raygitops.checks.schemas import SchemaRegistry
-    crd_dirs = [config.expand_shared(d).replace(f"v{config.versions.kuberay}", f"v{kuberay}")
-                for d in config.schemas.crd_dirs]
-    registry = SchemaRegistry(config.versions.kubernetes, crd_dirs=[d for d in crd_dirs if Path(d).is_dir()])
-    return registry.crd_schema
+    from raygitops.schemastore import SchemaStore, mirror_dir
+    config = load_config(root)
+    if kuberay == config.versions.kuberay:
+        crds = SchemaStore(config).crd_files("kuberay")
+    else:
+        mirror = mirror_dir()
+        crds = [mirror / f"crds/kuberay/v{kuberay}"] if mirror and (mirror / f"crds/kuberay/v{kuberay}").is_dir() else []
+        if not crds:
+            return None
+    return SchemaRegistry(config.versions.kubernetes, crd_dirs=crds).crd_schema
 
 
-def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: InputMemo, head_digests: dict[str, str],
-                          cache_root: Path, jobs: int | None, schema_of: SchemaOf) -> list[EnvironmentDiff]:
-    names = sorted(set(base.environments) | set(head.environments))
+def _no_schema(api_version: str, kind: str) -> None:
+    return None
+
+
+@contextmanager
+def _closing(finder: BaselineFinder):
+    try:
+        yield finder
+    finally:
+        finder.close()
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """What classifies a resource: the operator, the pinned CRDs, and git history for a lifted block."""
+    setup: OperatorSetup
+    schema_of: SchemaOf
+    finder: BaselineFinder | None = None
+
+    def classify(self, env: str, resource: ResourceDiff, environment: tuple) -> list[Classified]:
+        side = resource.after or resource.before or {}
+        api_version, kind = side.get("apiVersion"), side.get("kind")
+        schema = self.schema_of(api_version, kind) if isinstance(api_version, str) and isinstance(kind, str) else None
+        baseline = (self.finder.find(env, resource.resource) if self.finder and not env.endswith("/")
+                    and lifts_block(resource, self.setup) else None)
+        return classify(resource, setup=self.setup, environment=environment, schema=schema, baseline=baseline)
+
+
+def _compare_environments(base: _Side, head: _Side, judge: _Judge, *, memo: InputMemo, head_digests: dict[str, str],
+                          cache_root: Path, jobs: int | None, only: tuple[str, ...] | None = None) -> list[EnvironmentDiff]:
+    names = sorted(set(base.environments) | set(head.environments), key=lambda n: (n.endswith("/"), n))
+    unknown = [name for name in only or () if name not in names]
+    if unknown:
+        raise UserError(f"no environment {unknown[0]} at BASE or HEAD", file=f"overlays/{unknown[0]}",
+                        fix=f"use one of: {', '.join(n for n in names if not n.endswith('/'))}")
+    names = [name for name in names if not only or name in only]
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
     for name in names:
@@ -168,7 +231,7 @@ def _compare_environments(base: _Side, head: _Side, kuberay: str, *, memo: Input
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
     out = [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                        kuberay, _regen_hints(base, head, name), schema_of) for name in names]
+                        judge, _regen_hints(base, head, name)) for name in names]
     for env in out:
         env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)
     return out
@@ -201,36 +264,52 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
         result = results[side.environments[name]]
         if isinstance(result, UserError):
             message = result.message.replace(f"{side.root}/", "")
-            raise UserError(f"{side.label} does not render: {message}", file=f"overlays/{name}",
+            where = name.rstrip("/") if name.endswith("/") else f"overlays/{name}"
+            raise UserError(f"{side.label} does not render: {message}", file=where,
                             fix=f"fix the kustomization at {side.label}, or diff against another revision")
         out[(side.label, name)] = result
     return out
 
 
-def _environment(name: str, status: str, old: Rendered | None, new: Rendered | None, kuberay: str,
-                 hints: list[str], schema_of: SchemaOf) -> EnvironmentDiff:
-    env = EnvironmentDiff(name, status, hints=hints)
+def _environment(name: str, status: str, old: Rendered | None, new: Rendered | None, judge: _Judge,
+                 hints: list[str]) -> EnvironmentDiff:
+    env = EnvironmentDiff(name, status, hints=hints, is_setup=name.endswith("/"))
     if status == UNCHANGED:
         return env
     # An edit that leaves the stored object equal (a default written out, 1000m for 1) changes nothing.
-    env.resources = diff_resources([stored_form(r, schema_of) for r in (old.resources if old else ())],
-                                   [stored_form(r, schema_of) for r in (new.resources if new else ())])
+    env.resources = diff_resources([stored_form(r, judge.schema_of) for r in (old.resources if old else ())],
+                                   [stored_form(r, judge.schema_of) for r in (new.resources if new else ())])
     if status == CHANGED and not env.resources:
         env.status = SAME_OUTPUT
     for resource in env.resources:
-        env.classified += classify(resource, kuberay=kuberay, environment=(new or old).resources)
+        env.classified += judge.classify(name, resource, (new or old).resources)
     env.capacity = _rollover_capacity(env)
     return env
 
 
-def _rollover_capacity(env: EnvironmentDiff) -> tuple[dict, dict] | None:
+def _add_operator(environments: list[EnvironmentDiff], base: _Side, head: _Side, judge: _Judge,
+                  schema_at: SchemaAt) -> None:
+    """versions.kuberay, the operator's Helm values and the CRD schema changes, in base/kuberay-operator/'s section."""
+    found = operator_diffs(base.root, head.root, schema_at)
+    if not found:
+        return
+    name = f"{OPERATOR_DIR}/"
+    env = next((e for e in environments if e.name == name), None)
+    if env is None:
+        env = EnvironmentDiff(name, CHANGED, is_setup=True)
+        environments.append(env)
+    env.status = CHANGED if env.status in (UNCHANGED, SAME_OUTPUT) else env.status
+    env.resources += found
+    for resource in found:
+        env.classified += judge.classify(name, resource, ())
+
+
+def _rollover_capacity(env: EnvironmentDiff) -> RolloverCapacity | None:
     """Old and new cluster requests when a RayService rolls a new cluster: both run until the switch."""
-    rolling = {id(c.resource): c.resource for c in env.classified if c.rule.rollover}
-    if not rolling:
-        return None
-    old = add_requests(*(cluster_requests(r.before) for r in rolling.values()))
-    new = add_requests(*(cluster_requests(r.after) for r in rolling.values()))
-    return old, new
+    rolling = {id(c.resource): c for c in env.classified if c.rule.rollover}
+    return rollover_capacity([(c.rollover_from, c.resource.after,
+                               bool(c.situation.after and c.situation.after.kind == INCREMENTAL_MODE))
+                              for c in rolling.values()])
 
 
 def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:
@@ -239,7 +318,7 @@ def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:
         path = side.root / "overlays" / name / rel
         return path.read_bytes() if path.is_file() else None
 
-    if name not in base.environments or name not in head.environments:
+    if name not in base.environments or name not in head.environments or name.endswith("/"):
         return []
     if read(base, "serve.yaml") != read(head, "serve.yaml") and \
             read(base, "generated/serve-config.yaml") == read(head, "generated/serve-config.yaml"):

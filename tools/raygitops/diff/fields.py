@@ -12,39 +12,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import yaml
-
 from raygitops.findings import resource_id
-from raygitops.yamlio import LOADER
+# Paths and secrets are masking's: one notion of secret-like for every printer. Re-exported here.
+from raygitops.masking import (DOCUMENT_KEYS, EMBEDDED, HIDDEN, Index, Named, is_secret_path, json_safe,  # noqa: F401
+                               parse_embedded, printable, redact)
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 REORDERED = "reordered"       # same named items, another order (KubeRay: a new cluster for worker groups)
 REFORMATTED = "reformatted"   # an embedded YAML/JSON string: other text, same content
-HIDDEN = "(hidden)"
 
 
 # --- paths ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Named:
-    """An item of a list matched by its name (or groupName): shown as [name]."""
-    name: str
-
-
-@dataclass(frozen=True)
-class Index:
-    """An item of a list without names, matched by position: shown as [0]."""
-    index: int
-
-
-class _Embedded:
-    """The step from a string into the YAML/JSON document it holds: shown as ':'."""
-
-    def __repr__(self) -> str:
-        return "EMBEDDED"
-
-
-EMBEDDED = _Embedded()
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$-]+$")
 
 
@@ -67,89 +46,6 @@ def format_path(path: tuple) -> str:
 def path_shape(path: tuple) -> tuple[str, ...]:
     """The path with list items generalised, for matching rules: (..., 'workerGroupSpecs', '[]', 'maxReplicas')."""
     return tuple(":" if s is EMBEDDED else "[]" if isinstance(s, (Named, Index)) else str(s) for s in path)
-
-
-# --- secrets -------------------------------------------------------------------------------
-
-# A key or item name whose value must never be printed contains one of _SECRET_STEMS anywhere
-# (PGPASSWORD, password_hash, secrets), or ends in one of _SECRET_WORDS (API_TOKEN, DB_PASS,
-# HF_TOKEN_2), or in "key" after one of _KEY_QUALIFIERS (OPENAI_API_KEY, tls.key). Judging only
-# the last word for the short words keeps max_tokens, tokenizer, sort_key and bypass readable.
-_SECRET_STEMS = ("password", "passwd", "passphrase", "secret", "credential")
-_SECRET_WORDS = {"password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "credential",
-                 "credentials", "apikey", "privatekey", "dsn"}
-_KEY_QUALIFIERS = {"api", "access", "private", "secret", "client", "ssh", "signing", "encryption", "tls"}
-_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-_VERSION_WORD = re.compile(r"v?[0-9]+$")
-# Keys that hold a reference to a secret (its name, where to find it), not the secret itself.
-_REFERENCE = re.compile(r"(Ref|Name|^valueFrom)$")
-_SECRET_KINDS_DATA = {"Secret": ("data", "stringData")}
-
-
-def _label(segment: Any) -> str:
-    return segment.name if isinstance(segment, Named) else segment if isinstance(segment, str) else ""
-
-
-def names_a_secret(label: str) -> bool:
-    if any(stem in label.lower() for stem in _SECRET_STEMS):
-        return True
-    words = [word.lower() for word in _WORD.findall(label)]
-    while words and _VERSION_WORD.match(words[-1]):
-        words.pop()  # HF_TOKEN_2, API_KEY_V2
-    if not words:
-        return False
-    if words[-1] in _SECRET_WORDS or words[-2:] == ["connection", "string"]:
-        return True
-    return words[-1] == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS
-
-
-def is_secret_path(path: tuple, kind: str = "") -> bool:
-    """Whether the value at `path` is secret: under a password/secret/token/…-like name and not
-    inside a reference to one (valueFrom.secretKeyRef.name stays visible), or any Secret data."""
-    if kind in _SECRET_KINDS_DATA and path and path[0] in _SECRET_KINDS_DATA[kind]:
-        return True
-    if path and path[-1] == "name":
-        return False  # an item's identity (env[DB_PASSWORD].name) or a reference's target
-    secret = False
-    for segment in path:
-        label = _label(segment)
-        if _REFERENCE.search(label):
-            secret = False
-        elif names_a_secret(label):
-            secret = True
-    return secret
-
-
-def redact(value: Any, path: tuple = (), kind: str = "") -> Any:
-    """`value` as it may be printed: secret leaves become (hidden), and so does a string that
-    holds a YAML/JSON document with a secret inside. Keys and names stay visible."""
-    if isinstance(value, dict):
-        return {key: redact(item, path + (key,), kind) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item, path + (Named(item["name"]) if isinstance(item, dict) and isinstance(item.get("name"), str)
-                                     else Index(i),), kind) for i, item in enumerate(value)]
-    if is_secret_path(path, kind):
-        return HIDDEN
-    if isinstance(value, str):
-        document = parse_embedded(value)
-        if document is not None and redact(document, path + (EMBEDDED,), kind) != document:
-            return HIDDEN
-    return value
-
-
-# --- embedded documents ----------------------------------------------------------------------
-
-def parse_embedded(text: str) -> dict | list | None:
-    """The mapping or list a string holds as YAML or JSON, or None for ordinary text. Only
-    multi-line strings and {…}/[…] are tried, so a one-line "a: b" stays a string."""
-    stripped = text.strip()
-    if not ("\n" in stripped or stripped[:1] in ("{", "[")):
-        return None
-    try:
-        document = yaml.load(text, Loader=LOADER)
-    except yaml.YAMLError:
-        return None
-    return document if isinstance(document, (dict, list)) else None
 
 
 # --- field changes ---------------------------------------------------------------------------
@@ -187,7 +83,7 @@ class FieldChange:
             return [f"~ {name}: {self.summary()}"]
         if self.change == CHANGED and _is_text(self.before) and _is_text(self.after):
             body = difflib.unified_diff(self.before.splitlines(), self.after.splitlines(), lineterm="", n=1)
-            return [f"~ {name}:"] + [f"  {line}" for line in list(body)[2:]]
+            return [f"~ {name}:"] + [f"  {printable(line)}" for line in list(body)[2:]]
         lines = [f"- {name}: {_dump(self.before)}"] if self.change != ADDED else []
         return lines + ([f"+ {name}: {_dump(self.after)}"] if self.change != REMOVED else [])
 
@@ -201,19 +97,21 @@ def show(value: Any, limit: int = 100) -> str:
     if isinstance(value, str) and _is_text(value):
         return f"({len(value.strip().splitlines())} lines of text)"
     text = value if isinstance(value, str) and value and value.strip() == value else to_json(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return printable(text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 def _dump(value: Any) -> str:
-    return to_json(value) if not isinstance(value, str) else value
+    return printable(to_json(value) if not isinstance(value, str) else value)
 
 
 def to_json(value: Any, **options) -> str:
-    """JSON of a YAML value: keys sorted where they compare, dates and the like as strings."""
+    """JSON of a YAML value: keys sorted where they compare, dates and the like as strings,
+    NaN and infinities as YAML writes them (JSON has no such numbers)."""
+    value = json_safe(value)
     try:
-        return json.dumps(value, sort_keys=True, default=str, **options)
+        return json.dumps(value, sort_keys=True, default=str, allow_nan=False, **options)
     except TypeError:  # mixed key types, such as 1 and "a"
-        return json.dumps(value, default=str, **options)
+        return json.dumps(value, default=str, allow_nan=False, **options)
 
 
 def _list_key(before: list, after: list) -> str | None:
@@ -239,8 +137,12 @@ class _Differ:
 
     def emit(self, path: tuple, change: str, before: Any = None, after: Any = None) -> None:
         secret = _is_leaf(before) and _is_leaf(after) and is_secret_path(path, self.kind)
-        self.changes.append(FieldChange(path, change, None if secret else redact(before, path, self.kind),
-                                        None if secret else redact(after, path, self.kind), secret))
+        shown_before, shown_after = (None, None) if secret else (redact(before, path, self.kind),
+                                                                 redact(after, path, self.kind))
+        if not secret and change == CHANGED and shown_before == shown_after:
+            secret = True   # only a hidden part changed: say so, without showing it
+            shown_before = shown_after = None
+        self.changes.append(FieldChange(path, change, shown_before, shown_after, secret))
 
     def values(self, before: Any, after: Any, path: tuple) -> None:
         if before == after:
@@ -289,7 +191,8 @@ class _Differ:
                 self.values(old[name], new[name], path + (Named(name),))
 
     def strings(self, before: str, after: str, path: tuple) -> None:
-        old, new = parse_embedded(before), parse_embedded(after)
+        always = bool(path) and path[-1] in DOCUMENT_KEYS
+        old, new = parse_embedded(before, always=always), parse_embedded(after, always=always)
         if old is None or new is None:
             self.emit(path, CHANGED, before, after)
             return

@@ -65,12 +65,16 @@ def kubernetes_schema_dir() -> Path:
 
 
 def _definitions_file(kubernetes_version: str) -> Path:
+    """kubernetes-validate ships one schema set per MAJOR.MINOR (as vX.Y.0), as tools/validate reads it."""
     base = kubernetes_schema_dir()
-    path = base / f"v{kubernetes_version}-local-strict" / "_definitions.json"
+    major_minor = ".".join(kubernetes_version.split(".")[:2])
+    path = base / f"v{major_minor}.0-local-strict" / "_definitions.json"
     if not path.exists():
-        versions = sorted(p.name.split("-")[0] for p in base.glob("v*-local-strict"))
+        versions = sorted((p.name[1:].split("-")[0].rsplit(".", 1)[0] for p in base.glob("v*-local-strict")),
+                          key=lambda v: tuple(map(int, v.split("."))))
         raise UserError(f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version}",
-                        file="raygitops.yaml", fix=f"set versions.kubernetes to one of {', '.join(versions)}")
+                        file="raygitops.yaml", fix=f"set versions.kubernetes to one of {', '.join(versions)} "
+                                                   f"(the newest it ships is {versions[-1]})")
     return path
 
 

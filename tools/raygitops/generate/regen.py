@@ -1,25 +1,34 @@
-"""Everything tools/regen writes: per-environment serve configs and the kustomize glue.
+"""Everything tools/regen writes: per-environment serve configs, the kustomize glue, the working_dir zip.
 
     plan = plan_regen(root)              # files (path → bytes), package, pin problems
-    regenerate(root) / check(root)       # write all or nothing / report what is stale
+    regenerate(root) / check(root)       # zip, then the files (all or nothing) / report what is stale
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
 import json
+import os
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raygitops.config import RepoConfig, load_config
+from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
+from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
+from raygitops.generate.lock import regen_lock
+from raygitops.generate.seal import INPUTS_LINE, digest_of, is_sealed, seal_lines
 from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment, build_base_config, encode_env_vars
+from raygitops.generate.workingdir import Package, build_package, package_path, package_problem, write_package
+from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupted_write_pending, write_generated
+from raygitops.safepath import writable_path
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
-from raygitops.generate.workingdir import Package, build_package, write_package
-from raygitops.yamlio import (GENERATED_HEADER, dump_yaml, interrupted_write_pending, load_yaml,
-                              write_generated)
+from raygitops.masking import mask_yaml_text
+from raygitops.yamlbounds import read_input
+from raygitops.yamlio import GENERATED_HEADER, dump_yaml, load_yaml
 
 SERVE_OVERRIDE = "serve.yaml"
 SCHEMA_FILE = "base/generated/kustomize-schema.yaml"
@@ -97,7 +106,7 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
             problems.append(f"pyproject.toml pins ray[serve]=={pinned} but raygitops.yaml versions.ray is {ray}")
     for top in ("base", "overlays"):
         for path in sorted((root / top).rglob("*.yaml")):
-            if "generated" in path.parts:
+            if "generated" in path.parts or not path.is_file():   # a FIFO named x.yaml would block the read
                 continue
             text = path.read_text(errors="replace")
             for match in _IMAGE_LINE.finditer(text):
@@ -121,7 +130,6 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
     return problems
 
 
-INPUTS_LINE = "# Inputs: {digest}\n"
 # The parts of raygitops.yaml that regen's output depends on (not, say, policy settings).
 _CONFIG_INPUTS = ("versions", "images", "working_dir", "applications")
 
@@ -132,9 +140,29 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     data = config.doc.data if config.doc is not None and isinstance(config.doc.data, dict) else {}
     used = {key: data.get(key) for key in _CONFIG_INPUTS}
     serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
-    digest = hashlib.sha256(package_digest.encode() + b"\0" + json.dumps(used, sort_keys=True, default=str).encode())
-    digest.update(b"\0" + (serve_yaml.read_bytes() if serve_yaml.exists() else b""))
-    return "sha256:" + digest.hexdigest()[:16]
+    return digest_of(package_digest.encode(), json.dumps(used, sort_keys=True, default=str).encode(),
+                     serve_yaml.read_bytes() if serve_yaml.exists() else b"")
+
+
+def schema_inputs_digest(config: RepoConfig) -> str:
+    return digest_of(config.versions.kubernetes.encode())
+
+
+def inputs_stamp(root: Path, package_digest: str | None = None) -> Stamp:
+    """The commit, and a hash of what tools/regen makes a generation from: raygitops.yaml, the apps/
+    package, and every overlay's serve.yaml and kustomization. The write journal records it, so a
+    killed write is finished only where it was made (never after a `git switch` or an edit)."""
+    digest = hashlib.sha256((package_digest or build_package(root).digest).encode())
+    overlays = sorted((root / "overlays").iterdir()) if (root / "overlays").is_dir() else []
+    paths = [root / "raygitops.yaml"] + [overlay / name for overlay in overlays
+                                         for name in (SERVE_OVERRIDE, *KUSTOMIZATION_NAMES)]
+    for path in paths:
+        try:
+            content = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        digest.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0" + content)
+    return Stamp(head_commit(root), "sha256:" + digest.hexdigest())
 
 
 def stale_environments(config: RepoConfig, environments: list[str], package_digest: str) -> list[str]:
@@ -166,23 +194,73 @@ def plan_regen(root: Path) -> RegenPlan:
                             fix="create it (it may hold just `applications: []`)")
         overrides[env] = load_yaml(path, root)
     url = package.url(config.working_dir_url)
-    base = build_base_config(root, config.applications)
+    base = _build_base_config(root, config)   # the Ray Serve apps; Aana apps are built per environment
     for env, doc in overrides.items():
-        serve_config = apply_environment(base, doc, url)
+        env_base, aana_groups = with_aana_apps(base, config, package, doc)
+        serve_config = settle_aana_env(apply_environment(env_base, doc, url), aana_groups, doc)
         shared_env = encode_env_vars((doc.data or {}).get(ENV_LEVEL_ENV_VARS) or {}, doc, (ENV_LEVEL_ENV_VARS,))
+        shared_env.update(job_env(config))
         if "WORKING_DIR_URL" in shared_env:
             raise UserError("WORKING_DIR_URL is set by tools/regen", file=doc.file,
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
                             fix="remove it; working_dir.url in raygitops.yaml sets it")
         header = _header("apps/", "raygitops.yaml", doc.file)
-        inputs = INPUTS_LINE.format(digest=inputs_digest(config, env, package.digest))
-        plan.files[f"{generated_dir(env)}/serve-config.yaml"] = (header + dump_yaml(serve_config)).encode()
+        others = {"serve-config.yaml": (header + dump_yaml(serve_config)).encode(),
+                  "images.yaml": (header + _image_transformers(config)).encode()}
+        for name, content in others.items():
+            plan.files[f"{generated_dir(env)}/{name}"] = content
+        # The Component carries the seal of its environment's generated files: regen --check trusts it.
+        component = _component(config, shared_env, url)
         plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
-            header + inputs + _component(config, shared_env, url)).encode()
-        plan.files[f"{generated_dir(env)}/images.yaml"] = (header + _image_transformers(config)).encode()
-    schema = kustomize_schema(config.versions.kubernetes)
-    plan.files[SCHEMA_FILE] = render_schema_file(schema, _header("raygitops.yaml (versions.kubernetes)")).encode()
+            header + seal_lines(inputs_digest(config, env, package.digest), others, component) + component).encode()
+    schema = render_schema_file(kustomize_schema(config.versions.kubernetes), "")
+    plan.files[SCHEMA_FILE] = (_header("raygitops.yaml (versions.kubernetes)")
+                               + seal_lines(schema_inputs_digest(config), {}, schema) + schema).encode()
     return plan
+
+
+def sealed_up_to_date(config: RepoConfig, package_digest: str) -> bool:
+    """Every generated file was made from today's inputs and is unedited, by the seals alone:
+    no Ray, no `serve build`. False sends regen --check to the real rebuild and its diff."""
+    root = config.root
+    try:
+        for env in config.environments():
+            directory = root / generated_dir(env)
+            others = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "kustomization.yaml"}
+            if not is_sealed((directory / "kustomization.yaml").read_bytes(),
+                             inputs_digest(config, env, package_digest), others):
+                return False
+        return is_sealed((root / SCHEMA_FILE).read_bytes(), schema_inputs_digest(config), {})
+    except OSError:
+        return False
+
+
+def _build_base_config(root: Path, config: RepoConfig) -> dict:
+    """`build_base_config`, where Ctrl-C stays an interrupt (exit 130): click, which runs `serve build`,
+    would turn it into "Aborted!" and a failed build."""
+    noticed: list[int] = []
+
+    def on_interrupt(signum, frame):
+        noticed.append(signum)
+        raise KeyboardInterrupt
+
+    plain = serve_apps(config)   # Aana apps are built per environment, with Aana's own `aana build`
+    if not plain:
+        return {}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
+    try:
+        base = build_base_config(root, plain, external_imports=config.external_imports)
+    except UserError:
+        if noticed:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if noticed:
+        raise KeyboardInterrupt
+    return base
 
 
 def stale_files(plan: RegenPlan) -> dict[str, str]:
@@ -192,14 +270,10 @@ def stale_files(plan: RegenPlan) -> dict[str, str]:
     stale = {}
     for rel, content in sorted(plan.files.items()):
         path = root / rel
-        old = path.read_text(errors="replace") if path.exists() else ""
+        old = read_input(path, rel) if path.exists() or path.is_symlink() else ""
         new = content.decode()
         if old != new:
-            diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                             f"a/{rel}", f"b/{rel}", n=2))
-            if len(diff) > 80:
-                diff = diff[:80] + [f"... ({len(diff) - 80} more diff lines)\n"]
-            stale[rel] = "".join(diff)
+            stale[rel] = _masked_diff(rel, old, new)
     for path in sorted((root / "overlays").glob("*/generated/*")):
         rel = path.relative_to(root).as_posix()
         if rel not in plan.files:
@@ -207,8 +281,27 @@ def stale_files(plan: RegenPlan) -> dict[str, str]:
     return stale
 
 
+def _masked_diff(rel: str, old: str, new: str) -> str:
+    """A unified diff of a stale generated file with every secret value hidden (raygitops.masking):
+    `regen --check` runs in CI, whose log is public. A file that is no YAML is not shown at all."""
+    try:
+        old, new = (mask_yaml_text(text, rel) if text else "" for text in (old, new))
+    except UserError:
+        return f"{rel}: differs, and is not valid YAML (not shown)\n"
+    if old == new:
+        return f"{rel}: a hidden (secret-like) value differs (not shown)\n"
+    diff = list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}", n=2))
+    if len(diff) > 80:
+        diff = diff[:80] + [f"... ({len(diff) - 80} more diff lines)\n"]
+    return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+
+
 def check(root: Path) -> tuple[bool, str]:
-    """(up to date?, report). Writes nothing."""
+    """(up to date?, report). Writes nothing. Decided from the seals when they all hold (fast, no Ray);
+    otherwise from a real rebuild, whose diff the report shows."""
+    fast = _check_by_seals(root)
+    if fast is not None:
+        return True, fast
     plan = plan_regen(root)
     lines = [f"version pin: {p}" for p in plan.pin_problems]
     if interrupted_write_pending(root):
@@ -217,22 +310,64 @@ def check(root: Path) -> tuple[bool, str]:
     for rel, diff in stale.items():
         lines.append(f"stale: {rel}")
         lines.append(diff.rstrip("\n"))
+    # The zip the generated files name: built here and intact, or missing (a fresh clone) and made
+    # byte for byte from apps/ by tools/regen, since its name is the hash of exactly these bytes.
+    zip_rel = package_path(root, plan.package.digest).relative_to(root).as_posix()
+    problem = package_problem(root, plan.package)
+    if problem not in (None, "missing"):
+        lines.append(f"working_dir package {zip_rel}: {problem}; delete it and run tools/regen")
     if lines:
         lines.append("run tools/regen and commit the result" if stale else "")
         return False, "\n".join(line for line in lines if line)
-    return True, f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} environments)"
+    built = "not built here; tools/regen makes it from apps/, byte for byte" if problem == "missing" else "built"
+    return True, (f"generated files are up to date ({len(plan.files)} files, {len(plan.config.environments())} "
+                  f"environments; {zip_rel}: {built})")
+
+
+def _check_by_seals(root: Path) -> str | None:
+    """The up-to-date report when the cheap checks all pass, else None."""
+    config = load_config(root)
+    package = build_package(root)
+    if (version_pin_problems(config) or interrupted_write_pending(root) or config.broken_environments()
+            or package_problem(root, package) not in (None, "missing")
+            or not sealed_up_to_date(config, package.digest)):
+        return None
+    zip_rel = package_path(root, package.digest).relative_to(root).as_posix()
+    built = ("not built here; tools/regen makes it from apps/, byte for byte"
+             if package_problem(root, package) == "missing" else "built")
+    return f"generated files are up to date ({len(config.environments())} environments, by their seals; {zip_rel}: {built})"
 
 
 def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
-    """Write every generated file (all or nothing) and the working_dir zip."""
+    """The working_dir zip first, then every generated file (all or nothing) that points at it; one
+    tools/regen at a time writes, and only what it planned from inputs that did not change meanwhile.
+    When every seal holds and the zip is built, there is nothing to write: no Ray, no `serve build`."""
+    config = load_config(root)
+    package = build_package(root)
+    if _check_by_seals(root) is not None and package_problem(root, package) is None:
+        return [], package_path(root, package.digest), RegenPlan(config=config, package=package)
+    stamp = inputs_stamp(root)
     plan = plan_regen(root)
     if plan.pin_problems:
-        raise UserError(plan.pin_problems[0], fix="make every Ray version equal versions.ray in raygitops.yaml")
-    changed = write_generated(root, plan.files)
-    for path in sorted((root / "overlays").glob("*/generated/*")):
-        rel = path.relative_to(root).as_posix()
-        if rel not in plan.files and path.is_file() and not rel.endswith(".regen-tmp"):
-            path.unlink()  # no environment writes it any more
-            changed.append(f"{rel} (removed)")
-    zip_path = write_package(root, plan.package)
+        problem = plan.pin_problems[0]
+        fix = ("set it to versions.kuberay in raygitops.yaml (the KubeRay Argo CD installs)"
+               if "versions.kuberay" in problem else "make every Ray version equal versions.ray in raygitops.yaml")
+        raise UserError(problem, fix=fix)
+    with regen_lock(root):
+        if inputs_stamp(root) != stamp:
+            raise UserError("the inputs changed while tools/regen ran (raygitops.yaml, apps/, a serve.yaml "
+                            "or the checked-out commit)", fix="run tools/regen again")
+        for rel in plan.files:   # a generated/ that links out of the repository is refused before any write
+            writable_path(root, rel)
+        removed = []
+        for directory in sorted((root / "overlays").glob("*/generated")):
+            writable_path(root, directory)
+            if not directory.is_dir():
+                continue
+            removed += [f"{directory.relative_to(root).as_posix()}/{name}" for name in sorted(os.listdir(directory))
+                        if not name.endswith(TMP_SUFFIX) and (os.path.islink(directory / name) or
+                                                               (directory / name).is_file())]
+        zip_path = write_package(root, plan.package)
+        changed = write_generated(root, plan.files, stamp=stamp,
+                                  remove=[rel for rel in removed if rel not in plan.files])
     return changed, zip_path, plan

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ import yaml
 
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
-from raygitops.yamlio import LOADER, YamlDoc, first_duplicate_key
+from raygitops.generate.deploy_rules import deploy_errors, env_var_name_problem, first_by_place
+from raygitops.generate.workingdir import APPS_PACKAGE
+from raygitops.masking import is_secret_path, mask_text, shown
+from raygitops.safepath import escaping_link
+from raygitops.yamlbounds import InputRefused
+from raygitops.yamlio import YamlDoc, first_duplicate_key, load_documents
 
 # The key an environment's serve.yaml may hold beyond a partial serve config.
 ENV_LEVEL_ENV_VARS = "env_vars"
@@ -78,24 +84,26 @@ def unknown_keys(config: Any, *, extra_top: Iterable[str] = ()) -> list[tuple[tu
 
 
 def ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
-    """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy."""
+    """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy, then
+    from what the Serve controller refuses later (deploy_rules); one message per place, masked."""
     from ray.serve.schema import ServeDeploySchema
+    out = []
     try:
         ServeDeploySchema.parse_obj(config)
     except Exception as exc:  # pydantic v1 ValidationError, or a validator's own error
         errors = getattr(exc, "errors", None)
-        if not callable(errors):
-            return [((), str(exc))]
-        out = []
-        for error in errors():
+        for error in errors() if callable(errors) else [{"loc": (), "msg": str(exc)}]:
             loc = tuple(part for part in error.get("loc", ()) if part != "__root__")
-            message = error.get("msg", "invalid")
+            message = " ".join(mask_text(str(error.get("msg", "invalid"))).split())
             # A failed field makes later root validators fail on None; that noise hides the cause.
             if not loc and "NoneType" in message and out:
                 continue
             out.append((loc, message))
-        return out
-    return []
+    # Ray stops at its schema: a deploy rule about the same app or deployment would say it twice.
+    said = [loc for loc, _ in out if loc]
+    later = [(loc, message) for loc, message in deploy_errors(config)
+             if not any(loc[:len(other)] == other or other[:len(loc)] == loc for other in said)]
+    return first_by_place(out + later)
 
 
 def display_path(config: Any, loc: Iterable) -> str:
@@ -116,9 +124,11 @@ def display_path(config: Any, loc: Iterable) -> str:
 
 # --- building the base config with Ray -------------------------------------------------
 
-def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml") -> dict:
+def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml",
+                      external_imports: Iterable[str] = ()) -> dict:
     """Run Ray's `serve build` (in process, as `aana build` does) on every app, then give
     the apps their configured names and routes instead of app1, app2 and /app1, /app2."""
+    refuse_code_outside_apps(root, apps, external_imports, config_file)
     from click.testing import CliRunner
     from ray.serve.scripts import build
 
@@ -136,6 +146,34 @@ def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = 
         built["name"] = app.name
         built["route_prefix"] = app.route_prefix
     return config
+
+
+def refuse_code_outside_apps(root: Path, apps: Iterable[AppSpec], external_imports: Iterable[str],
+                             config_file: str) -> None:
+    """Before anything is imported: every app's module is in apps/ (the code the cluster gets), its
+    file reached through no link out of apps/, or it is listed under external_imports. serve build
+    runs the module it imports, and a pull request could name any file of the checkout."""
+    external = tuple(external_imports)
+    apps_dir = root / APPS_PACKAGE
+    for app in apps:
+        module = app.import_path.partition(":")[0]
+        if any(module == e or module.startswith(e + ".") for e in external):
+            continue
+        if not all(part.isidentifier() for part in module.split(".")) or module.split(".")[0] != APPS_PACKAGE:
+            raise UserError(f"import_path '{app.import_path}': module {module} is not in {APPS_PACKAGE}/, "
+                            "and tools/regen imports nothing else", file=config_file, line=app.line,
+                            fix=f"move the code into {APPS_PACKAGE}/, or list the module under external_imports "
+                                "in raygitops.yaml when the image has it")
+        base = root.joinpath(*module.split("."))
+        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py", base):
+            if apps_dir not in candidate.parents and candidate != apps_dir:
+                continue
+            link = escaping_link(apps_dir, root) or escaping_link(candidate, apps_dir)
+            if link is not None:
+                raise UserError(f"import_path '{app.import_path}' reaches {link.relative_to(root).as_posix()}, "
+                                f"a symbolic link to {os.path.realpath(link)}, outside {APPS_PACKAGE}/",
+                                file=config_file, line=app.line,
+                                fix=f"put the module's file itself into {APPS_PACKAGE}/ instead of a link")
 
 
 def _build_error(exc: BaseException, exc_info, root: Path, apps, config_file: str) -> UserError:
@@ -185,20 +223,32 @@ def _deep_merge(target: dict, patch: dict) -> None:
 
 def encode_env_vars(env_vars: Any, doc: YamlDoc, path: tuple) -> dict[str, str]:
     """Ray wants strings; a mapping (such as DB_CONFIG) is written as compact JSON so
-    nobody hand-writes JSON inside a YAML string."""
+    nobody hand-writes JSON inside a YAML string. Names must be valid env var names."""
     if not isinstance(env_vars, dict):
         raise UserError("env_vars must be a mapping of NAME: value", file=doc.file, line=doc.line_of(path),
                         fix="write one NAME: value per line")
     out = {}
     for name, value in env_vars.items():
+        line = doc.line_of(path + (name,))
+        problem = env_var_name_problem(name)
+        if problem:
+            raise UserError(problem, file=doc.file, line=line, fix="write NAME: value, with a name of letters, "
+                            "digits and _ (it also becomes a ConfigMap key and a pod's env var)")
         if isinstance(value, str):
-            out[str(name)] = value
+            if "\0" in value:
+                raise UserError(f"env var {name} holds a NUL character, which no environment can hold",
+                                file=doc.file, line=line, fix="remove it")
+            out[name] = value
         elif isinstance(value, dict):
-            out[str(name)] = json.dumps(value, separators=(",", ":"))
+            out[name] = json.dumps(value, separators=(",", ":"))
+        elif value is None:
+            raise UserError(f"env var {name} has no value", file=doc.file, line=line,
+                            fix=f'give it one ({name}: "…") or remove the line; an empty value is written ""')
         else:
-            raise UserError(f"env var {name} must be a string or a mapping, not {type(value).__name__}",
-                            file=doc.file, line=doc.line_of(path + (name,)),
-                            fix=f'quote it: {name}: "{value}"')
+            secret = is_secret_path((name,))
+            quoted = "…" if secret or not isinstance(value, (int, float, bool)) else json.dumps(value)
+            raise UserError(f"env var {name} must be a string or a mapping, not {shown(value, secret)}",
+                            file=doc.file, line=line, fix=f'quote it: {name}: "{quoted}"')
     return out
 
 
@@ -310,9 +360,9 @@ def apply_environment(base: dict, doc: YamlDoc, working_dir_url: str) -> dict:
     errors = ray_schema_errors(config)
     if errors:
         loc, message = errors[0]
-        raise UserError(f"{display_path(config, loc) or 'serve config'}: {message}", file=doc.file,
+        raise UserError(f"{message} (at {display_path(config, loc) or 'the serve config'})", file=doc.file,
                         line=_override_line(doc, config, loc, message),
-                        fix="fix the value; Ray's ServeDeploySchema rejects it")
+                        fix="fix the value; Ray rejects it when it deploys the config")
     return config
 
 
@@ -355,23 +405,20 @@ class ServeConfigText:
 
 @lru_cache(maxsize=256)
 def read_serve_config_text(text: str) -> ServeConfigText:
-    """Parse a serveConfigV2 once per distinct text (composed once: the node gives duplicate keys,
-    the same pass constructs the data). The result is shared: read it, never change it."""
-    loader = LOADER(text)
+    """Parse a serveConfigV2 once per distinct text, within the YAML bounds (raygitops.yamlbounds;
+    tools/validate refuses a string past them first, checks/provenance.py). Composed once: the node
+    gives duplicate keys, the same pass the data. The result is shared: read it, never change it."""
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        # The problem, not PyYAML's first line ("while parsing a flow mapping"), and where.
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f" (line {mark.line + 1} of the string)" if mark is not None else ""
-        return ServeConfigText(problem=f"is not valid YAML: {problem}{where}")
-    except (RecursionError, ValueError, TypeError) as exc:   # a pathological document
-        return ServeConfigText(problem=f"is not readable YAML ({type(exc).__name__})")
-    finally:
-        loader.dispose()
-    return ServeConfigText(data=data, duplicate=first_duplicate_key(node))
+        nodes, documents = load_documents(text, "serveConfigV2")
+    except UserError as error:   # the problem and its line in the string, never PyYAML's snippet
+        where = f" (line {error.line} of the string)" if error.line else ""
+        what = "is past the YAML bounds" if isinstance(error, InputRefused) else "is not valid YAML"
+        return ServeConfigText(problem=f"{what}: {error.message.removeprefix('invalid YAML: ')}{where}")
+    if len(nodes) > 1:
+        return ServeConfigText(problem=f"is not valid YAML: a second document starts at line "
+                                       f"{nodes[1].start_mark.line + 1} of the string")
+    return ServeConfigText(data=documents[0] if documents else None,
+                           duplicate=first_duplicate_key(nodes[0]) if nodes else None)
 
 
 def serve_config_of(resource: dict) -> dict | None:

@@ -39,6 +39,7 @@ from raygitops.local.rundir import (
     environment_of,
     read_state,
 )
+from raygitops.local.aana_local import aana_data_into_run_dir, migrate_aana_apps
 from raygitops.local.redis import gcs_ft_of
 from raygitops.local.servestatus import Console, Dashboard, ReplicaLogs, smoke_test, smoke_url, wait_until_running
 from raygitops.model.dbconfig import exact_db_config
@@ -86,6 +87,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
             console.out(f"local: Serve port {configured} is in use, so this run takes {serve_port} (--port sets it)")
     local = localize(rendered, root=root, run=run, working_dir_url=config.working_dir_url, serve_port=serve_port,
                      pg_port=pg_port, ray_is_ours=options.address is None, secret=lambda: local_secret(run.path))
+    aana_data_into_run_dir(local, config, run)
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
     local.gcs_ft = local_gcs_ft(gcs_ft_of(service), run, redis_port=redis_port if options.address is None else None,
@@ -124,6 +126,8 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
     ft = local.gcs_ft if local.gcs_ft and local.gcs_ft.redis_port else None
     if ft:
         start_redis(run, ft, stack, console)
+    migrate_aana_apps(root, local, config, {**os.environ, **run.tag_env,
+                                            **{v: secret for v in local.password_vars if secret}}, console)
     if options.address is None:
         env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
         env.update(run.tag_env, RAY_USAGE_STATS_ENABLED="0")

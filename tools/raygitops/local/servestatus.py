@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -276,21 +277,31 @@ def smoke_url(base: str, route_prefix: str, path: str) -> str:
     return base + route_prefix.rstrip("/") + "/" + path.lstrip("/")
 
 
+def smoke_requests(app) -> list[dict]:
+    """An app's smoke requests: `smoke:` in raygitops.yaml is one request or a list of them."""
+    return [s for s in (app.smoke if isinstance(app.smoke, list) else [app.smoke]) if s]
+
+
+def _form(fields: dict | None) -> dict[str, str] | None:
+    """Form fields as sent (an Aana endpoint reads its input as JSON in the form field `body`)."""
+    if not fields:
+        return None
+    return {name: value if isinstance(value, str) else json.dumps(value) for name, value in fields.items()}
+
+
 def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
     """One request per app, as its `smoke:` in raygitops.yaml says; `expect` fields must be in the JSON answer."""
     import requests
     http = requests.Session()
     http.trust_env = False
-    for app in applications:
-        if not app.smoke:
-            continue
-        method = str(app.smoke.get("method", "GET")).upper()
-        url = smoke_url(base, app.route_prefix, str(app.smoke.get("path", "/")))
+    for app, smoke in ((app, smoke) for app in applications for smoke in smoke_requests(app)):
+        method = str(smoke.get("method", "GET")).upper()
+        url = smoke_url(base, app.route_prefix, str(smoke.get("path", "/")))
         deadline = time.monotonic() + SMOKE_RETRY_S
         while True:
             start = time.perf_counter()
             try:
-                response = http.request(method, url, json=app.smoke.get("json"), timeout=30)
+                response = http.request(method, url, json=smoke.get("json"), data=_form(smoke.get("form")), timeout=30)
                 status, body = response.status_code, " ".join(response.text.split())
             except requests.RequestException as err:
                 status, body = None, f"{type(err).__name__}: {err}"
@@ -298,7 +309,7 @@ def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
             if (status is None or status in (404, 503)) and time.monotonic() < deadline:
                 time.sleep(0.25)
                 continue
-            mismatch = _unmet_expectation(app.smoke.get("expect") or {}, response) if status else ""
+            mismatch = _unmet_expectation(smoke.get("expect") or {}, response) if status else ""
             yield SmokeResult(app.name, method, url, status, millis, body, mismatch)
             break
 

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -66,13 +67,32 @@ def has_kustomization(directory: Path) -> bool:
     return any((directory / n).is_file() for n in KUSTOMIZATION_NAMES)
 
 
+# argocd/environments.yaml names each environment's Application and namespace aana-<name>: a
+# namespace is a DNS-1123 label (lowercase letters, digits, '-'; at most 63 characters).
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NAMESPACE_PREFIX = "aana-"
+
+
+def check_name(name: str) -> None:
+    """Refuse an environment name that Argo CD cannot turn into an Application and a namespace."""
+    from raygitops.errors import UserError
+    if not _NAME.match(name) or len(_NAMESPACE_PREFIX + name) > 63:
+        raise UserError(f"environment name {name!r} is not a valid Kubernetes name (Argo CD deploys it to "
+                        f"namespace {_NAMESPACE_PREFIX}<name>)", file=f"{OVERLAYS}/{name}/",
+                        fix=f"rename the directory: lowercase letters, digits and '-', at most "
+                            f"{63 - len(_NAMESPACE_PREFIX)} characters")
+
+
 def discover(root: Path) -> list[Environment]:
-    """Every overlays/<name> with a kustomization, sorted: what Argo CD's generator deploys."""
+    """Every overlays/<name> with a kustomization, sorted: what Argo CD's generator deploys.
+    A name Argo CD cannot use is refused (check_name)."""
     overlays = root / OVERLAYS
     if not overlays.is_dir():
         return []
-    return [Environment(root, p.name) for p in sorted(overlays.iterdir())
-            if p.is_dir() and has_kustomization(p)]
+    found = [Environment(root, p.name) for p in sorted(overlays.iterdir()) if p.is_dir() and has_kustomization(p)]
+    for env in found:
+        check_name(env.name)
+    return found
 
 
 def broken(root: Path) -> list[Environment]:

@@ -1,4 +1,5 @@
-"""tools/diff output: text for the terminal, Markdown for a PR comment, JSON for tooling.
+"""tools/diff output: text for the terminal, Markdown for a PR comment, JSON for tooling, and git's
+--stat and --name-only.
 
     print(format_report(report, "markdown"), end="")   # "" when no environment changed
     json.loads(format_report(report, "json"))["environments"][0]["verdict"]
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from raygitops.diff.compare import SAME_OUTPUT, UNCHANGED, DiffReport, EnvironmentDiff
 from raygitops.diff.fields import ResourceDiff, to_json
-from raygitops.diff.rollout import Classified, format_requests
+from raygitops.diff.rollout import Classified
 
 MARKER = "<!-- raygitops-diff -->"     # the PR-comment workflow finds its comment by this line
 COMMENT_LIMIT = 60_000                 # GitHub rejects comments over 65,536 characters
@@ -15,7 +16,8 @@ _QUIET = {UNCHANGED: "inputs identical, not rendered", SAME_OUTPUT: "inputs diff
 
 
 def format_report(report: DiffReport, output: str) -> str:
-    return {"text": format_text, "markdown": format_markdown, "json": format_json}[output](report)
+    return {"text": format_text, "markdown": format_markdown, "json": format_json, "stat": format_stat,
+            "name-only": format_name_only}[output](report)
 
 
 def _by_resource(env: EnvironmentDiff) -> list[tuple[ResourceDiff, list[Classified]]]:
@@ -33,9 +35,7 @@ def _what(item: Classified) -> tuple[str, str]:
 
 
 def _capacity_line(env: EnvironmentDiff) -> str:
-    old, new = env.capacity
-    return (f"capacity during the rollover (both clusters run until the switch): old {format_requests(old)}; "
-            f"new {format_requests(new)}; together {format_requests(env.rollover_requests)}")
+    return env.capacity.describe()
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -53,6 +53,7 @@ def format_text(report: DiffReport) -> str:
         lines.append(f"{env.name}: {env.verdict}" + (f" (environment {env.status})" if env.status != "changed" else ""))
         if env.clusters:
             lines.append(f"  {_reach(env)}")
+        lines += [f"  ERROR: {error}" for error in env.errors]
         lines += [f"  WARNING: {warning}" for warning in env.warnings]
         for resource, items in _by_resource(env):
             lines.append(f"  {resource.resource}" + (f": {resource.change}" if not resource.fields else ""))
@@ -76,7 +77,8 @@ def _quiet_lines(report: DiffReport) -> list[str]:
     """Environments without differences, one line per reason; their hints after."""
     lines = []
     for status, reason in _QUIET.items():
-        names = [env.name for env in report.environments if not env.differs and env.status == status]
+        names = [env.name for env in report.environments
+                 if not env.differs and env.status == status and not env.is_setup]
         if names:
             lines.append(f"{status} ({reason}): {', '.join(names)}")
     return lines + [f"hint: {hint}" for env in report.environments if not env.differs for hint in env.hints]
@@ -94,6 +96,8 @@ def _markdown_environment(env: EnvironmentDiff, with_details: bool) -> list[str]
              ""]
     if env.clusters:
         lines += [_reach(env)[0].upper() + _reach(env)[1:] + ".", ""]
+    for error in env.errors:
+        lines += ["> [!CAUTION]", f"> **{error}**", ""]
     for warning in env.warnings:
         lines += ["> [!WARNING]", f"> **{warning}**", ""]
     if env.capacity:
@@ -167,17 +171,21 @@ def _json_change(item: Classified) -> dict:
             out.update(before=item.change.before, after=item.change.after)
     if item.warning:
         out["warning"] = item.warning
+    if item.is_error:
+        out["error"] = True
     if item.note:
         out["note"] = item.note
     return out
 
 
 def _json_environment(env: EnvironmentDiff) -> dict:
-    out = {"name": env.name, "status": env.status, "verdict": env.verdict, "warnings": env.warnings,
-           "hints": env.hints, "clusters": env.cluster_count,
+    out = {"name": env.name, "status": env.status, "verdict": env.verdict, "errors": env.errors,
+           "warnings": env.warnings, "hints": env.hints, "clusters": env.cluster_count,
            "changes": [_json_change(item) for item in env.classified]}
+    if env.is_setup:
+        out["setup"] = True
     if env.capacity:
-        out["rollover_requests"] = {"old": env.capacity[0], "new": env.capacity[1], "together": env.rollover_requests}
+        out["rollover_requests"] = env.capacity.to_json()
     return out
 
 
@@ -186,3 +194,29 @@ def format_json(report: DiffReport) -> str:
             "has_differences": report.has_differences,
             "environments": [_json_environment(env) for env in report.environments]}
     return to_json(data, indent=2) + "\n"
+
+
+# --- git's --stat and --name-only ----------------------------------------------------------------
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def format_stat(report: DiffReport) -> str:
+    """One line per changed environment and a total, as `git diff --stat`; "" when nothing changed."""
+    changed = [env for env in report.environments if env.differs]
+    if not changed:
+        return ""
+    width = max(len(f"overlays/{env.name}") for env in changed)
+    lines = [f" {'overlays/' + env.name:<{width}} | {_plural(len(env.resources), 'resource')}, "
+             f"{_plural(len(env.classified), 'change')} · {env.verdict}"
+             + (f" (environment {env.status})" if env.status != "changed" else "") for env in changed]
+    lines.append(f" {_plural(len(changed), 'environment')} changed, "
+                 f"{_plural(sum(len(env.resources) for env in changed), 'resource')}, "
+                 f"{_plural(sum(len(env.classified) for env in changed), 'change')}")
+    return "\n".join(lines) + "\n"
+
+
+def format_name_only(report: DiffReport) -> str:
+    """The changed environments' overlay paths, one a line, as `git diff --name-only`."""
+    return "".join(f"overlays/{env.name}\n" for env in report.environments if env.differs)

@@ -1,0 +1,141 @@
+"""Aana apps (`aana:` in raygitops.yaml): Aana's own `aana build` per environment, settings from serve.yaml.
+
+    .venv/bin/pytest tests/e2e/test_aana.py -q
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import run_tool
+
+AANA_APP = "echo_aana"
+SERVE = "spec.serveConfigV2:"
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "apps").rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def serve_config(root: Path, env: str) -> dict:
+    return yaml.safe_load((root / "overlays" / env / "generated" / "serve-config.yaml").read_text())
+
+
+def application(config: dict, name: str) -> dict:
+    [app] = [a for a in config["applications"] if a["name"] == name]
+    return app
+
+
+def test_aana_apps_are_named_routed_and_served_from_the_zip(repo):
+    """What regen made of the committed echo_aana: Aana's names, stable routes, import targets in the zip."""
+    config = serve_config(repo, "dev")
+    main, deployment = application(config, AANA_APP), application(config, "echo_deployment")
+    assert main["route_prefix"] == "/echo_aana" and deployment["route_prefix"] == "/echo_deployment"
+    assert main["import_path"] == "apps.echo_aana.app_config:echo_aana"
+    assert [d["name"] for d in main["deployments"]] == ["RequestHandler"]
+    assert deployment["deployments"][0]["user_config"] == {"prefix": ">> ", "upper": False}
+    # dev turns the task queue off: Aana then registers no task_queue_deployment; staging keeps it.
+    assert "task_queue_deployment" not in [a["name"] for a in config["applications"]]
+    assert application(serve_config(repo, "staging"), "task_queue_deployment")["route_prefix"] == \
+        "/task_queue_deployment"
+    # Every app of the Aana app sees its settings; NUM_WORKERS is baked in, not shipped.
+    assert deployment["runtime_env"]["env_vars"]["TASK_QUEUE__ENABLED"] == "false"
+    assert all("NUM_WORKERS" not in a["runtime_env"].get("env_vars", {}) for a in config["applications"])
+    # app_config.py is not in apps/, the zip carries it.
+    assert not (repo / "apps" / "echo_aana" / "app_config.py").exists()
+
+
+def test_num_workers_for_staging_changes_only_staging_and_updates_in_place(repo_copy):
+    root = repo_copy
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    apps_before = tree(root)
+    serve_yaml = root / "overlays" / "staging" / "serve.yaml"
+    text = serve_yaml.read_text()
+    assert 'NUM_WORKERS: "2"' in text
+    serve_yaml.write_text(text.replace('NUM_WORKERS: "2"', 'NUM_WORKERS: "3"'))
+
+    result = run_tool(root, "regen")
+    assert result.returncode == 0, result.stderr
+    changed = sorted(line.split(maxsplit=1)[1] for line in git(root, "status", "--porcelain").splitlines())
+    assert changed == ["overlays/staging/generated/kustomization.yaml",
+                       "overlays/staging/generated/serve-config.yaml", "overlays/staging/serve.yaml"]
+    handler = application(serve_config(root, "staging"), AANA_APP)["deployments"][0]
+    assert (handler["name"], handler["num_replicas"]) == ("RequestHandler", 3)
+    assert tree(root) == apps_before   # regen wrote nothing into apps/
+    assert run_tool(root, "regen", "--check").returncode == 0
+
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "staging: 3 Aana workers")
+    result = run_tool(root, "diff", "HEAD~1", "HEAD", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    [staging] = [e for e in json.loads(result.stdout)["environments"] if e["name"] == "staging"]
+    assert staging["verdict"] == "in-place"
+    paths = {c["path"] for c in staging["changes"] if c["kind"] == "RayService"}
+    assert paths == {f"{SERVE}applications[{AANA_APP}].deployments[RequestHandler].num_replicas"}
+
+
+def test_aana_build_errors_name_the_file_and_never_touch_apps(repo_copy):
+    config = repo_copy / "raygitops.yaml"
+    config.write_text(config.read_text().replace("  - name: echo_aana\n", "  - name: echo\n"))
+    result = run_tool(repo_copy, "regen", "--check")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "raygitops.yaml:" in result.stderr
+    assert "the AanaSDK apps.echo_aana.app:aana_app is named 'echo_aana', not 'echo'" in result.stderr
+    assert "set name: echo_aana" in result.stderr
+
+    config.write_text(config.read_text().replace("  - name: echo\n", "  - name: echo_aana\n"))
+    app = repo_copy / "apps" / "echo_aana" / "app.py"
+    app.write_text(app.read_text().replace("aana_app = AanaSDK(name=APP_NAME)", "aana_app = AanaSDK(name=APP_NAM)"))
+    before = tree(repo_copy)
+    result = run_tool(repo_copy, "regen")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = app.read_text().splitlines().index("aana_app = AanaSDK(name=APP_NAM)") + 1
+    assert f"apps/echo_aana/app.py:{line}:" in result.stderr and "NameError" in result.stderr
+    assert tree(repo_copy) == before
+
+
+RECORD = """
+import asyncio, sys
+from apps.echo_aana.app import aana_app, parse_config
+aana_app.migrate()                                   # Aana's Alembic migrations, as `aana migrate` runs them
+class Echo:                                          # the deployment's method, without a Ray Serve handle
+    async def echo(self, text):
+        return {"text": parse_config({"prefix": "> "})[0] + text}
+endpoint = aana_app.endpoints["record"]
+endpoint.echo_handle, endpoint.initialized = Echo(), True
+print(asyncio.run(endpoint.run(text="kept")))
+try:
+    parse_config({"upper": "yes"})
+except ValueError as err:
+    print(err)
+"""
+
+
+def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path):
+    """echo_aana's database endpoint against a real SQLite that Aana's own migrations made."""
+    database = tmp_path / "aana.sqlite"
+    env = {"PATH": "/usr/bin:/bin", "TMP_DATA_DIR": str(tmp_path / "aana_data"), "TASK_QUEUE__ENABLED": "false",
+           "DB_CONFIG": json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})}
+    result = subprocess.run([sys.executable, "-c", RECORD], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    answer, error = result.stdout.strip().splitlines()[-2:]
+    assert "'status': 'completed'" in answer and "'text': '> kept'" in answer
+    assert error == "EchoDeployment user_config upper must be true or false, got 'yes'"
+    with sqlite3.connect(database) as connection:
+        [(endpoint, status)] = connection.execute("select endpoint, status from tasks").fetchall()
+    assert (endpoint, status.lower()) == ("/record", "completed")
+    assert (tmp_path / "aana_data" / "images").is_dir()   # Aana's side effect went where TMP_DATA_DIR says

@@ -25,7 +25,8 @@ from raygitops.local.processes import group_members
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
-from raygitops.local.servestatus import Dashboard, ReplicaLogs, smoke_url, wait_until_running
+from raygitops.local.servestatus import Dashboard, ReplicaLogs, smoke_requests, smoke_url, wait_until_running
+from raygitops.local.servestatus import _form as form_fields   # the same form encoding as the smoke test
 
 # Bounds of the request loop: it stops by itself even if nobody stops it.
 PROBE_INTERVAL_S = 0.2
@@ -177,18 +178,18 @@ class Prober:
         import requests
         http = requests.Session()
         http.trust_env = False
-        smokes = [app for app in self.applications if app.smoke]
+        smokes = [(app, smoke) for app in self.applications for smoke in smoke_requests(app)]
         started, sent = time.monotonic(), 0
         while smokes and not self._stop.is_set() and sent < PROBE_MAX_REQUESTS \
                 and time.monotonic() - started < PROBE_MAX_SECONDS:
-            app = smokes[sent % len(smokes)]
+            app, smoke = smokes[sent % len(smokes)]
             phase = self.phase
-            url = smoke_url(self.base, app.route_prefix, str(app.smoke.get("path", "/")))
+            url = smoke_url(self.base, app.route_prefix, str(smoke.get("path", "/")))
             try:
-                response = http.request(str(app.smoke.get("method", "GET")).upper(), url,
-                                        json=app.smoke.get("json"), timeout=10)
+                response = http.request(str(smoke.get("method", "GET")).upper(), url, json=smoke.get("json"),
+                                        data=form_fields(smoke.get("form")), timeout=10)
                 outcome = "" if 200 <= response.status_code < 300 else f"{app.name}: HTTP {response.status_code}"
-            except requests.RequestException as err:
+            except Exception as err:  # noqa: BLE001 - a failed request is counted, the loop goes on
                 outcome = f"{app.name}: {type(err).__name__}"
             sent += 1
             count = self.count(phase)

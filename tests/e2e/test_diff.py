@@ -217,6 +217,50 @@ def test_max_replicas_is_ignored_since_kuberay_1_2_but_rolls_a_cluster_in_1_1(gi
     assert old["rollover_requests"]["together"]["cpu"] == 2 * (1 + 2 * 2)   # head 1 + 2 workers × 2 CPUs, twice
 
 
+def test_changing_the_redis_of_gcs_fault_tolerance_rolls_a_new_cluster(git_repo):
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "redis.aana-staging.svc:6379",
+         "redis-2.aana-staging.svc:6379")
+    commit(git_repo)
+    staging = environment(report(git_repo, "HEAD~1", "HEAD"), "staging")
+    change = change_at(staging, "spec.rayClusterConfig.gcsFaultToleranceOptions.redisAddress")
+    assert staging["verdict"] == NEW_CLUSTER
+    assert "GCS fault tolerance settings" in change["impact"] and "cleaned up" in change["impact"]
+
+
+def test_the_report_says_how_many_clusters_a_change_reaches(git_repo):
+    edit(git_repo, "overlays/prod/rayservice-patch.yaml", "idleTimeoutSeconds: 600", "idleTimeoutSeconds: 300")
+    edit(git_repo, "overlays/staging/rayservice-patch.yaml", "idleTimeoutSeconds: 60", "idleTimeoutSeconds: 90")
+    commit(git_repo)
+    data = report(git_repo, "HEAD~1", "HEAD")
+    assert (environment(data, "prod")["clusters"], environment(data, "staging")["clusters"]) == (2, 1)
+    assert environment(data, "prod")["verdict"] == NEW_CLUSTER   # autoscalerOptions is hashed
+    text = diff(git_repo, "HEAD~1", "HEAD").stdout
+    assert "  reaches 2 clusters: Argo CD's own (aana-prod) and eu-west (aana-prod-eu-west)" in text
+    assert text.count("reaches ") == 1   # staging runs on one cluster: no line
+    assert "| prod | **new cluster** | 1 | 2 |" in diff(git_repo, "HEAD~1", "HEAD", "--format", "markdown").stdout
+
+
+_FT = {"redisAddress": "redis:6379", "redisPassword": {"valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}}}
+
+
+@pytest.mark.parametrize("before, after, verdict, words", [
+    (None, _FT, NEW_CLUSTER, "new RayCluster with GCS fault tolerance"),
+    (_FT, None, NEW_CLUSTER, "without GCS fault tolerance"),
+])
+def test_enabling_dropping_or_switching_gcs_fault_tolerance(before, after, verdict, words):
+    from raygitops.diff.fields import ResourceDiff
+    from raygitops.diff.rollout import classify
+
+    def service(options):
+        cluster = {"rayVersion": "2.46.0"} | ({"gcsFaultToleranceOptions": options} if options else {})
+        return {"kind": "RayService", "spec": {"rayClusterConfig": cluster}}
+    old, new = service(before), service(after)
+    resource = ResourceDiff("RayService/ns/a", "RayService", "changed", tuple(diff_values(old, new)), old, new)
+    items = classify(resource, kuberay="1.7.0")
+    assert {item.verdict for item in items} == {verdict}, [(i.change.path, i.impact) for i in items]
+    assert any(words in item.impact for item in items)
+
+
 def test_tolerations_are_ignored_since_kuberay_1_5_2(git_repo):
     edit(git_repo, "overlays/prod/rayservice-patch.yaml", "effect: NoSchedule", "effect: PreferNoSchedule")
     commit(git_repo)

@@ -83,7 +83,8 @@ def test_dev_uses_sqlite_and_staging_and_prod_postgres():
 def test_postgres_password_comes_from_the_external_secret(repo, env):
     resources = kustomize(repo / "overlays" / env)
     assert not [r for r in resources if r["kind"] == "Secret"]
-    [external] = [r for r in resources if r["kind"] == "ExternalSecret"]
+    # aana-db; staging and prod also have aana-redis (base/components/gcs-ft, GCS fault tolerance)
+    [external] = [r for r in resources if r["kind"] == "ExternalSecret" and r["metadata"]["name"] == "aana-db"]
     secret_name = external["spec"]["target"]["name"]
     cluster = rayservice(resources)["spec"]["rayClusterConfig"]
     for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:

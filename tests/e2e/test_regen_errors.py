@@ -62,7 +62,7 @@ CASES = [
     ("version-mismatch-pyproject", lambda r: edit(r / "pyproject.toml", "ray[serve]==2.46.0", "ray[serve]==2.44.1"),
      "", "pyproject.toml pins ray[serve]==2.44.1 but raygitops.yaml versions.ray is 2.46.0"),
     ("version-mismatch-image", lambda r: edit(r / "base/rayservice.yaml", "image: ray-image", "image: rayproject/ray:2.45.0-py311"),
-     "", "base/rayservice.yaml:30: image rayproject/ray:2.45.0-py311 but raygitops.yaml versions.ray is 2.46.0"),
+     "", "base/rayservice.yaml:41: image rayproject/ray:2.45.0-py311 but raygitops.yaml versions.ray is 2.46.0"),
     ("version-mismatch-ray-version", lambda r: edit(r / "base/rayservice.yaml", "rayVersion: set-by-tools-regen",
                                                     'rayVersion: "2.45.0"'),
      "", "base/rayservice.yaml:19: rayVersion 2.45.0 but raygitops.yaml versions.ray is 2.46.0"),

@@ -211,8 +211,10 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
 
 
 @pytest.mark.ray
-def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
-    result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()))
+def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(repo_copy: Path):
+    # --timeout bounds each wait for RUNNING (the first deploy, and again after the head restart).
+    result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()), "--timeout", "300",
+                      timeout=1500)   # two Ray starts, two waits for RUNNING and a second Ray node
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     out = result.stdout
     assert "local: DB_CONFIG host postgres.aana-staging.svc:5432 → 127.0.0.1:" in out
@@ -220,10 +222,24 @@ def test_staging_check_with_postgres_then_a_refused_password(repo_copy: Path):
     assert "migration with app" in out and "notes table ready in postgresql+psycopg://aana:***@127.0.0.1:" in out
     assert '/notes/ → 200 in ' in out and '"text":"smoke test note"' in out   # written, then read back
     assert '/echo_aana/record → 200 in ' in out and '"status":"completed"' in out   # Aana's tables, in Postgres
+    # GCS fault tolerance (base/components/gcs-ft): a real Redis, the head killed and started again.
+    assert "local: gcsFaultToleranceOptions.redisAddress redis.aana-staging.svc:6379 → 127.0.0.1:" in out
+    assert "from .run/staging/redis-secret, in the cluster from Secret aana-redis" in out
+    assert re.search(r"^Redis on 127\.0\.0\.1:\d+ \(pid \d+\); GCS storage namespace raygitops-staging-", out, re.M)
+    assert re.search(r"^head restart: killed the Ray head \(\d+ processes", out, re.M), out[-3000:]
+    restarted = re.search(r"^head restart: Serve RUNNING again .* without a new deploy .* while the head was down "
+                          r"(\d+) of (\d+) requests were answered", out, re.M)
+    assert restarted, out[-3000:]
+    assert int(restarted[1]) >= 1   # the worker node's proxy and replicas outlived the head
+    after, sent = out[restarted.end():], len(re.findall(r"^smoke ", out[:restarted.start()], re.M))
+    assert after.count(" → 200 in ") == sent and f"smoke: {sent} of {sent} requests answered" in after
     assert "check passed" in out
+    assert "stopped the second Ray node" in out and "stopped Redis" in out
+    for name in ("secret", "redis-secret"):
+        secret_file = repo_copy / ".run/staging" / name
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        assert secret_file.read_text().strip() not in out + result.stderr
     secret_file = repo_copy / ".run/staging/secret"
-    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    assert secret_file.read_text().strip() not in out + result.stderr
     assert_clean(repo_copy, "staging")
 
     # The database keeps the password it was created with, as a cluster's does: a changed

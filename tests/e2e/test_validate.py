@@ -82,11 +82,34 @@ def repo_report():
 
 def test_repository_overlays_and_argocd_pass(repo_report):
     config = load_config(REPO)
-    expected = [f"overlays/{env}" for env in config.environments()] + ["base/kuberay-operator", "argocd", "argocd/root"]
+    expected = [path for env in config.environments()
+                for path in (f"overlays/{env}", *(["clusters/prod/eu-west"] if env == "prod" else []))]
+    expected += ["base/kuberay-operator", "argocd", "argocd/root"]
     assert [s.label for s in repo_report.sources] == expected
     assert all(s.error is None and s.resources for s in repo_report.sources)
     assert repo_report.errors == [], format_report(repo_report, "text")
     assert repo_report.exit_code() == 0
+
+
+def test_removing_gcs_fault_tolerance_from_prod_or_one_of_its_clusters_is_an_error(repo_copy):
+    """policies.gcs_ft_required lists prod; a cluster layer (clusters/prod/<cluster>) checks as prod."""
+    layer = repo_copy / "clusters/prod/eu-west/rayservice-patch.yaml"
+    layer.write_text(layer.read_text().replace(
+        "      redisAddress: redis.aana-prod.eu-west.example.internal:6379\n", "      $patch: delete\n"))
+    result = run_validate(repo_copy, "--output", "json")
+    failing = {(f["file"], f["path"]) for f in json.loads(result.stdout)["findings"] if f["id"] == "gcs-ft-required"}
+    assert failing == {("clusters/prod/eu-west", "spec.rayClusterConfig")}, result.stdout[-2000:]
+    assert result.returncode == 1
+
+    kustomization = repo_copy / "overlays/prod/kustomization.yaml"
+    kustomization.write_text("".join(line for line in kustomization.read_text().splitlines(keepends=True)
+                                     if "components/gcs-ft" not in line))
+    patch = repo_copy / "overlays/prod/rayservice-patch.yaml"
+    patch.write_text(re.sub(r"    gcsFaultToleranceOptions:\n.*\n", "", patch.read_text()))
+    result = run_validate(repo_copy, "overlays/prod", "--output", "json")
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["id"] == "gcs-ft-required"]
+    assert finding["severity"] == "error" and "prod has no gcsFaultToleranceOptions" in finding["message"]
+    assert result.returncode == 1
 
 
 def test_cli_on_the_repository_prints_findings_and_a_kubeconform_summary(repo, repo_report):
@@ -618,6 +641,13 @@ OVERLAY_CASES: dict[str, tuple[list, dict[str, str], str]] = {
                                "accumulating resources from '../../no-such-base'"),
     "kustomize-broken-yaml": ([replace("kustomization.yaml", "resources:", "resources: [")], {"kustomize": ERROR},
                               "invalid Kustomization: yaml: line"),
+    # -- GCS fault tolerance (policies.gcs_ft_required lists this overlay, below)
+    "gcs-ft-required": ([replace("kustomization.yaml", "  - ../../base/components/gcs-ft", "  # gcs-ft removed"),
+                         replace("rayservice-patch.yaml", "    gcsFaultToleranceOptions:\n", ""),
+                         replace("rayservice-patch.yaml", "      redisAddress: redis.aana-staging.svc:6379", "")],
+                        {"gcs-ft-required": ERROR}, "gcs-ft-required has no gcsFaultToleranceOptions"),
+    "gcs-ft-conflict": ([json_patch({"op": "add", "path": "/metadata/annotations/ray.io~1ft-enabled", "value": "true"})],
+                        {"gcs-ft-conflict": ERROR}, "ray.io/ft-enabled and gcsFaultToleranceOptions are both set"),
     # -- severities per environment (raygitops.yaml policies.severity, below)
     "severity-off": ([serve(lambda c: [a["runtime_env"].update(working_dir="https://example.com/latest.zip")
                                        for a in c["applications"]])], {}, ""),
@@ -636,7 +666,8 @@ POLICY_CASES = {"ray-version-mismatch": "ray-version-mismatch", "container-resou
                 "aana-secret-default": "aana-secret-default", "node-local-storage": "node-local-storage",
                 "image-digest": "image-digest", "dashboard-exposed": "dashboard-exposed",
                 "deprecated-field": "deprecated-field", "working-dir-mutable": "working-dir-mutable",
-                "worker-group-order": "worker-group-order"}
+                "worker-group-order": "worker-group-order", "gcs-ft-required": "gcs-ft-required",
+                "gcs-ft-conflict": "gcs-ft-conflict"}
 
 
 @pytest.fixture(scope="module")
@@ -654,6 +685,7 @@ def overlay_root(tmp_path_factory) -> Path:
         config["external_imports"] = ["baked"]
         policies = config.setdefault("policies", {})
         policies["require_digest"] = list(policies.get("require_digest") or []) + ["image-digest"]
+        policies["gcs_ft_required"] = list(policies.get("gcs_ft_required") or []) + ["gcs-ft-required"]
         policies.setdefault("severity", {}).update({
             "severity-off": {"working-dir-mutable": "off"},
             "severity-error": {"deprecated-field": "error"},
@@ -723,7 +755,9 @@ def test_the_repository_setting_downgrades_prod_image_digests(repo_report):
             "image-digest") != WARNING:
         pytest.skip("raygitops.yaml no longer downgrades image-digest in prod")
     digests = [f for f in repo_report.findings if f.id == "image-digest"]
-    assert digests and all(f.file == "overlays/prod" and f.severity == WARNING for f in digests)
+    # prod's cluster layers (clusters/prod/<cluster>) check as prod
+    assert digests and all(f.file in ("overlays/prod", "clusters/prod/eu-west") and f.severity == WARNING
+                           for f in digests)
 
 
 # --- never crashes: mutated manifests ------------------------------------------------------------

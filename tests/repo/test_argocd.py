@@ -174,14 +174,16 @@ def glob_match(pattern: str, value: str) -> bool:
     return pattern == "*" or fnmatch.fnmatchcase(value, pattern)
 
 
-def destination_permitted(project: dict, server: str, namespace: str) -> bool:
-    """AppProject.isDestinationMatched: some entry matches server and namespace, and no
-    deny ("!") entry excludes them."""
+def destination_permitted(project: dict, server: str, namespace: str, name: str = "") -> bool:
+    """AppProject.isDestinationMatched (argo-cd v3.5.1 pkg/apis/application/v1alpha1/app_project_types.go
+    L507-527): some entry matches the server or the cluster name, and the namespace; no deny ("!")
+    entry excludes them."""
     permitted = False
     for item in project["spec"].get("destinations") or []:
-        server_ok = glob_match(item.get("server", ""), server)
+        server_ok = bool(server) and glob_match(item.get("server", ""), server)
+        name_ok = bool(name) and glob_match(item.get("name", ""), name)
         namespace_ok = glob_match(item.get("namespace", ""), namespace)
-        if server_ok and namespace_ok:
+        if (server_ok or name_ok) and namespace_ok:
             permitted = True
         elif (not server_ok and item.get("server", "").startswith("!")) or \
                 (not namespace_ok and item.get("namespace", "").startswith("!")):
@@ -240,7 +242,7 @@ def test_argocd_renders_and_validates_against_the_argo_cd_schemas(rendered, shar
             checked += 1
     kinds = sorted({r["kind"] for r in rendered["argocd"] + rendered["root"]})
     assert kinds == ["AppProject", "Application", "ApplicationSet", "ConfigMap"]
-    assert checked == 6  # project, kuberay-crds, kuberay-operator, the two ApplicationSets, the root
+    assert checked == 7  # project, kuberay-crds, kuberay-operator, the three ApplicationSets, the root
 
 
 def test_the_catalog_schema_rejects_a_typo(shared, argocd):
@@ -271,7 +273,8 @@ def this_repo_sources(resources: list[dict]) -> list[dict]:
         if resource["kind"] == "Application":
             out += [s for s in sources(resource) if s["repoURL"] not in KUBERAY_REPOS]
         if resource["kind"] == "ApplicationSet":
-            git = resource["spec"]["generators"][0]["git"]
+            generator = resource["spec"]["generators"][0]
+            git = (generator["matrix"]["generators"][0] if "matrix" in generator else generator)["git"]
             out += [{"repoURL": git["repoURL"], "targetRevision": git["revision"]},
                     resource["spec"]["template"]["spec"]["source"]]
     return out
@@ -280,7 +283,7 @@ def this_repo_sources(resources: list[dict]) -> list[dict]:
 def test_repo_url_and_target_revision_come_from_the_settings(rendered, settings):
     found = this_repo_sources(rendered["argocd"] + rendered["root"])
     # the operator's $values source, each ApplicationSet's generator and template, the root Application
-    assert len(found) == 6
+    assert len(found) == 8
     for source in found:
         assert (source["repoURL"], source["targetRevision"]) == (settings["repoURL"], settings["targetRevision"])
     assert settings["repoURL"] in one(rendered["argocd"], "AppProject")["spec"]["sourceRepos"]
@@ -458,7 +461,7 @@ def test_prod_is_manual_through_the_one_sync_window(argocd, env_apps):
         manual[app["metadata"]["name"]] = bool(denied)
     assert manual.get("aana-prod") is True, "prod syncs automatically"
     assert [name for name, is_manual in manual.items() if is_manual] == ["aana-prod"], "only prod is manual"
-    names = {a["metadata"]["name"] for a in env_apps}
+    names = {a["metadata"]["name"] for a in env_apps} | {a["metadata"]["name"] for a in two_cluster_apps(argocd)}
     for window in project["spec"]["syncWindows"]:
         for pattern in window["applications"]:
             assert any(glob_match(pattern, n) for n in names), f"sync window names no Application: {pattern}"
@@ -474,7 +477,8 @@ def test_every_application_is_inside_the_project(argocd, env_apps):
     for app in apps:
         assert app["spec"]["project"] == project["metadata"]["name"]
         destination = app["spec"]["destination"]
-        assert destination_permitted(project, destination["server"], destination["namespace"]), app["metadata"]
+        assert destination_permitted(project, destination.get("server", ""), destination["namespace"],
+                                     destination.get("name", "")), app["metadata"]
         for source in sources(app):
             assert source_permitted(project, source["repoURL"]), source["repoURL"]
 
@@ -830,3 +834,131 @@ def test_the_migration_script_fails_clearly(tmp_path, migrate_script):
         archive.writestr("something/else.txt", "x")
     result = run_migrate(migrate_script, tmp_path / "c", {"WORKING_DIR_URL": not_ours.as_uri()})
     assert result.returncode == 1 and "no working_dir/apps/" in result.stderr
+
+
+# === multi-cluster: ApplicationSet aana-clusters over clusters/<env>/<cluster> and labelled cluster Secrets ====
+
+CLUSTER_APPSET = "aana-clusters"
+# Every parameter the template may use, as Argo CD's docs name them (argo-cd v3.5.1
+# docs/operator-manual/applicationset/Generators-Git.md L70-73, directories; Generators-Cluster.md L9-14).
+DOCUMENTED = {
+    r"\.path\.path": "git", r"index \.path\.segments \d+": "git", r"\.path\.basename": "git",
+    r"\.path\.basenameNormalized": "git",
+    r"\.name": "clusters", r"\.nameNormalized": "clusters", r"\.server": "clusters",
+    r"\.metadata\.labels\.[\w./-]+": "clusters", r"\.metadata\.annotations\.[\w./-]+": "clusters",
+}
+# Two clusters registered in Argo CD for prod: their cluster Secrets (declarative-setup.md, Clusters).
+TWO_CLUSTERS = [
+    {"name": "gke-eu-west", "server": "https://eu-west.example.com:6443",
+     "labels": {"argocd.argoproj.io/secret-type": "cluster", "raygitops/environment": "prod",
+                "raygitops/cluster": "eu-west"}},
+    {"name": "eks-us-east", "server": "https://us-east.example.com:6443",
+     "labels": {"argocd.argoproj.io/secret-type": "cluster", "raygitops/environment": "prod",
+                "raygitops/cluster": "us-east"}},
+    # Registered, but for no environment: never a target.
+    {"name": "sandbox", "server": "https://sandbox.example.com:6443",
+     "labels": {"argocd.argoproj.io/secret-type": "cluster"}},
+]
+
+
+def _actions(value) -> list[str]:
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _actions(v)]
+    if isinstance(value, list):
+        return [a for v in value for a in _actions(v)]
+    return re.findall(r"\{\{-?\s*(.*?)\s*-?\}\}", value) if isinstance(value, str) else []
+
+
+def render_documented(value, params: dict):
+    """Go-template actions of the documented parameters only; anything else fails the test."""
+    if isinstance(value, dict):
+        return {k: render_documented(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_documented(v, params) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def action(m):
+        text = m.group(1).strip()
+        index = re.fullmatch(r"index \.path\.segments (\d+)", text)
+        if index:
+            return params["path"]["segments"][int(index.group(1))]
+        node = params
+        for key in text.lstrip(".").split(".", 2 if text.startswith(".metadata.") else -1):
+            node = node[key]
+        return node
+    return re.sub(r"\{\{\s*(.*?)\s*\}\}", action, value)
+
+
+def cluster_applications(appset: dict, directories: list[str], clusters: list[dict]) -> list[dict]:
+    """The matrix generator: each directory the Git generator lists, then each cluster Secret whose
+    labels match the selector rendered with that directory's parameters (Generators-Matrix.md)."""
+    [matrix] = appset["spec"]["generators"]
+    git, cluster_gen = matrix["matrix"]["generators"]
+    apps = []
+    for directory in directories:
+        if not any(go_path_match(item["path"], directory) for item in git["git"]["directories"]):
+            continue
+        base = directory.rsplit("/", 1)[-1]
+        path = {"path": directory, "segments": directory.split("/"), "basename": base,
+                "basenameNormalized": re.sub(r"[^a-zA-Z0-9-]", "-", base).lower()}
+        wanted = render_documented(cluster_gen["clusters"]["selector"]["matchLabels"], {"path": path})
+        for cluster in clusters:
+            if all(cluster["labels"].get(k) == v for k, v in wanted.items()):
+                params = {"path": path, "name": cluster["name"], "nameNormalized": cluster["name"],
+                          "server": cluster["server"], "metadata": {"labels": cluster["labels"], "annotations": {}}}
+                app = render_documented(appset["spec"]["template"], params)
+                apps.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app})
+    return apps
+
+
+def two_cluster_apps(argocd) -> list[dict]:
+    """The example of README.md "Deploy to several clusters": prod's layers eu-west (in this
+    repository) and us-east (a second one, as a team would add it), and TWO_CLUSTERS registered."""
+    return cluster_applications(one(argocd, "ApplicationSet", CLUSTER_APPSET),
+                                ["clusters", "clusters/prod", "clusters/prod/eu-west", "clusters/prod/us-east",
+                                 "overlays", "overlays/prod"], TWO_CLUSTERS)
+
+
+def test_the_cluster_appset_uses_only_parameters_argo_cd_documents(argocd):
+    appset = one(argocd, "ApplicationSet", CLUSTER_APPSET)
+    [matrix] = appset["spec"]["generators"]
+    git, clusters = matrix["matrix"]["generators"]
+    assert list(git) == ["git"] and list(clusters) == ["clusters"]   # the consumer comes second
+    used = _actions(appset["spec"]["template"]) + _actions(clusters)
+    assert used and _actions(git) == []
+    for action in used:
+        assert any(re.fullmatch(pattern, action) for pattern in DOCUMENTED), f"undocumented parameter: {action}"
+    assert appset["spec"]["goTemplate"] is True and "missingkey=error" in appset["spec"]["goTemplateOptions"]
+
+
+def test_two_clusters_get_one_application_each_and_single_cluster_names_stay(argocd, env_apps, repo):
+    apps = two_cluster_apps(argocd)
+    assert [(a["metadata"]["name"], a["spec"]["destination"], a["spec"]["source"]["path"]) for a in apps] == [
+        ("aana-prod-eu-west", {"name": "gke-eu-west", "namespace": "aana-prod"}, "clusters/prod/eu-west"),
+        ("aana-prod-us-east", {"name": "eks-us-east", "namespace": "aana-prod"}, "clusters/prod/us-east")]
+    template = one(argocd, "ApplicationSet", "aana")["spec"]["template"]
+    for app in apps:
+        assert app["spec"]["syncPolicy"] == template["spec"]["syncPolicy"]
+        assert app["metadata"]["annotations"] == template["metadata"]["annotations"]
+        assert app["metadata"]["labels"]["raygitops/environment"] == "prod"
+    # Nothing registered: no Application, and aana-<env> stays what it was, on Argo CD's own cluster.
+    appset = one(argocd, "ApplicationSet", CLUSTER_APPSET)
+    assert cluster_applications(appset, repo_directories(repo), []) == []
+    environments = load_config(repo).environments()
+    assert sorted(a["metadata"]["name"] for a in env_apps) == [f"aana-{env}" for env in environments]
+    # The layer in this repository, on the first cluster: what README.md shows.
+    [eu] = cluster_applications(appset, repo_directories(repo), TWO_CLUSTERS)
+    assert eu["metadata"]["name"] == "aana-prod-eu-west" and (repo / eu["spec"]["source"]["path"]).is_dir()
+
+
+def test_the_cluster_appset_is_protected_and_its_applications_are_allowed_and_manual_in_prod(argocd):
+    appset = one(argocd, "ApplicationSet", CLUSTER_APPSET)
+    assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True, "applicationsSync": "create-update"}
+    assert options(appset, SYNC_OPTIONS) >= {"Prune=false", "Delete=false"}
+    project = one(argocd, "AppProject")
+    for app in two_cluster_apps(argocd):
+        destination = app["spec"]["destination"]
+        assert destination_permitted(project, "", destination["namespace"], destination["name"])
+        assert not destination_permitted(project, "", "kube-system", destination["name"])
+        assert [w["kind"] for w in always_open_windows(project, app["metadata"]["name"])] == ["deny"]

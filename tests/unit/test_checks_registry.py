@@ -25,7 +25,8 @@ CORPUS = REPO / "tests" / "e2e" / "validate_corpus"
 # an environment (image-digest: policies.require_digest), base/'s worker groups (worker-group-order) or an
 # overlay's generated serve config (serve-not-generated).
 # tests/e2e/test_validate.py and test_hostile_input.py break an overlay for each.
-NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "serve-not-generated"}
+NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "serve-not-generated",
+                        "gcs-ft-required"}   # per environment: policies.gcs_ft_required
 
 
 @pytest.fixture(scope="module")

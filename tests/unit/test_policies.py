@@ -41,6 +41,11 @@ SERVE = {
     ]}
 
 
+AUTOSCALER = {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "2Gi"}
+GCS_FT = {"redisAddress": "redis.aana-prod.svc:6379",
+          "redisPassword": {"valueFrom": {"secretKeyRef": {"name": "aana-redis", "key": "password"}}}}
+
+
 def _container(name, image, cpu, memory, gpu=None):
     res = {"cpu": cpu, "memory": memory, "ephemeral-storage": "20Gi"}
     if gpu:
@@ -66,6 +71,8 @@ def valid_docs():
             "serveConfigV2": yaml.safe_dump(SERVE, sort_keys=False),
             "rayClusterConfig": {
                 "rayVersion": "2.46.0", "enableInTreeAutoscaling": True,
+                "autoscalerOptions": {"resources": {"requests": dict(AUTOSCALER), "limits": dict(AUTOSCALER)}},
+                "gcsFaultToleranceOptions": copy.deepcopy(GCS_FT),
                 "headGroupSpec": {"rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
                                   "template": _pod(head)},
                 "workerGroupSpecs": [
@@ -254,10 +261,11 @@ FAILING = {
     "tag-only": (_image("cpu-workers", "rayproject/ray:2.46.0-py311"), "prod", "image-digest",
                  "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
                  "spec.rayClusterConfig.workerGroupSpecs[cpu-workers].template.spec.containers[ray-worker].image"),
-    "autoscaler-image-tag": (lambda d: spec(d).update(autoscalerOptions={"image": "rayproject/ray:2.46.0-py311"}), "prod",
+    "autoscaler-image-tag": (lambda d: spec(d)["autoscalerOptions"].update(image="rayproject/ray:2.46.0-py311"), "prod",
                              "image-digest", "image rayproject/ray:2.46.0-py311 is not pinned by digest in prod",
                              "spec.rayClusterConfig.autoscalerOptions.image"),
-    "autoscaler-env-password": (lambda d: spec(d).update(autoscalerOptions={"env": [{"name": "PGPASSWORD", "value": "x"}]}),
+    "autoscaler-env-password": (lambda d: spec(d)["autoscalerOptions"].update(
+                                    env=[{"name": "PGPASSWORD", "value": "x"}]),
                                 "prod", "db-password-literal", "container env PGPASSWORD holds a password literal",
                                 "spec.rayClusterConfig.autoscalerOptions.env[PGPASSWORD]"),
     "lb-dashboard": (lambda d: d[3]["spec"]["ports"].append({"name": "dashboard", "port": 8265}), "prod",
@@ -282,6 +290,31 @@ FAILING = {
                           "working_dir s3://bucket/app.zip",
                           "spec.serveConfigV2:applications[embedding].deployments[Embedder].ray_actor_options"
                           ".runtime_env.working_dir"),
+    "autoscaler-no-resources": (lambda d: spec(d).pop("autoscalerOptions"), "staging", "container-resources",
+                                "the autoscaler sidecar sets no requests.cpu, requests.memory, "
+                                "requests.ephemeral-storage, limits.cpu",
+                                "spec.rayClusterConfig.autoscalerOptions.resources"),
+    "autoscaler-no-ephemeral": (lambda d: spec(d)["autoscalerOptions"]["resources"]["limits"].pop("ephemeral-storage"),
+                                "prod", "container-resources", "sidecar sets no limits.ephemeral-storage",
+                                "spec.rayClusterConfig.autoscalerOptions.resources"),
+    "no-gcs-ft-in-prod": (lambda d: spec(d).pop("gcsFaultToleranceOptions"), "prod", "gcs-ft-required",
+                          "prod has no gcsFaultToleranceOptions", "spec.rayClusterConfig"),
+    "gcs-ft-no-address": (lambda d: spec(d)["gcsFaultToleranceOptions"].pop("redisAddress"), "prod", "gcs-ft-required",
+                          "no redisAddress", "spec.rayClusterConfig.gcsFaultToleranceOptions.redisAddress"),
+    "gcs-ft-literal-password": (lambda d: spec(d)["gcsFaultToleranceOptions"].update(redisPassword={"value": "pw"}),
+                                "prod", "gcs-ft-required", "Redis password is written in the manifest",
+                                "spec.rayClusterConfig.gcsFaultToleranceOptions.redisPassword.value"),
+    "ft-annotation-beside-options": (lambda d: d[0]["metadata"].setdefault("annotations", {}).update(
+                                         {"ray.io/ft-enabled": "true"}), "staging", "gcs-ft-conflict",
+                                     "ray.io/ft-enabled and gcsFaultToleranceOptions are both set",
+                                     "metadata.annotations[ray.io/ft-enabled]"),
+    "redis-address-by-hand": (lambda d: ray(d, "head")["env"].append({"name": "RAY_REDIS_ADDRESS", "value": "r:6379"}),
+                              "dev", "gcs-ft-conflict", "RAY_REDIS_ADDRESS is set by hand on the head beside",
+                              "spec.rayClusterConfig.headGroupSpec.template.spec.containers[ray-head]"
+                              ".env[RAY_REDIS_ADDRESS]"),
+    "redis-password-param": (lambda d: group(d, "head")["rayStartParams"].update({"redis-password": "x"}), "staging",
+                             "gcs-ft-conflict", "rayStartParams redis-password beside gcsFaultToleranceOptions",
+                             "spec.rayClusterConfig.headGroupSpec.rayStartParams.redis-password"),
     "reordered": (lambda d: spec(d)["workerGroupSpecs"].reverse(), "prod", "worker-group-order",
                   "worker groups are [gpu-workers, cpu-workers] but must start with the base's [cpu-workers, gpu-workers]",
                   "spec.rayClusterConfig.workerGroupSpecs"),
@@ -349,7 +382,7 @@ PASSING = {
         working_dir="gcs://_ray_pkg_5c2a3f14d9e0b7aa.zip")),
     "appended-group": lambda d: spec(d)["workerGroupSpecs"].append(copy.deepcopy(group(d, "cpu-workers")) | {"groupName": "extra"}),
     # KubeRay's autoscaler sidecar runs the head's image unless autoscalerOptions names one
-    "autoscaler-options-without-image": lambda d: spec(d).update(autoscalerOptions={"resources": {"limits": {"cpu": "1"}}}),
+    "autoscaler-options-without-image": lambda d: spec(d)["autoscalerOptions"].pop("image", None),
     "autoscaling-by-num-replicas-auto": lambda d: serve(d, lambda c: app(c, "main")["deployments"][0].update(
         num_replicas="auto", autoscaling_config={"max_replicas": 2})),
 }
@@ -469,8 +502,8 @@ def test_cluster_setup_full_example():
     by_id = {}
     for f in findings:
         by_id.setdefault(f.id, []).append(f)
-    assert sorted(by_id) == ["db-sqlite-non-dev", "deprecated-field", "node-local-storage", "ray-version-mismatch",
-                             "working-dir-mutable"]
+    assert sorted(by_id) == ["db-sqlite-non-dev", "deprecated-field", "gcs-ft-required", "node-local-storage",
+                             "ray-version-mismatch", "working-dir-mutable"]   # no GCS FT: prod requires it
     assert sorted(f.message for f in by_id["ray-version-mismatch"]) == [
         "image europe-docker.pkg.dev/customised-training-app/eu.gcr.io/aana/aana:0.2-ray-2.20@sha256:"
         "8814a3c12c6249a3c2bb216c0cba6eef01267d4c91bb58700f7ffc2311d21a3d but versions.ray is 2.46.0"] * 2 + [
@@ -496,7 +529,8 @@ def test_cluster_setup_skeleton_example():
         ("image-digest", "spec.rayClusterConfig.headGroupSpec.template.spec.containers[ray-head].image"),
         ("image-digest", "spec.rayClusterConfig.workerGroupSpecs[gpu-group].template.spec.containers[ray-worker].image"),
         ("deprecated-field", "spec.serviceUnhealthySecondThreshold"),
-        ("deprecated-field", "spec.deploymentUnhealthySecondThreshold")]
+        ("deprecated-field", "spec.deploymentUnhealthySecondThreshold"),
+        ("gcs-ft-required", "spec.rayClusterConfig")]
 
 
 # -------------------------------------------------------------------- robustness
@@ -556,3 +590,21 @@ def test_mutated_manifests_never_raise(data):
     for f in findings:
         assert isinstance(f, Finding) and f.severity in ("error", "warning")
         assert len(f.message.splitlines()) == 1
+
+
+def test_gcs_ft_is_required_only_where_configured():
+    docs = valid_docs()
+    spec(docs).pop("gcsFaultToleranceOptions")
+    assert ids(run(docs, "staging")) == []
+    assert ids(run(docs, "staging", settings=PolicySettings(gcs_ft_required=("staging",)))) == ["gcs-ft-required"]
+    assert ids(run(docs, "prod", settings=PolicySettings(gcs_ft_required=()))) == []
+
+
+def test_ft_annotation_alone_is_a_deprecation_warning_and_a_hand_set_redis_address_an_error():
+    docs = valid_docs()
+    spec(docs).pop("gcsFaultToleranceOptions")
+    docs[0]["metadata"]["annotations"] = {"ray.io/ft-enabled": "true"}
+    assert [(f.id, f.severity) for f in run(docs, "dev")] == [("gcs-ft-conflict", "warning")]
+    ray(docs, "head")["env"].append({"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"})
+    errors = [f for f in run(docs, "dev") if f.severity == "error"]
+    assert len(errors) == 1 and "turns GCS fault tolerance on without gcsFaultToleranceOptions" in errors[0].message

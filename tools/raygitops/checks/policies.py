@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from raygitops.checks import (policy_capacity, policy_db, policy_exposure, policy_kuberay, policy_resources,
-                              policy_secrets, policy_storage, policy_versions, secret_literals)
+from raygitops.checks import (policy_capacity, policy_db, policy_exposure, policy_ha, policy_kuberay,
+                              policy_resources, policy_secrets, policy_storage, policy_versions, secret_literals)
 from raygitops.checks.policy_base import Policy, PolicyContext, PolicySettings
 from raygitops.checks.registry import CHECKS, is_enabled
 from raygitops.findings import ERROR, WARNING, Finding
@@ -18,7 +18,7 @@ from raygitops.model.rayservice import RayServiceView, as_dict
 __all__ = ["POLICIES", "Policy", "PolicyContext", "PolicySettings", "run_policies"]
 
 _ALL = {p.id: p for module in (policy_versions, policy_resources, policy_capacity, policy_db, policy_secrets,
-                               policy_storage, policy_exposure, policy_kuberay, secret_literals)
+                               policy_storage, policy_exposure, policy_kuberay, secret_literals, policy_ha)
         for p in module.POLICIES}
 # In the registry's order (which tools/validate --list-checks shows).
 POLICIES: tuple[Policy, ...] = tuple(_ALL[c.id] for c in CHECKS if c.id in _ALL)

@@ -26,6 +26,7 @@ class PolicySettings:
     severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     gpu_toleration_keys: tuple[str, ...] = ("nvidia.com/gpu",)
     packs: tuple[str, ...] = ()   # checks.packs in raygitops.yaml: the packs beyond "generic" that run
+    gcs_ft_required: tuple[str, ...] = ("prod",)   # environments whose RayService must have GCS fault tolerance
 
 
 @dataclass(frozen=True)

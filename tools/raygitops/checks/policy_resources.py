@@ -22,6 +22,18 @@ def check_container_resources(view: RayServiceView, ctx: PolicyContext) -> Itera
             if missing:
                 yield report("container-resources", view, ctx, f"{c.path}.resources",
                              f"group {g.name} container {c.spec.get('name', '?')} sets no {', '.join(missing)}")
+        # The autoscaler sidecar KubeRay adds to the head: autoscalerOptions.resources replaces its
+        # default (500m CPU, 512Mi, no ephemeral-storage) as a whole (kuberay v1.7.0
+        # ray-operator/controllers/ray/common/pod.go BuildAutoscalerContainer, mergeAutoscalerOverrides).
+        if g.autoscaler is not None:
+            res = as_dict(g.autoscaler.spec.get("resources"))
+            missing = [f"{s}.{k}" for s in ("requests", "limits") for k in ("cpu", "memory", "ephemeral-storage")
+                       if as_dict(res.get(s)).get(k) in (None, "")]
+            if missing:
+                yield report("container-resources", view, ctx, f"{g.autoscaler.path}.resources",
+                             f"the autoscaler sidecar sets no {', '.join(missing)}",
+                             fix="set autoscalerOptions.resources.requests and .limits for cpu, memory and "
+                                 "ephemeral-storage")
 
 
 def check_ephemeral_storage(view: RayServiceView, ctx: PolicyContext) -> Iterator[Finding]:

@@ -90,8 +90,10 @@ CHECKS: tuple[Check, ...] = (
        "use the content-addressed zip tools/regen writes (working_dir.url with {hash} in raygitops.yaml)"),
     # -- policies: resources
     _c("container-resources", "resources", ERROR,
-       "Every Ray container sets CPU and memory requests and limits: else Ray guesses from the node and pods get "
-       "evicted.", "set resources.requests and resources.limits for cpu and memory on every Ray container"),
+       "Every Ray container sets CPU and memory requests and limits, and the autoscaler sidecar "
+       "(autoscalerOptions.resources) ephemeral-storage too: else Ray guesses from the node and pods get evicted.",
+       "set resources.requests and resources.limits for cpu and memory on every Ray container "
+       "(autoscalerOptions.resources: cpu, memory and ephemeral-storage)"),
     _c("ephemeral-storage-min", "resources", ERROR,
        "Every Ray container requests at least policies.ephemeral_storage_min of ephemeral-storage: Ray spills "
        "objects to local disk.",
@@ -126,6 +128,17 @@ CHECKS: tuple[Check, ...] = (
     _c("worker-group-order", "kuberay", ERROR,
        "Overlays keep base's worker groups first and in order: reordered groups roll a new RayCluster.",
        "list every base group in base order in the patch (unchanged ones by groupName only); append new groups"),
+    # -- policies: high availability (checks/policy_ha.py)
+    _c("gcs-ft-required", "availability", ERROR,
+       "Environments in policies.gcs_ft_required (prod by default) have GCS fault tolerance with an external Redis "
+       "and its password from a Secret: without it a head Pod failure restarts every Serve application.",
+       "include base/components/gcs-ft and set gcsFaultToleranceOptions.redisAddress in the overlay "
+       "(or drop the environment from policies.gcs_ft_required in raygitops.yaml)"),
+    _c("gcs-ft-conflict", "availability", ERROR,
+       "GCS fault tolerance is set only through gcsFaultToleranceOptions: KubeRay rejects ray.io/ft-enabled, "
+       "RAY_REDIS_ADDRESS, REDIS_PASSWORD or redis-password set by hand beside it (the annotation alone warns: "
+       "deprecated).",
+       "configure GCS fault tolerance only through gcsFaultToleranceOptions (base/components/gcs-ft)"),
     # -- the Aana pack
     _c("db-config", "aana-database", ERROR,
        "DB_CONFIG is JSON that names a known datastore and what it needs: Aana parses it in every replica.",

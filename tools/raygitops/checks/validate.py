@@ -161,7 +161,7 @@ _OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
 
 
 def default_paths(root: Path, config: RepoConfig) -> list[Path]:
-    paths = [env.overlay for env in discover(root)]
+    paths = [path for env in discover(root) for path in (env.overlay, *env.cluster_layers)]
     return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
 
 
@@ -240,7 +240,8 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
         line = config.doc.line_of(("policies", *path)) if config.doc is not None else None
         return UserError(f"policies.{'.'.join(map(str, path))}: {message}", file="raygitops.yaml", line=line, fix=fix)
 
-    fields = {"ephemeral_storage_min", "dev_environments", "require_digest", "severity", "gpu_toleration_keys"}
+    fields = {"ephemeral_storage_min", "dev_environments", "require_digest", "severity", "gpu_toleration_keys",
+              "gcs_ft_required"}
     for key in raw:
         if key not in fields:
             raise bad((key,), "unknown setting", f"use one of {', '.join(sorted(fields))}")
@@ -248,7 +249,7 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
     if parse_quantity(floor) is None:
         raise bad(("ephemeral_storage_min",), f"{floor!r} is not a quantity", "write it as Kubernetes does, e.g. 10Gi")
     lists = {}
-    for key in ("dev_environments", "require_digest", "gpu_toleration_keys"):
+    for key in ("dev_environments", "require_digest", "gpu_toleration_keys", "gcs_ft_required"):
         value = raw.get(key, getattr(defaults, key))
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise bad((key,), "must be a list of strings", f"e.g. {key}: [{', '.join(getattr(defaults, key))}]")

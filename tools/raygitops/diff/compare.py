@@ -21,6 +21,7 @@ from raygitops.diff.kuberay import INCREMENTAL_MODE, OperatorSetup, operator_set
 from raygitops.diff.operator import VALUES_FILE, operator_diffs, read_yaml
 from raygitops.diff.rollout import Classified, classify, lifts_block, worst
 from raygitops.errors import UserError
+from raygitops.model.environment import CLUSTERS
 from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
 
@@ -53,6 +54,13 @@ class EnvironmentDiff:
     hints: list[str] = field(default_factory=list)
     capacity: RolloverCapacity | None = None      # requests of the old and new cluster in a rollover
     is_setup: bool = False                        # argocd/ or the operator, not an overlay
+    # The other clusters the environment runs on (clusters/<env>/<cluster>, ApplicationSet aana-clusters),
+    # each built on overlays/<env>: a change to the environment reaches 1 + len(clusters) clusters.
+    clusters: list[str] = field(default_factory=list)
+
+    @property
+    def cluster_count(self) -> int:
+        return 1 + len(self.clusters)
 
     @property
     def differs(self) -> bool:
@@ -222,8 +230,17 @@ def _compare_environments(base: _Side, head: _Side, judge: _Judge, *, memo: Inpu
             status[name] = CHANGED
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
-    return [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                         judge, _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name)) for name in names]
+    out = [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
+                        judge, _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name))
+           for name in names]
+    for env in out:
+        env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)
+    return out
+
+
+def _cluster_layers(root: Path, name: str) -> list[str]:
+    layers = root / CLUSTERS / name
+    return sorted(p.name for p in layers.iterdir() if is_kustomization(p)) if layers.is_dir() else []
 
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,

@@ -135,6 +135,19 @@ RULES: tuple[Rule, ...] = (
       for path, since, _ in MUTED if since != "1.0.0" and _leaf(path) != "suspend"),
     Rule(f"{_CLUSTER}.workerGroupSpecs", NEW_CLUSTER, "new RayCluster (worker groups reordered)", src.HASH_V1_7,
          changes=_REORDER, exact=True, rollover=True, when=when.rolls_over),
+    # GCS fault tolerance: enabling, changing or dropping it is a new cluster like any hashed field, named here
+    # because its effect reaches past the pods (which Redis, which keys). A changed backend is refused by the
+    # CRD's own rule (self == oldSelf), which the CEL row at the top reports.
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster with GCS fault tolerance; its head keeps GCS state in Redis under the new cluster's UID",
+         src.GCS_FT, kuberay=">=1.3.0", changes=_ADD, exact=True, when=when.rolls_over, rollover=True),
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster without GCS fault tolerance: a head failure then restarts every app", src.GCS_FT,
+         kuberay=">=1.3.0", changes=_REMOVE, exact=True, when=when.rolls_over, rollover=True),
+    Rule(f"{_CLUSTER}.gcsFaultToleranceOptions", NEW_CLUSTER,
+         "new RayCluster on the changed GCS fault tolerance settings (Redis address or credentials); the old "
+         "cluster's keys are cleaned up when it is deleted", src.GCS_FT, kuberay=">=1.3.0", when=when.rolls_over,
+         rollover=True),
     Rule(_CLUSTER, NEW_CLUSTER, "goes with the new RayCluster (on its own KubeRay ignores it)", src.HASH_V1_7,
          when=lambda c: when.rolls_over(c) and when.muted_here(c), rollover=True),
     Rule(_CLUSTER, NEW_CLUSTER, "new RayCluster (zero-downtime rollover)", src.HASH_V1_7, rollover=True),

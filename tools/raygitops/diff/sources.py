@@ -89,3 +89,9 @@ K8S_APPLY = "Kubernetes: the object is applied as is; pods read env from ConfigM
 K8S_JOB = "Kubernetes API: Job spec.template is immutable once created"
 ARGOCD_HOOKS = ("argo-cd docs/user-guide/resource_hooks.md: hooks run on every sync; "
                 "hook-delete-policy BeforeHookCreation deletes the previous one first")
+
+# --- GCS fault tolerance ------------------------------------------------------------------------
+GCS_FT = ("kuberay v1.7.0 util GenerateHashWithoutReplicasAndWorkersToDelete L645 hashes "
+          "rayClusterConfig.gcsFaultToleranceOptions; common/pod.go configureRedisFT gives the new head "
+          "RAY_REDIS_ADDRESS and RAY_external_storage_namespace = the new RayCluster's UID; raycluster_controller.go: "
+          "the old cluster's Redis cleanup Job deletes its keys when it is deleted")

@@ -39,10 +39,10 @@ def expand_like_ray(env_vars: dict[str, str], base: dict[str, str]) -> dict[str,
     return {**base, **{key: expand(value) for key, value in env_vars.items()}}
 
 
-def local_secret(run_dir: Path) -> str:
+def local_secret(run_dir: Path, name: str = SECRET_FILE) -> str:
     """The environment's local database password: generated once, kept in <run>/secret (0600),
-    the stand-in for the cluster's Secret aana-db."""
-    path = run_dir / SECRET_FILE
+    the stand-in for the cluster's Secret aana-db (<run>/redis-secret: aana-redis)."""
+    path = run_dir / name
     if not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

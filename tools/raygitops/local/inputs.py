@@ -35,15 +35,20 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
                         fix=f"fix them; tools/validate {overlay_label} shows the same report")
 
 
-def rendered_serve_config(root: Path, overlay_label: str) -> dict:
-    """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
+def rendered_rayservice(root: Path, overlay_label: str) -> dict:
+    """The overlay's one RayService, exactly as kustomize renders it."""
     from raygitops.render import render_overlay
     rendered = render_overlay(root / overlay_label, root=root)
     services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")
-    config = RayServiceView(services[0]).serve_config
+    return services[0]
+
+
+def rendered_serve_config(root: Path, overlay_label: str, service: dict | None = None) -> dict:
+    """spec.serveConfigV2 of the overlay's RayService, exactly as kustomize renders it."""
+    config = RayServiceView(service if service is not None else rendered_rayservice(root, overlay_label)).serve_config
     if config is None or not isinstance(config.get("applications"), list):
         raise UserError("the RayService has no serveConfigV2 with applications", file=overlay_label,
                         fix="run tools/regen and include generated/ in the overlay's components")

@@ -10,12 +10,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from raygitops.local.inputs import ensure_package
 from raygitops.local.rundir import LOCAL_HOST, RunDir
 from raygitops.model.dbconfig import exact_db_config, is_postgres, password_variable
 from raygitops.model.rayservice import app_runtime_envs
+
+if TYPE_CHECKING:
+    from raygitops.local.gcsft import LocalGcsFt
 
 # --- local-only substitutions -------------------------------------------------------------------
 
@@ -28,6 +31,7 @@ class LocalConfig:
     app_env: dict[str, dict[str, str]] = field(default_factory=dict)   # app → env_vars, after substitution
     password_vars: list[str] = field(default_factory=list)
     serve_port: int = 8000
+    gcs_ft: LocalGcsFt | None = None   # GCS fault tolerance: the local Redis and the second node
 
 
 def localize(config: dict, *, root: Path, run: RunDir, working_dir_url: str, serve_port: int | None,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from raygitops.errors import UserError
 from raygitops.local.db import stop_postgres
+from raygitops.local.redis import stop_redis
 from raygitops.local.processes import (
     free_ports,
     group_members,
@@ -52,23 +53,26 @@ class RayHead:
     temp_dir: Path | None
     pgid: int | None = None
     since: float = 0.0
+    ports: tuple[int, ...] = ()   # gcs, dashboard, client, dashboard agent
 
 
 def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[str, str],
-              on_spawn: Callable[[RayHead], None]) -> RayHead:
+              on_spawn: Callable[[RayHead], None], restart_of: RayHead | None = None) -> RayHead:
     """`ray start --head` in its own process group, on free ports, with a temp dir of its own;
-    `on_spawn` records the group before Ray has finished starting, so Ctrl-C can stop it."""
+    `on_spawn` records the group before Ray has finished starting, so Ctrl-C can stop it.
+    `restart_of`: a head that died, started again on its ports and temp dir (GCS fault tolerance)."""
     temp_dir = run.ray_temp_dir()
-    shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
-    temp_dir.mkdir(parents=True)
-    gcs, dashboard, client, agent = free_ports(4)
+    if restart_of is None:
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
+        temp_dir.mkdir(parents=True)
+    gcs, dashboard, client, agent = restart_of.ports if restart_of is not None else free_ports(4)
     command = [*_ray_command(), "start", "--head", f"--temp-dir={temp_dir}",
                f"--port={gcs}", f"--dashboard-host={LOCAL_HOST}", f"--dashboard-port={dashboard}",
                f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
                f"--num-cpus={num_cpus}", "--disable-usage-stats", *extra_args]
-    log = run.path / "ray-start.log"
+    log = run.path / ("ray-restart.log" if restart_of is not None else "ray-start.log")
     head = RayHead(dashboard=f"http://{LOCAL_HOST}:{dashboard}", gcs_address=f"{LOCAL_HOST}:{gcs}",
-                   temp_dir=temp_dir, since=time.time())
+                   temp_dir=temp_dir, since=time.time(), ports=(gcs, dashboard, client, agent))
     with open(log, "w") as output:
         # cwd: the run dir, so that no worker finds apps/ of the checkout instead of the zip.
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -100,6 +104,32 @@ def _ray_start_reason(log: Path) -> str:
 
 def stop_ray(pgid: int | None, since: float) -> int:
     return terminate(group_members(pgid, since)) if pgid else 0
+
+
+def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, str],
+                   on_spawn: Callable[[int, float], None]) -> None:
+    """A second local Ray node joining the head (`ray start --address`), as the worker Pods join
+    a KubeRay head, in its own process group. With GCS fault tolerance KubeRay gives workers
+    RAY_gcs_rpc_server_reconnect_timeout_s=600 so that they wait for a restarted head
+    (v1.7.0 ray-operator/controllers/ray/common/pod.go configureGCSFaultTolerance)."""
+    (agent,) = free_ports(1)
+    command = [*_ray_command(), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
+               f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats"]
+    log = run.path / "ray-node.log"
+    since = time.time()
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "600"}, cwd=run.path,
+                                   start_new_session=True)
+    on_spawn(process.pid, since)
+    try:
+        code = process.wait(timeout=RAY_START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"the second Ray node did not start in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
+                        fix="read the log") from None
+    if code != 0:
+        raise UserError(f"the second Ray node failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
+                        fix="read the log")
 
 
 
@@ -141,6 +171,15 @@ def stop_recorded(run: RunDir, state: dict, console: Console) -> None:
     if ray.get("pgid"):
         count = stop_ray(ray["pgid"], ray.get("since", 0))
         console.out(f"stopped Ray ({count} processes)" if count else "Ray was not running")
+    node = state.get("ray_node") or {}
+    if node.get("pgid"):
+        count = stop_ray(node["pgid"], node.get("since", 0))
+        console.out(f"stopped the second Ray node ({count} processes)" if count
+                    else "the second Ray node was not running")
+    redis = state.get("redis") or {}
+    if redis.get("pid"):
+        stop_redis(redis["pid"], run.tag_env)
+        console.out("stopped Redis")
     postgres = state.get("postgres") or {}
     if postgres.get("pg_dir"):
         stop_postgres(Path(postgres["pg_dir"]), postgres.get("pid"), run.tag_env)
@@ -158,9 +197,11 @@ def refuse_if_up(run: RunDir, console: Console) -> None:
     if state is None:
         return
     ray = state.get("ray") or {}
+    node = state.get("ray_node") or {}
     alive = (is_alive(state.get("up_pid")) and is_tools_up(state["up_pid"]) and state["up_pid"] != os.getpid()) \
         or bool(ray.get("pgid") and group_members(ray["pgid"], ray.get("since", 0))) \
-        or is_alive((state.get("postgres") or {}).get("pid"))
+        or bool(node.get("pgid") and group_members(node["pgid"], node.get("since", 0))) \
+        or is_alive((state.get("postgres") or {}).get("pid")) or is_alive((state.get("redis") or {}).get("pid"))
     if alive:
         where = f", dashboard {ray['dashboard']}" if ray.get("dashboard") else ""
         raise UserError(f"{run.overlay_label} is already up (tools/up pid {state.get('up_pid')}{where})",

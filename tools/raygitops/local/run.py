@@ -14,7 +14,8 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate
-from raygitops.local.inputs import check_inputs, rendered_serve_config
+from raygitops.local.gcsft import check_head_restart, local_gcs_ft, start_ray_with_gcs_ft, start_redis
+from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
 from raygitops.local.localize import LocalConfig, localize
 from raygitops.local.processes import (
     become_subreaper,
@@ -39,6 +40,7 @@ from raygitops.local.rundir import (
     read_state,
 )
 from raygitops.local.aana_local import aana_data_into_run_dir, migrate_aana_apps
+from raygitops.local.redis import gcs_ft_of
 from raygitops.local.servestatus import Console, Dashboard, ReplicaLogs, smoke_test, smoke_url, wait_until_running
 from raygitops.model.dbconfig import exact_db_config
 from raygitops.yamlio import relpath
@@ -64,7 +66,8 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     run = RunDir(root, env)
     started = time.perf_counter()
     check_inputs(root, run.overlay_label, regen=options.regen, console=console)
-    rendered = rendered_serve_config(root, run.overlay_label)
+    service = rendered_rayservice(root, run.overlay_label)
+    rendered = rendered_serve_config(root, run.overlay_label, service)
 
     from raygitops.config import load_config
     config = load_config(root)
@@ -74,7 +77,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
                             line=app.line, fix="add smoke: {method: GET, path: /} (or the request that proves it answers)")
     run.ensure()
     refuse_if_up(run, console)
-    (pg_port,) = free_ports(1)
+    pg_port, redis_port = free_ports(2)
     serve_port = options.port
     if serve_port is None and options.address is None:
         configured = int((rendered.get("http_options") or {}).get("port", 8000))
@@ -87,7 +90,9 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     aana_data_into_run_dir(local, config, run)
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
-    for line in local.lines:
+    local.gcs_ft = local_gcs_ft(gcs_ft_of(service), run, redis_port=redis_port if options.address is None else None,
+                                num_cpus=options.num_cpus)
+    for line in local.lines + (local.gcs_ft.lines if local.gcs_ft else []):
         console.out(line)
 
     become_subreaper()
@@ -95,7 +100,9 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     keep = False
     try:
         with terminate_as_interrupt():
-            _start_and_serve(root, run, options, config, local, stack, console, started)
+            head = _start_and_serve(root, run, options, config, local, stack, console, started)
+            if options.check and local.gcs_ft and local.gcs_ft.redis_port:
+                check_head_restart(run, options, config, local, stack, console, head, smoke=_smoke)
             if options.check:
                 console.out(f"check passed: {run.overlay_label} is RUNNING and answered every smoke request")
             elif options.detach:
@@ -112,19 +119,28 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
 
 
 def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local: LocalConfig, stack: Stack,
-                     console: Console, started: float) -> None:
+                     console: Console, started: float) -> RayHead:
     secret = local_secret(run.path) if local.postgres else None
     if local.postgres:
         _start_postgres(root, run, local, secret, stack, console)
+    ft = local.gcs_ft if local.gcs_ft and local.gcs_ft.redis_port else None
+    if ft:
+        start_redis(run, ft, stack, console)
     migrate_aana_apps(root, local, config, {**os.environ, **run.tag_env,
                                             **{v: secret for v in local.password_vars if secret}}, console)
     if options.address is None:
         env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
         env.update(run.tag_env, RAY_USAGE_STATS_ENABLED="0")
+        # Ray 2.46's dashboard gives each of its module subprocesses 30 s to start
+        # (ray/dashboard/consts.py), then exits; on 2 busy cores that is not enough.
+        env.setdefault("RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT", "180")
         env.update({variable: secret for variable in local.password_vars if secret})
-        console.out(f"starting Ray (temp dir {run.ray_temp_dir()}, {options.num_cpus} CPUs)…")
-        head = start_ray(run, num_cpus=options.num_cpus, extra_args=options.ray_start_args, env=env,
-                         on_spawn=stack.ray_spawned)
+        if ft:
+            head = start_ray_with_gcs_ft(run, options, ft, env, stack, console)
+        else:
+            console.out(f"starting Ray (temp dir {run.ray_temp_dir()}, {options.num_cpus} CPUs)…")
+            head = start_ray(run, num_cpus=options.num_cpus, extra_args=options.ray_start_args, env=env,
+                             on_spawn=stack.ray_spawned)
     else:
         head = RayHead(dashboard=options.address if "://" in options.address else f"http://{options.address}",
                        gcs_address="", temp_dir=None)
@@ -150,6 +166,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
     _smoke(config.applications_in(run.env), base, console, ReplicaLogs(head.temp_dir), dashboard)
     console.out(f"ready in {time.perf_counter() - started:.1f} s")
     _print_urls(config, base, head.dashboard, run, console)
+    return head
 
 
 def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, stack: Stack,

@@ -1,7 +1,7 @@
 """An environment: one overlays/<name> directory, discovered once and passed around as an object.
 
-    for env in discover(root): env.name, env.overlay, env.serve_override, env.namespace
-    environment_of(Path("overlays/prod/rayservice-patch.yaml"), root).name == "prod"
+    for env in discover(root): env.name, env.overlay, env.serve_override, env.namespace, env.cluster_layers
+    environment_of(Path("overlays/prod/rayservice-patch.yaml"), root).name == "prod"   # clusters/prod/eu-west too
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from functools import cached_property
 from pathlib import Path
 
 OVERLAYS = "overlays"        # the one place that names the environments' directory
+# clusters/<env>/<cluster>/: what differs for an environment on one more cluster (README.md
+# "Deploy to several clusters"); it builds on overlays/<env>. Not inside it: kustomize refuses a
+# resource directory that contains the kustomization which names it.
+CLUSTERS = "clusters"
 SERVE_OVERRIDE = "serve.yaml"
 GENERATED = "generated"
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -41,6 +45,13 @@ class Environment:
     @property
     def kustomization(self) -> Path | None:
         return next((self.overlay / n for n in KUSTOMIZATION_NAMES if (self.overlay / n).is_file()), None)
+
+    @property
+    def cluster_layers(self) -> list[Path]:
+        """clusters/<name>/<cluster>/ directories with a kustomization: the other clusters this
+        environment runs on, besides the one Argo CD runs in."""
+        base = self.root / CLUSTERS / self.name
+        return sorted(p for p in base.iterdir() if p.is_dir() and has_kustomization(p)) if base.is_dir() else []
 
     @cached_property
     def namespace(self) -> str | None:
@@ -102,4 +113,6 @@ def environment_of(path: Path, root: Path) -> Environment | None:
     except ValueError:
         return None
     parts = rel.parts
+    if len(parts) >= 3 and parts[0] == CLUSTERS:
+        return Environment(root, parts[1])   # a cluster layer checks as its environment
     return Environment(root, parts[1]) if len(parts) >= 2 and parts[0] == OVERLAYS else None

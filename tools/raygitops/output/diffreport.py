@@ -40,12 +40,19 @@ def _capacity_line(env: EnvironmentDiff) -> str:
 
 # --- text ---------------------------------------------------------------------------------------
 
+def _reach(env: EnvironmentDiff) -> str:
+    return (f"reaches {env.cluster_count} clusters: Argo CD's own (aana-{env.name}) and "
+            + ", ".join(f"{c} (aana-{env.name}-{c})" for c in env.clusters))
+
+
 def format_text(report: DiffReport) -> str:
     lines = [f"tools/diff {report.base} → {report.head} · KubeRay {report.kuberay}", ""]
     for env in report.environments:
         if not env.differs:
             continue
         lines.append(f"{env.name}: {env.verdict}" + (f" (environment {env.status})" if env.status != "changed" else ""))
+        if env.clusters:
+            lines.append(f"  {_reach(env)}")
         lines += [f"  ERROR: {error}" for error in env.errors]
         lines += [f"  WARNING: {warning}" for warning in env.warnings]
         for resource, items in _by_resource(env):
@@ -87,6 +94,8 @@ def _cell(text: str, code: bool = False) -> str:
 def _markdown_environment(env: EnvironmentDiff, with_details: bool) -> list[str]:
     lines = [f"### {env.name}: **{env.verdict}**" + (f" (environment {env.status})" if env.status != "changed" else ""),
              ""]
+    if env.clusters:
+        lines += [_reach(env)[0].upper() + _reach(env)[1:] + ".", ""]
     for error in env.errors:
         lines += ["> [!CAUTION]", f"> **{error}**", ""]
     for warning in env.warnings:
@@ -136,8 +145,8 @@ def _markdown(report: DiffReport, with_details: bool) -> str:
     changed = [env for env in report.environments if env.differs]
     lines = [MARKER, f"## Rollout preview: **{report.verdict}**", "",
              f"`{report.base}` → `{report.head}` · KubeRay {report.kuberay}", "",
-             "| Environment | Verdict | Changes |", "|---|---|---|"]
-    lines += [f"| {env.name} | **{env.verdict}** | {len(env.classified)} |" for env in changed]
+             "| Environment | Verdict | Changes | Clusters |", "|---|---|---|---|"]
+    lines += [f"| {env.name} | **{env.verdict}** | {len(env.classified)} | {env.cluster_count} |" for env in changed]
     lines.append("")
     for env in changed:
         lines += _markdown_environment(env, with_details)
@@ -171,7 +180,8 @@ def _json_change(item: Classified) -> dict:
 
 def _json_environment(env: EnvironmentDiff) -> dict:
     out = {"name": env.name, "status": env.status, "verdict": env.verdict, "errors": env.errors,
-           "warnings": env.warnings, "hints": env.hints, "changes": [_json_change(item) for item in env.classified]}
+           "warnings": env.warnings, "hints": env.hints, "clusters": env.cluster_count,
+           "changes": [_json_change(item) for item in env.classified]}
     if env.is_setup:
         out["setup"] = True
     if env.capacity:

@@ -53,6 +53,9 @@ def pytest_collection_modifyitems(config, items):
         tier = Path(str(item.fspath)).parent.name
         if tier in TIERS:
             item.add_marker(tier)
+        if item.get_closest_marker("ray"):
+            # One xdist worker runs them all, one after another (tools/test's --dist loadgroup).
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(autouse=True)
@@ -87,12 +90,42 @@ def shared() -> Path:
     return SHARED
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A throwaway copy of the repository to break on purpose."""
-    target = tmp_path / "repo"
+# The content-addressed caches a user's checkout keeps between runs (render.CACHE_DIR,
+# result_cache.CACHE_DIR): an entry is found only by the digest of its inputs, so a copy seeded with
+# them pays only for what its test changed, as a user's repository does after its first validate.
+WARM_CACHES = (".run/render-cache", ".run/check-cache")
+
+
+@pytest.fixture(scope="session")
+def warm_caches(tmp_path_factory) -> Path:
+    """A copy of the repository after one `validate` (per session, and per xdist worker)."""
+    root = tmp_path_factory.mktemp("warm") / "repo"
+    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+    result = run_tool(root, "validate")
+    assert result.returncode in (0, 1), result.stderr
+    return root
+
+
+def copy_repository(target: Path, warm: Path | None = None) -> Path:
+    """The repository copied to `target` without .git, .venv or caches; with `warm` (the warm_caches
+    fixture), seeded with its render and check caches."""
     shutil.copytree(REPO, target, ignore=_COPY_IGNORE)
+    for rel in WARM_CACHES if warm else ():
+        if (warm / rel).is_dir():
+            shutil.copytree(warm / rel, target / rel, dirs_exist_ok=True)
     return target
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path, warm_caches: Path) -> Path:
+    """A throwaway copy of the repository to break on purpose (caches warm: see WARM_CACHES)."""
+    return copy_repository(tmp_path / "repo", warm_caches)
+
+
+@pytest.fixture
+def cold_repo_copy(tmp_path: Path) -> Path:
+    """A copy without caches, for tests of what a first run does."""
+    return copy_repository(tmp_path / "repo")
 
 
 def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

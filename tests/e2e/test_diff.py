@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import _COPY_IGNORE, REPO, overlays, overlays_with_component, run_tool
+from conftest import WARM_CACHES, copy_repository, overlays, overlays_with_component, run_tool
 from raygitops.diff.fields import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
 from raygitops.render import kustomize_command
 from raygitops.diff.rollout import APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REJECTED, REPLICA_RESTART
@@ -35,11 +35,10 @@ def git(root: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
+def template(tmp_path_factory, warm_caches) -> Path:
     """The repository, regenerated (so generated/ matches apps/ whatever the working copy holds)
-    and committed once on main; each test clones it."""
-    root = tmp_path_factory.mktemp("template") / "repo"
-    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+    and committed once on main; each test clones it (and its warm caches, which git leaves out)."""
+    root = copy_repository(tmp_path_factory.mktemp("template") / "repo", warm_caches)
     assert run_tool(root, "regen").returncode == 0
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
@@ -51,6 +50,8 @@ def template(tmp_path_factory) -> Path:
 def git_repo(template, tmp_path) -> Path:
     root = tmp_path / "repo"
     git(tmp_path, "clone", "-q", str(template), str(root))
+    for rel in WARM_CACHES:
+        shutil.copytree(template / rel, root / rel, dirs_exist_ok=True)
     git(root, "config", "user.name", "t")
     git(root, "config", "user.email", "t@example.com")
     return root

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import REPO, SHARED, run_tool
 from raygitops.schemastore import LOCK_FILE, MIRROR_ENV
@@ -32,22 +31,22 @@ def _closed_port() -> int:
 
 # --- the schema store, as a user meets it ----------------------------------------------------------
 
-def test_a_clone_without_shared_validates_clean_through_the_mirror(repo_copy, tmp_path):
-    assert not (repo_copy.parent / "shared").exists()
-    result = run_tool(repo_copy, "validate", env=_fresh_env(tmp_path))
+def test_a_clone_without_shared_validates_clean_through_the_mirror(cold_repo_copy, tmp_path):
+    assert not (cold_repo_copy.parent / "shared").exists()
+    result = run_tool(cold_repo_copy, "validate", env=_fresh_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     [fetched] = [line for line in result.stderr.splitlines() if "fetching" in line]
     assert fetched.startswith("raygitops: fetching 8 schema files (KubeRay v1.7.0 CRDs, Argo CD v3.5.1 CRDs, "
                               "CRDs-catalog schemas at 7b1e26ef9dee) from the mirror ")
     assert "Invalid: 0, Errors: 0" in result.stdout
-    again = run_tool(repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
+    again = run_tool(cold_repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
     assert again.returncode == 0 and "fetching" not in again.stderr   # fetched once, then read from the cache
 
 
-def test_without_network_and_mirror_validate_stops_at_once_with_one_message(repo_copy, tmp_path):
+def test_without_network_and_mirror_validate_stops_at_once_with_one_message(cold_repo_copy, tmp_path):
     proxy = f"http://127.0.0.1:{_closed_port()}"   # refuses every connection, as no network does
     env = {**_fresh_env(tmp_path, https_proxy=proxy, HTTPS_PROXY=proxy), MIRROR_ENV: ""}
-    result = run_tool(repo_copy, "validate", env=env)
+    result = run_tool(cold_repo_copy, "validate", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""
     [error] = [line for line in result.stderr.splitlines() if not line.startswith("raygitops: fetching")]
@@ -59,12 +58,12 @@ def test_without_network_and_mirror_validate_stops_at_once_with_one_message(repo
         assert what in error
 
 
-def test_a_tampered_schema_file_is_refused_by_its_hash(repo_copy, tmp_path):
-    assert run_tool(repo_copy, "schemas", env=_fresh_env(tmp_path)).returncode == 0
+def test_a_tampered_schema_file_is_refused_by_its_hash(cold_repo_copy, tmp_path):
+    assert run_tool(cold_repo_copy, "schemas", env=_fresh_env(tmp_path)).returncode == 0
     cached = tmp_path / "cache/raygitops/crds/kuberay/v1.7.0/ray.io_rayservices.yaml"
     # a looser schema: a typo in a RayService would pass, and nobody would notice
     cached.write_text(cached.read_text().replace("x-kubernetes-preserve-unknown-fields: false", "", 1) + "\n")
-    result = run_tool(repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
+    result = run_tool(cold_repo_copy, "validate", "overlays/staging", env=_fresh_env(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {cached}: the cached file does not match its sha256 in schemas.lock: refused — delete it to fetch it "
@@ -72,16 +71,16 @@ def test_a_tampered_schema_file_is_refused_by_its_hash(repo_copy, tmp_path):
         "(tools/schemas --update) and commit schemas.lock"]
 
 
-def test_update_rewrites_the_lock_after_a_version_bump(repo_copy, tmp_path):
-    config = repo_copy / "raygitops.yaml"
+def test_update_rewrites_the_lock_after_a_version_bump(cold_repo_copy, tmp_path):
+    config = cold_repo_copy / "raygitops.yaml"
     config.write_text(config.read_text().replace("kuberay: 1.7.0", "kuberay: 1.6.2", 1))
-    stale = run_tool(repo_copy, "schemas", env=_fresh_env(tmp_path))
+    stale = run_tool(cold_repo_copy, "schemas", env=_fresh_env(tmp_path))
     assert stale.returncode == 2
     assert "schemas.lock has kuberay v1.7.0, but raygitops.yaml pins KubeRay v1.6.2 CRDs" in stale.stderr
-    before = json.loads((repo_copy / LOCK_FILE).read_text())["sources"]
-    updated = run_tool(repo_copy, "schemas", "--update", env=_fresh_env(tmp_path))
+    before = json.loads((cold_repo_copy / LOCK_FILE).read_text())["sources"]
+    updated = run_tool(cold_repo_copy, "schemas", "--update", env=_fresh_env(tmp_path))
     assert updated.returncode == 0, updated.stderr
-    after = json.loads((repo_copy / LOCK_FILE).read_text())["sources"]
+    after = json.loads((cold_repo_copy / LOCK_FILE).read_text())["sources"]
     assert after["kuberay"]["ref"] == "v1.6.2"
     for rel, digest in after["kuberay"]["files"].items():
         assert rel.startswith("crds/kuberay/v1.6.2/")
@@ -93,7 +92,7 @@ def test_update_rewrites_the_lock_after_a_version_bump(repo_copy, tmp_path):
 
 # --- one installable command --------------------------------------------------------------------
 
-def test_the_installed_command_finds_the_repository_from_the_current_directory(repo_copy, tmp_path):
+def test_the_installed_command_finds_the_repository_from_the_current_directory(cold_repo_copy, tmp_path):
     """A non-editable install, run inside a second copy of the repository (no RAYGITOPS_ROOT), as a
     kubeconform user would call it."""
     site = tmp_path / "site"
@@ -106,7 +105,7 @@ def test_the_installed_command_finds_the_repository_from_the_current_directory(r
                            capture_output=True, text=True, check=True).stdout.strip()
     assert Path(where).is_relative_to(site)   # the installed copy, not tools/ of this checkout
     result = subprocess.run([str(site / "bin/raygitops"), "validate", "-output", "json", "-summary", "../overlays/dev"],
-                            cwd=repo_copy / "apps", env=env, capture_output=True, text=True, timeout=300)
+                            cwd=cold_repo_copy / "apps", env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["summary"]["invalid"] == 0 and report["summary"]["valid"] == report["summary"]["resources"] > 0

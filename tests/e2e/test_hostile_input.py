@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import _COPY_IGNORE, REPO, SHARED
+from conftest import REPO, SHARED, copy_repository
 from raygitops.cli import main
 
 SECRET = "8675309"       # the planted password, as a number
@@ -137,9 +137,8 @@ def finding_lines(result: Result, file: str) -> list[str]:
 # --- repositories --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile") / "template"
-    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+def template(tmp_path_factory, warm_caches) -> Path:
+    root = copy_repository(tmp_path_factory.mktemp("hostile") / "template", warm_caches)
     return root
 
 

@@ -5,14 +5,13 @@ environment; rendering it gives the input back except for the reported, intended
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import _COPY_IGNORE, REPO, run_tool
+from conftest import copy_repository, run_tool
 from raygitops.edit.adopt import adopt
 from raygitops.edit.adoptcheck import _schema_of, classify, differences, rendered_rayservice, round_trip
 from raygitops.edit.transaction import apply_edit
@@ -25,9 +24,8 @@ PASSWORD = "hunter2-not-for-git"   # pasted into OWN's DB_CONFIG by with_pasted_
 
 
 @pytest.fixture
-def repo(tmp_path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+def repo(tmp_path, warm_caches) -> Path:
+    root = copy_repository(tmp_path / "repo", warm_caches)
     for args in (("init", "-q", "-b", "main"), ("add", "-A"),
                  ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")):
         subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)

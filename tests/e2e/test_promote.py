@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _COPY_IGNORE, REPO, run_tool
+from conftest import copy_repository, run_tool
 from raygitops.diff.compare import UNCHANGED, DiffOptions, compare
 from raygitops.diff.rollout import APP_RESTART, NEW_CLUSTER
 from raygitops.edit.promote import promote
@@ -38,10 +38,9 @@ def commit(root: Path, message: str = "change") -> str:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
+def template(tmp_path_factory, warm_caches) -> Path:
     """The repository in git, with staging and prod pinned to its first commit (their first promotions)."""
-    root = tmp_path_factory.mktemp("promote") / "repo"
-    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+    root = copy_repository(tmp_path_factory.mktemp("promote") / "repo", warm_caches)
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "t")
     git(root, "config", "user.email", "t@example.com")

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import _COPY_IGNORE, REPO, SHARED, run_tool
+from conftest import REPO, SHARED, copy_repository, run_tool
 from raygitops.config import load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, INFO, WARNING, Finding
@@ -61,9 +61,8 @@ def by_file(findings: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def copy_repo(target: Path) -> Path:
-    shutil.copytree(REPO, target, ignore=_COPY_IGNORE)
-    return target
+def copy_repo(target: Path, warm: Path) -> Path:
+    return copy_repository(target, warm)
 
 
 def edit_config(root: Path, change) -> None:
@@ -286,8 +285,8 @@ def test_usage_and_tool_failures_exit_2(repo, args, env, message):
 
 
 @pytest.fixture(scope="module")
-def config_copy(tmp_path_factory) -> Path:
-    return copy_repo(tmp_path_factory.mktemp("policies") / "repo")
+def config_copy(tmp_path_factory, warm_caches) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("policies") / "repo", warm_caches)
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -406,8 +405,8 @@ def test_setup_full_example_findings(setup_run):
     assert all(f["resource"] == "RayService//aana-sdk" for f in full)
 
 
-def test_setup_full_example_with_its_modules_declared_external(setup_examples, tmp_path):
-    root = copy_repo(tmp_path / "repo")
+def test_setup_full_example_with_its_modules_declared_external(setup_examples, tmp_path, warm_caches):
+    root = copy_repo(tmp_path / "repo", warm_caches)
     edit_config(root, lambda c: c.update(external_imports=["test_project"]))
     (tmp_path / "full.yaml").write_text(setup_examples[1])
     report = validate(root, [tmp_path / "full.yaml"])
@@ -671,8 +670,8 @@ POLICY_CASES = {"ray-version-mismatch": "ray-version-mismatch", "container-resou
 
 
 @pytest.fixture(scope="module")
-def overlay_root(tmp_path_factory) -> Path:
-    root = copy_repo(tmp_path_factory.mktemp("overlays") / "repo")
+def overlay_root(tmp_path_factory, warm_caches) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("overlays") / "repo", warm_caches)
     staging = root / "overlays" / "staging"
     for name, (edits, _, _) in OVERLAY_CASES.items():
         overlay = root / "overlays" / name
@@ -953,44 +952,44 @@ def test_batched_renders_are_the_texts_of_separate_builds(overlay_root):
     assert sum(isinstance(r, UserError) for r in batched.values()) == 1
 
 
-def test_batched_renders_use_and_fill_the_cache(repo_copy):
-    overlays = [repo_copy / "overlays" / env for env in load_config(repo_copy).environments()]
-    first = render_batch(overlays, root=repo_copy)
+def test_batched_renders_use_and_fill_the_cache(cold_repo_copy):
+    overlays = [cold_repo_copy / "overlays" / env for env in load_config(cold_repo_copy).environments()]
+    first = render_batch(overlays, root=cold_repo_copy)
     assert not any(r.cached for r in first.values())
-    again = render_batch(overlays, root=repo_copy)
+    again = render_batch(overlays, root=cold_repo_copy)
     assert all(r.cached for r in again.values())
     assert [r.text for r in again.values()] == [r.text for r in first.values()]
-    assert render_overlay(overlays[0], root=repo_copy).cached   # the same cache as single builds
+    assert render_overlay(overlays[0], root=cold_repo_copy).cached   # the same cache as single builds
 
 
-def test_unchanged_overlays_come_from_the_render_cache(repo_copy):
-    dev, prod = repo_copy / "overlays" / "dev", repo_copy / "overlays" / "prod"
-    first = render_overlay(dev, root=repo_copy)
+def test_unchanged_overlays_come_from_the_render_cache(cold_repo_copy):
+    dev, prod = cold_repo_copy / "overlays" / "dev", cold_repo_copy / "overlays" / "prod"
+    first = render_overlay(dev, root=cold_repo_copy)
     assert not first.cached
-    assert (repo_copy / ".run" / "render-cache" / f"{first.digest}.yaml").read_text() == first.text
-    again = render_overlay(dev, root=repo_copy)
+    assert (cold_repo_copy / ".run" / "render-cache" / f"{first.digest}.yaml").read_text() == first.text
+    again = render_overlay(dev, root=cold_repo_copy)
     assert again.cached and again.text == first.text and again.resources == first.resources
-    assert not render_overlay(dev, root=repo_copy, use_cache=False).cached
+    assert not render_overlay(dev, root=cold_repo_copy, use_cache=False).cached
 
-    other = render_overlay(prod, root=repo_copy)
+    other = render_overlay(prod, root=cold_repo_copy)
     patch = dev / "rayservice-patch.yaml"
     patch.write_text(patch.read_text().replace("maxReplicas: 1", "maxReplicas: 3"))
-    edited = render_overlay(dev, root=repo_copy)
+    edited = render_overlay(dev, root=cold_repo_copy)
     assert not edited.cached and edited.digest != first.digest and "maxReplicas: 3" in edited.text
-    assert render_overlay(prod, root=repo_copy).cached   # other overlays are untouched
-    base = repo_copy / "base" / "rayservice.yaml"
+    assert render_overlay(prod, root=cold_repo_copy).cached   # other overlays are untouched
+    base = cold_repo_copy / "base" / "rayservice.yaml"
     base.write_text(base.read_text() + "\n# a comment changes the input hash\n")
-    assert not render_overlay(prod, root=repo_copy).digest == other.digest
+    assert not render_overlay(prod, root=cold_repo_copy).digest == other.digest
 
 
-def test_validate_no_cache_writes_no_render_cache(repo_copy):
-    cache = repo_copy / ".run" / "render-cache"
-    overlays = [repo_copy / "overlays" / "dev"]
-    validate(repo_copy, overlays, ValidateOptions(use_cache=False))
+def test_validate_no_cache_writes_no_render_cache(cold_repo_copy):
+    cache = cold_repo_copy / ".run" / "render-cache"
+    overlays = [cold_repo_copy / "overlays" / "dev"]
+    validate(cold_repo_copy, overlays, ValidateOptions(use_cache=False))
     assert not cache.exists()
-    cold = validate(repo_copy, overlays)
+    cold = validate(cold_repo_copy, overlays)
     assert len(list(cache.glob("*.yaml"))) == 2   # dev and base
-    warm = validate(repo_copy, overlays)
+    warm = validate(cold_repo_copy, overlays)
     assert warm.findings == cold.findings
 
 

@@ -369,7 +369,8 @@ def _crd_header(path: str) -> tuple[str, str] | None:
 @lru_cache(maxsize=8)
 def _load_crd(path: str) -> dict:
     try:
-        crd = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=LOADER)
+        from raygitops.parsedcache import load_yaml   # parsedcache needs cache_dir from here
+        crd = load_yaml(Path(path).read_text(encoding="utf-8"), LOADER)
     except yaml.YAMLError as error:
         raise UserError(f"invalid YAML in CRD file: {error}", file=path, fix="delete it to fetch it again") from None
     return crd if isinstance(crd, dict) else {}

@@ -45,6 +45,7 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing import exceptions as ref_exceptions
 
+from raygitops.parsedcache import load_yaml
 from raygitops.errors import UserError
 from raygitops.checks.registry import finding
 from raygitops.findings import Finding, resource_id
@@ -451,7 +452,7 @@ def _scan_crd_file(path: str, mtime_ns: int) -> tuple[_CrdDoc, ...]:
 def _load_crd_chunk(path: str, mtime_ns: int, start: int, end: int, first_line: int) -> dict:
     text = Path(path).read_text(encoding="utf-8")[start:end]
     try:
-        doc = yaml.load(text, Loader=_SafeLoader)
+        doc = load_yaml(text, _SafeLoader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, first_line, err) from None
     return doc if isinstance(doc, dict) else {}

@@ -18,4 +18,14 @@ def register(subparsers) -> None:
 def run_tests(pytest_args: list[str]) -> int:
     import pytest
     os.chdir(repo_root())
-    return pytest.main(["-q", *pytest_args])
+    return pytest.main(["-q", *_parallel(pytest_args), *pytest_args])
+
+
+def _parallel(pytest_args: list[str]) -> list[str]:
+    """One pytest-xdist worker per core: most tests wait on a kustomize, git or Python subprocess,
+    so the suite's time halves on 2 cores. The Ray tests share one worker (tests/conftest.py's
+    xdist group), since two local Ray clusters at once would fight for the cores and the ports.
+    An explicit -n (or -n 0), or -p no:xdist, is left to the caller."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in pytest_args):
+        return []
+    return ["-n", "auto", "--dist", "loadgroup"]

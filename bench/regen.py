@@ -53,10 +53,12 @@ def regen(*flags: str) -> list[str]:
 def imports_ray(root: Path) -> bool:
     """Whether `tools/regen --check` imports Ray, from `python -X importtime` (one line per module)."""
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "raygitops", "regen", "--check"],
-                            cwd=root, env=dict(os.environ, RAYGITOPS_ROOT=str(root)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=root, env=dict(os.environ, RAYGITOPS_ROOT=str(root)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise SystemExit(f"tools/regen --check failed ({result.returncode}): {result.stderr[-2000:]}")
-    modules = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    modules = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+               if line.startswith("import time:")}
     return "ray" in modules
 
 

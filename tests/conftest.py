@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from raygitops.config import KUSTOMIZATION_NAMES, load_config
-from raygitops.render import read_kustomization
+from raygitops.render_inputs import read_kustomization
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).

@@ -135,7 +135,7 @@ def test_an_import_error_raised_inside_a_venv_in_the_repository_points_at_raygit
     import sys
 
     from raygitops.config import AppSpec
-    from raygitops.generate.serveconfig import _build_error
+    from raygitops.generate.serve_schema import _build_error
 
     library = tmp_path / ".venv/lib/python3.11/site-packages/raylike.py"
     library.parent.mkdir(parents=True)

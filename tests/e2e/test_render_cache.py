@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from raygitops.render import InputMemo, render_batch, render_overlay
+from raygitops.render import render_batch, render_overlay
+from raygitops.render_inputs import InputMemo
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  v: one\n"
 CM_PATCH = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  v: {}\n"

@@ -18,7 +18,9 @@ from hypothesis import given, settings, strategies as st
 from raygitops.checks import schemas
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING
-from raygitops.checks.schemas import SchemaRegistry, crd_to_jsonschema, render_location
+from raygitops.checks.crdschema import OBJECT_META_REF, crd_to_jsonschema
+from raygitops.checks.schema_sources import render_location
+from raygitops.checks.schemas import SchemaRegistry
 
 CATALOG_TEMPLATE = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 WORKER = "spec.rayClusterConfig.workerGroupSpecs[0]"
@@ -459,7 +461,7 @@ def test_crd_metadata_is_checked_as_object_meta():
     schema = crd_to_jsonschema({"type": "object", "properties": {
         "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}}}})
     meta = schema["properties"]["metadata"]
-    assert meta["allOf"][0] == {"$ref": schemas.OBJECT_META_REF}
+    assert meta["allOf"][0] == {"$ref": OBJECT_META_REF}
     assert "additionalProperties" not in meta["allOf"][1]  # labels etc. stay allowed
 
 

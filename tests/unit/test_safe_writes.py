@@ -125,7 +125,7 @@ def test_apps_itself_linked_out_is_refused(root):
 
 def test_an_app_module_reached_through_a_link_out_of_apps_is_refused_before_import(root):
     from raygitops.config import AppSpec
-    from raygitops.generate.serveconfig import refuse_code_outside_apps
+    from raygitops.generate.serve_schema import refuse_code_outside_apps
     (root / "apps").mkdir()
     (root.parent / "outside/pkg").mkdir()
     (root.parent / "outside/pkg/mod.py").write_text("app = 1\n")

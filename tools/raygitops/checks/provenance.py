@@ -14,7 +14,7 @@ from raygitops.errors import UserError
 from raygitops.findings import Finding, resource_id
 from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir
 from raygitops.generate.serveconfig import serve_config_of
-from raygitops.render import input_files
+from raygitops.render_inputs import input_files
 from raygitops.yamlbounds import InputRefused, check_bounds, read_input
 from raygitops.yamlio import load_text, relpath
 

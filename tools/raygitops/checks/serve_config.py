@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from raygitops.checks.registry import finding as registered_finding
 from raygitops.findings import Finding
-from raygitops.generate.serveconfig import display_path, ray_schema_errors, read_serve_config_text, unknown_keys
+from raygitops.generate.serve_schema import display_path, ray_schema_errors, unknown_keys
+from raygitops.generate.serveconfig import read_serve_config_text
 from raygitops.generate.workingdir import APPS_PACKAGE
 from raygitops.masking import describe
 

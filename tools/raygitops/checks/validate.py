@@ -24,7 +24,8 @@ from raygitops.checks.registry import PACKS, finding
 from raygitops.model.environment import discover, environment_of
 from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
                                          serve_config_not_generated)
-from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
+from raygitops.checks.schemas import SchemaRegistry
+from raygitops.checks.schema_sources import builtin_kubernetes_versions
 from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity

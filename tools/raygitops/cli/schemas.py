@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raygitops.checks.schemas import builtin_kubernetes_versions
+    from raygitops.checks.schema_sources import builtin_kubernetes_versions
     from raygitops.config import load_config
     from raygitops.schemastore import LOCK_FILE, SchemaStore
     from raygitops.generate.writes import write_generated

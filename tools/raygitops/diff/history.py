@@ -25,7 +25,8 @@ from raygitops.diff.rulebase import Baseline
 from raygitops.errors import UserError
 from raygitops.findings import resource_id
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.render import InputMemo, is_kustomization, render_batch
+from raygitops.render import is_kustomization, render_batch
+from raygitops.render_inputs import InputMemo
 
 MAX_RENDERS = 40          # commits rendered per RayService before giving up (the baseline is then unknown)
 _STRATEGY_WORDS = "upgradeStrategy|None|NewCluster|ENABLE_ZERO_DOWNTIME|RayServiceIncrementalUpgrade"

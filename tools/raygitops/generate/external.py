@@ -30,7 +30,7 @@ def build_base(root: Path, apps: tuple[AppSpec, ...], external: Iterable[str], *
     """`serve build` of the apps in apps/, with the external ones put in at their places (`external`:
     the external_imports modules; `build_options` go to build_base_config)."""
     if build is None:
-        from raygitops.generate.serveconfig import build_base_config as build
+        from raygitops.generate.serve_schema import build_base_config as build
     if not apps:
         return {}   # only Aana apps: generate/aana_apps.py takes the top level from `aana build`
     external = tuple(external)

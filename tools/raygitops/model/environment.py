@@ -56,7 +56,7 @@ class Environment:
     @cached_property
     def namespace(self) -> str | None:
         """The overlay's `namespace:`, which Argo CD deploys into (aana-<name> by convention)."""
-        from raygitops.render import read_kustomization
+        from raygitops.render_inputs import read_kustomization
         file = self.kustomization
         data = read_kustomization(file) if file else None
         value = data.get("namespace") if isinstance(data, dict) else None

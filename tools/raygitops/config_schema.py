@@ -10,11 +10,14 @@ never echo the value (a value in this file may be a secret pasted in by mistake)
 from __future__ import annotations
 
 import difflib
-from typing import Any
-
-import jsonschema
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
 from raygitops.errors import UserError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 # The loader checks the form (MAJOR.MINOR.PATCH) and names the value; a number such as `1.32`
 # is let through to it, so that it is told to write MAJOR.MINOR.PATCH rather than "a string".
@@ -71,13 +74,36 @@ _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "
 
 
 def check_config_document(doc) -> None:
-    """Refuse the first place where raygitops.yaml leaves its schema, with its line."""
+    """Refuse the first place where raygitops.yaml leaves its schema, with its line. A document seen
+    clean before (the same data under the same schema) is not checked again: importing jsonschema
+    alone costs `regen --check` a third of its 0.5 s budget (issue 9), on every commit's hook."""
+    marker = _clean_marker(doc.data)
+    if marker is not None and marker.exists():
+        return
+    import jsonschema
     validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
     # Outermost first, and an unknown key before a missing one: `verions` explains a missing `versions`.
     errors = sorted(validator.iter_errors(doc.data),
                     key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties", list(map(str, e.path))))
     if errors:
         raise _user_error(doc, errors[0])
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass   # a read-only cache costs time, not correctness
+
+
+def _clean_marker(data: Any):
+    """$XDG_CACHE_HOME/raygitops/config-clean/<sha256 of the schema and the data>, or None when the
+    data has no JSON form (then it is always checked)."""
+    from raygitops.schemastore import cache_dir
+    try:
+        text = json.dumps([CONFIG_SCHEMA, data], sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return cache_dir() / "config-clean" / hashlib.sha256(text.encode()).hexdigest()
 
 
 def _user_error(doc, error: jsonschema.ValidationError) -> UserError:

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterator
 
-import cel
-from cel import stdlib
 
 ANY_ITEM = "[]"     # in a Rule's path: any item of a list
 ANY_KEY = "*"       # in a Rule's path: any key of a map (additionalProperties)
@@ -96,9 +94,17 @@ class _Node:
 
 
 @lru_cache(maxsize=None)
-def _program(expression: str) -> cel.Program:
+def _cel():
+    """The cel package, imported on first use: its __init__ also loads its command line (prompt_toolkit),
+    about half a second that a validate whose results all come from the cache never needs."""
+    import cel
+    return cel
+
+
+@lru_cache(maxsize=None)
+def _program(expression: str) -> Any:
     try:
-        return cel.compile(expression)
+        return _cel().compile(expression)
     except ValueError as error:
         raise UnsupportedRule(f"CEL rule {expression!r} cannot be parsed here: {error}") from None
 
@@ -218,7 +224,9 @@ def _unchanged(new: Any, old: Any, schema: dict) -> bool:
 
 # --- evaluation --------------------------------------------------------------------------------------
 
-def _context(variables: dict) -> cel.Context:
+def _context(variables: dict) -> Any:
+    cel = _cel()
+    from cel import stdlib
     context = cel.Context()
     stdlib.add_stdlib_to_context(context)    # strings, lists, math, sets: K8s has these libraries
     for name, value in variables.items():
@@ -274,7 +282,8 @@ def _check_node(node: _Node, new: Any, old: Any, path: str, ratchet: bool, root:
         variables = {"self": self_value}
         if rule.is_transition:
             if rule.optional_old_self:
-                variables["oldSelf"] = cel.OptionalValue.none() if old is None else cel.OptionalValue.of(old_value)
+                optional = _cel().OptionalValue
+                variables["oldSelf"] = optional.none() if old is None else optional.of(old_value)
             elif old is None:
                 continue   # "transition rules are evaluated only if there is a comparable existing value"
             else:

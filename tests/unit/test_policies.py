@@ -224,6 +224,19 @@ FAILING = {
                    "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "db-type": (lambda d: set_db(d, {"datastore_type": "mysql", "datastore_config": {}}), "prod", "db-config",
                 "datastore_type 'mysql'", "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    # Aana's DbSettings (aana 0.2.4, aana/configs/db.py) forbids other keys, and wants whole numbers.
+    "db-forbidden-key": (lambda d: set_db(d, {**with_pg(), "pool_sise": 5}), "prod", "db-config",
+                         "DB_CONFIG has key 'pool_sise', which Aana's DbSettings forbids",
+                         "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-unknown-field": (lambda d: set_db(d, with_pg(path="/x.db")), "prod", "db-config",
+                         "DB_CONFIG datastore_config has 'path', which postgresql does not take",
+                         "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-port-not-whole": (lambda d: set_db(d, with_pg(port="54x2")), "prod", "db-config",
+                          "DB_CONFIG datastore_config port must be a whole number, got '54x2'",
+                          "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-pool-not-whole": (lambda d: set_db(d, {**with_pg(), "pool_size": 2.5}), "prod", "db-config",
+                          "DB_CONFIG pool_size must be a whole number, got 2.5",
+                          "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "sqlite-in-prod": (lambda d: set_db(d, {"datastore_type": "sqlite", "datastore_config": {"path": "/mnt/aana-data/db"}}),
                        "prod", "db-sqlite-non-dev", "DB_CONFIG uses SQLite in prod",
                        "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
@@ -361,6 +374,7 @@ PASSING = {
     "toleration-exists": lambda d: group(d, "gpu-workers")["template"]["spec"].update(
         tolerations=[{"operator": "Exists"}]),
     "custom-gpu-image": _image("gpu-workers", "registry.example.com/aana-gpu:1" + DIGEST),
+    "quoted-port-ref-and-pool": lambda d: set_db(d, {**with_pg(port="${PG_PORT}"), "pool_size": "8"}),
     "unquoted-port-ref": lambda d: set_db(d, json.dumps(PG).replace("5432", "${PG_PORT}")),
     "password-ref": lambda d: (set_db(d, with_pg(password="${PG_PASSWORD}")),
                                [ray(d, g)["env"].append({"name": "PG_PASSWORD", "valueFrom": PASSWORD_ENV["valueFrom"]})

@@ -141,7 +141,8 @@ CHECKS: tuple[Check, ...] = (
        "configure GCS fault tolerance only through gcsFaultToleranceOptions (base/components/gcs-ft)"),
     # -- the Aana pack
     _c("db-config", "aana-database", ERROR,
-       "DB_CONFIG is JSON that names a known datastore and what it needs: Aana parses it in every replica.",
+       "DB_CONFIG is JSON that Aana's DbSettings accepts: a known datastore with the fields it needs and no others, "
+       "no other keys, whole numbers for port and the pool settings. Aana parses it in every replica.",
        'write DB_CONFIG as {"datastore_type": "postgresql", "datastore_config": {host, port, user, database}} '
        'or {"datastore_type": "sqlite", "datastore_config": {path}}', AANA),
     _c("db-sqlite-non-dev", "aana-database", ERROR,

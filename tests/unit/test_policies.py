@@ -622,3 +622,32 @@ def test_ft_annotation_alone_is_a_deprecation_warning_and_a_hand_set_redis_addre
     ray(docs, "head")["env"].append({"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"})
     errors = [f for f in run(docs, "dev") if f.severity == "error"]
     assert len(errors) == 1 and "turns GCS fault tolerance on without gcsFaultToleranceOptions" in errors[0].message
+
+
+# -------------------------------------------------------------------- Aana apps: the HMAC secret unset
+
+HMAC_ENV = {"name": "WEBHOOK__HMAC_SECRET", "valueFrom": {"secretKeyRef": {"name": "aana-webhook", "key": "hmac-secret"}}}
+AANA_MAIN = PolicySettings(packs=(AANA,), aana_apps=(("main", "apps.main:"),))   # main as an Aana app
+
+
+def test_an_aana_app_without_the_hmac_secret_signs_with_aanas_default():
+    docs = valid_docs()
+    (f,) = run(docs, settings=AANA_MAIN)
+    assert (f.id, f.severity, f.path) == ("aana-secret-default", "error",
+                                          "spec.serveConfigV2:applications[main].runtime_env.env_vars")
+    assert f.message == ("Aana app main: WEBHOOK__HMAC_SECRET is not set (group head, cpu-workers, gpu-workers gets "
+                         "none from a Secret), so Aana signs webhooks with its public default 'webhook_secret'")
+    assert {g.severity for g in run(docs, "dev", settings=AANA_MAIN) if g.id == "aana-secret-default"} == {"warning"}
+    assert run(docs) == []   # not an Aana app: Aana's default does not apply
+
+
+def test_the_hmac_secret_from_a_secret_on_every_group_or_in_env_vars_passes():
+    docs = valid_docs()
+    for name in ("head", *BASE_GROUPS):
+        ray(docs, name)["env"].append(copy.deepcopy(HMAC_ENV))
+    assert run(docs, settings=AANA_MAIN) == []
+    ray(docs, "gpu-workers")["env"].pop()
+    assert [f.message.split("(")[1].split(")")[0] for f in run(docs, settings=AANA_MAIN)] == [
+        "group gpu-workers gets none from a Secret"]
+    serve(docs, lambda c: app(c, "main")["runtime_env"]["env_vars"].update(WEBHOOK__HMAC_SECRET="${HMAC}"))
+    assert run(docs, settings=AANA_MAIN) == []

@@ -30,6 +30,7 @@ from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
 from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.generate.aana_apps import aana_apps, serve_module
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.schemastore import SchemaStore
@@ -269,7 +270,9 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
             if level not in _SEVERITIES:
                 raise bad(("severity", env, pid), f"level {level!r} is not one of {', '.join(_SEVERITIES)}",
                           f"use {' / '.join(_SEVERITIES)}")
-    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, packs=_packs(config), **lists)
+    aana = tuple((app.name, serve_module(app.import_path) + ":") for app in aana_apps(config))
+    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, packs=_packs(config), aana_apps=aana,
+                          **lists)
 
 
 def _packs(config: RepoConfig) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from raygitops.model.environment import discover, environment_of
 from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
                                          serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry, builtin_kubernetes_versions
+from raygitops.checks.aana_pins import fastapi_pin_findings
 from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
@@ -429,6 +430,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))
+    report.findings.extend(fastapi_pin_findings(config))   # once per repository
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 

@@ -560,12 +560,14 @@ WORKER = "/spec/rayClusterConfig/workerGroupSpecs/0/template/spec/containers/0"
 
 
 def gpu_group(image: str, tolerate: bool) -> dict:
-    """A GPU worker group that is right in every other way: shared volume, password from the Secret."""
+    """A GPU worker group that is right in every other way: shared volume, password and HMAC secret from Secrets."""
     res = {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "50Gi", "nvidia.com/gpu": "1"}
     pod = {"containers": [{
         "name": "ray-worker", "image": image, "resources": {"requests": dict(res), "limits": dict(res)},
         "env": [{"name": "DB_CONFIG__DATASTORE_CONFIG__PASSWORD",
-                 "valueFrom": {"secretKeyRef": {"name": "aana-db", "key": "password"}}}],
+                 "valueFrom": {"secretKeyRef": {"name": "aana-db", "key": "password"}}},
+                {"name": "WEBHOOK__HMAC_SECRET",
+                 "valueFrom": {"secretKeyRef": {"name": "aana-webhook", "key": "hmac-secret"}}}],
         "volumeMounts": [{"name": "aana-data", "mountPath": "/mnt/aana-data"}]}],
         "volumes": [{"name": "aana-data", "persistentVolumeClaim": {"claimName": "aana-data"}}]}
     if tolerate:

@@ -11,6 +11,7 @@ from pydantic import Field
 from ray import serve
 
 from aana.api.api_generation import Endpoint
+from aana.configs.settings import settings as aana_settings
 from aana.deployments.aana_deployment_handle import AanaDeploymentHandle
 from aana.deployments.base_deployment import BaseDeployment
 from aana.sdk import AanaSDK
@@ -72,6 +73,16 @@ class EchoEndpoint(Endpoint):
 
 class RecordEndpoint(EchoEndpoint):
     """POST /record: the echo, stored as a completed task in Aana's database (DB_CONFIG) and read back."""
+
+    async def initialize(self):
+        await super().initialize()
+        # Aana makes its tables only in AanaSDK.migrate (aana 0.2.4, aana/sdk.py line 132, run by `aana migrate`
+        # and `aana deploy`). A PostgreSQL environment's migration Job runs it once; a dev SQLite file is on
+        # each pod's own disk, where nothing else would, so the replica migrates it as apps/notes.py does.
+        # Alembic's upgrade is idempotent. The datastore type is read as Aana's engine factory reads it
+        # (aana/storage/op.py create_database_engine).
+        if aana_settings.db_config.datastore_type.lower() == "sqlite":
+            aana_app.migrate()
 
     async def run(self, text: Text) -> RecordOutput:
         answer = await self.echo_handle.echo(text=text)

@@ -139,3 +139,35 @@ def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path):
         [(endpoint, status)] = connection.execute("select endpoint, status from tasks").fetchall()
     assert (endpoint, status.lower()) == ("/record", "completed")
     assert (tmp_path / "aana_data" / "images").is_dir()   # Aana's side effect went where TMP_DATA_DIR says
+
+
+FIRST_REQUEST_ON_A_FRESH_SQLITE = """
+import asyncio
+from aana.deployments.aana_deployment_handle import AanaDeploymentHandle
+from apps.echo_aana.app import aana_app
+class Echo:                                          # the deployment's method, without a Ray Serve handle
+    async def echo(self, text):
+        return {"text": text}
+async def no_ray(name):
+    return Echo()
+AanaDeploymentHandle.create = no_ray
+endpoint = aana_app.endpoints["record"]
+async def first_request():
+    await endpoint.initialize()                      # what Aana's RequestHandler does before the first request
+    return await endpoint.run(text="first")
+print(asyncio.run(first_request()))
+"""
+
+
+def test_the_record_endpoint_migrates_a_dev_sqlite_itself(repo, tmp_path):
+    """Dev's SQLite file is on each pod's disk and no migration Job runs there: the endpoint's
+    initialize makes Aana's tables, so the first request finds them."""
+    database = tmp_path / "aana.sqlite"
+    env = {"PATH": "/usr/bin:/bin", "TMP_DATA_DIR": str(tmp_path / "aana_data"), "TASK_QUEUE__ENABLED": "false",
+           "DB_CONFIG": json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})}
+    result = subprocess.run([sys.executable, "-c", FIRST_REQUEST_ON_A_FRESH_SQLITE], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "'status': 'completed'" in result.stdout and "'text': 'first'" in result.stdout
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("select count(*) from tasks").fetchone() == (1,)

@@ -24,8 +24,8 @@ import requests
 from conftest import _COPY_IGNORE, run_tool
 from raygitops.config import load_config
 from raygitops.local.db import expand_like_ray
-from raygitops.local.inputs import rendered_serve_config
-from raygitops.local.localize import localize
+from raygitops.local.inputs import rendered_rayservice, rendered_serve_config
+from raygitops.local.localize import localize, pod_secrets_from_run_dir
 from raygitops.local.processes import tagged_processes
 from raygitops.local.rundir import STATE_FILE, RunDir
 from raygitops.model.dbconfig import password_variable
@@ -97,6 +97,31 @@ def test_local_substitutions_change_only_local_fields(repo_copy: Path):
     assert [line.split(" ", 2)[1] for line in local.lines] == [
         "http_options", "working_dir", "DB_CONFIG", "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
     assert local.password_vars == ["DB_CONFIG__DATASTORE_CONFIG__PASSWORD"] and len(local.postgres) == 1
+
+
+def test_secrets_of_the_pod_env_get_local_values_from_the_run_directory(repo_copy: Path):
+    """Staging's Ray containers read WEBHOOK__HMAC_SECRET from the Secret aana-webhook: locally it gets a value
+    generated into the run directory, as the database password does, and never one written in Git."""
+    service = rendered_rayservice(repo_copy, "overlays/staging")
+    rendered = rendered_serve_config(repo_copy, "overlays/staging", service)
+    run = RunDir(repo_copy, "staging")
+    local = localize(rendered, root=repo_copy, run=run, working_dir_url=load_config(repo_copy).working_dir_url,
+                     serve_port=18000, pg_port=15432, ray_is_ours=True, secret=lambda: "unused")
+    deployed = json.dumps(local.config)
+    pod_secrets_from_run_dir(service, run, local, ray_is_ours=True)
+    assert list(local.secret_env) == ["WEBHOOK__HMAC_SECRET"]   # the DB password stays with password_vars
+    secret_file = repo_copy / ".run/staging/secret-aana-webhook-hmac-secret"
+    value = local.secret_env["WEBHOOK__HMAC_SECRET"]
+    assert value == secret_file.read_text().strip() and len(value) >= 24
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600 and value != "webhook_secret"
+    assert local.lines[-1] == ("local: WEBHOOK__HMAC_SECRET from .run/staging/secret-aana-webhook-hmac-secret → "
+                               "the Ray head's environment (in the cluster: the pod env from Secret aana-webhook)")
+    assert json.dumps(local.config) == deployed   # with its own Ray, the serve config stays as rendered
+
+    reused = localize(rendered, root=repo_copy, run=run, working_dir_url=load_config(repo_copy).working_dir_url,
+                      serve_port=18000, pg_port=15432, ray_is_ours=False, secret=lambda: "pw")
+    pod_secrets_from_run_dir(service, run, reused, ray_is_ours=False)
+    assert {app["runtime_env"]["env_vars"]["WEBHOOK__HMAC_SECRET"] for app in reused.config["applications"]} == {value}
 
 
 def test_password_reference_and_ray_style_expansion():

@@ -111,6 +111,31 @@ def test_removing_gcs_fault_tolerance_from_prod_or_one_of_its_clusters_is_an_err
     assert result.returncode == 1
 
 
+def test_a_fastapi_pin_that_breaks_serve_ingress_is_reported_with_its_file(repo_copy):
+    """Once per repository (an Aana app is configured): fastapi 0.118 is past Ray 2.46's series."""
+    pyproject = repo_copy / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace('"fastapi==0.115.12"', '"fastapi==0.118.0"'))
+    line = text[:text.index('"fastapi==')].count("\n") + 1
+    result = run_validate(repo_copy)
+    no_traceback(result)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert (f"pyproject.toml:{line}: error aana-fastapi-pin: pyproject.toml pins fastapi==0.118.0, but Ray 2.46.0's "
+            "@serve.ingress works with fastapi 0.115.*") in result.stdout, result.stdout[-2000:]
+
+
+def test_staging_without_the_webhook_secret_component_is_an_error(repo_copy):
+    kustomization = repo_copy / "overlays/staging/kustomization.yaml"
+    kustomization.write_text("".join(line for line in kustomization.read_text().splitlines(keepends=True)
+                                     if "components/aana-webhook" not in line))
+    result = run_validate(repo_copy, "overlays/staging", "--output", "json")
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["id"] == "aana-secret-default"]
+    assert finding["severity"] == "error" and finding["file"] == "overlays/staging"
+    assert finding["message"].startswith("Aana app echo_aana: WEBHOOK__HMAC_SECRET is not set (group head, cpu-workers")
+    assert finding["path"] == "spec.serveConfigV2:applications[echo_aana].runtime_env.env_vars"
+    assert result.returncode == 1
+
+
 def test_cli_on_the_repository_prints_findings_and_a_kubeconform_summary(repo, repo_report):
     result = run_tool(repo, "validate")
     no_traceback(result)
@@ -534,12 +559,14 @@ WORKER = "/spec/rayClusterConfig/workerGroupSpecs/0/template/spec/containers/0"
 
 
 def gpu_group(image: str, tolerate: bool) -> dict:
-    """A GPU worker group that is right in every other way: shared volume, password from the Secret."""
+    """A GPU worker group that is right in every other way: shared volume, password and HMAC secret from Secrets."""
     res = {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "50Gi", "nvidia.com/gpu": "1"}
     pod = {"containers": [{
         "name": "ray-worker", "image": image, "resources": {"requests": dict(res), "limits": dict(res)},
         "env": [{"name": "DB_CONFIG__DATASTORE_CONFIG__PASSWORD",
-                 "valueFrom": {"secretKeyRef": {"name": "aana-db", "key": "password"}}}],
+                 "valueFrom": {"secretKeyRef": {"name": "aana-db", "key": "password"}}},
+                {"name": "WEBHOOK__HMAC_SECRET",
+                 "valueFrom": {"secretKeyRef": {"name": "aana-webhook", "key": "hmac-secret"}}}],
         "volumeMounts": [{"name": "aana-data", "mountPath": "/mnt/aana-data"}]}],
         "volumes": [{"name": "aana-data", "persistentVolumeClaim": {"claimName": "aana-data"}}]}
     if tolerate:

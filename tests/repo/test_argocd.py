@@ -733,6 +733,33 @@ def test_staging_and_prod_are_the_postgres_environments(rendered, environments):
         assert jobs == (["aana-db-migrate"] if env in POSTGRES_ENVIRONMENTS else []), env
 
 
+def test_every_environment_with_an_aana_app_migrates_aanas_tables(repo, rendered, environments):
+    """Aana 0.2.4 makes its tables only in AanaSDK.migrate: an environment serving an Aana app either runs
+    the Job aana-db-migrate with the app in AANA_APPS (PostgreSQL), or keeps the database in SQLite, which
+    the app's replicas migrate themselves (apps/echo_aana/app.py RecordEndpoint.initialize)."""
+    config = load_config(repo)
+    checked = []
+    for env in environments:
+        apps = [app for app in config.applications_in(env) if app.aana]
+        if not apps:
+            continue
+        resources = rendered[env]
+        serve = yaml.safe_load(one(resources, "RayService")["spec"]["serveConfigV2"])
+        by_name = {a["name"]: a for a in serve["applications"]}
+        jobs = [r for r in resources if r["kind"] == "Job" and r["metadata"]["name"] == "aana-db-migrate"]
+        for app in apps:
+            db = json.loads(by_name[app.name]["runtime_env"]["env_vars"]["DB_CONFIG"])
+            if db["datastore_type"] == "sqlite":
+                checked.append((env, "sqlite"))
+                continue
+            assert jobs, f"{env} serves the Aana app {app.name} on {db['datastore_type']} but runs no aana-db-migrate"
+            [container] = jobs[0]["spec"]["template"]["spec"]["containers"]
+            env_map = one(resources, "ConfigMap", container["envFrom"][0]["configMapRef"]["name"])
+            assert app.import_path in env_map["data"]["AANA_APPS"].split(), env
+            checked.append((env, "job"))
+    assert ("dev", "sqlite") in checked and ("staging", "job") in checked and ("prod", "job") in checked
+
+
 def password_refs(service: dict) -> list[dict]:
     config = service["spec"]["rayClusterConfig"]
     templates = [config["headGroupSpec"]["template"]] + [g["template"] for g in config["workerGroupSpecs"]]
@@ -834,6 +861,18 @@ def test_the_migration_script_fails_clearly(tmp_path, migrate_script):
         archive.writestr("something/else.txt", "x")
     result = run_migrate(migrate_script, tmp_path / "c", {"WORKING_DIR_URL": not_ours.as_uri()})
     assert result.returncode == 1 and "no working_dir/apps/" in result.stderr
+
+
+def test_the_migration_script_refuses_an_image_without_aana_before_migrating(tmp_path, migrate_script):
+    """The Job runs in images.ray-image; plain rayproject/ray has no Aana. The system Python, which has none
+    either, stands in for it: the script says so before fetching or migrating anything."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_CONFIG", "WORKING_DIR_URL", "PYTHON"))}
+    result = subprocess.run(["/usr/bin/python3", "-S", str(migrate_script), str(tmp_path)], capture_output=True,
+                            text=True, timeout=60, env={**clean, "AANA_APPS": "apps.echo_aana.app:aana_app",
+                                                        "WORKING_DIR_URL": (tmp_path / "never.zip").as_uri()})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "this image has no Aana, so it cannot run `aana migrate` for apps.echo_aana.app:aana_app" in result.stderr
+    assert "images.ray-image in raygitops.yaml" in result.stderr and os.listdir(tmp_path) == ["migrate.py"]
 
 
 # === multi-cluster: ApplicationSet aana-clusters over clusters/<env>/<cluster> and labelled cluster Secrets ====

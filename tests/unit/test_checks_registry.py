@@ -26,7 +26,8 @@ CORPUS = REPO / "tests" / "e2e" / "validate_corpus"
 # overlay's generated serve config (serve-not-generated).
 # tests/e2e/test_validate.py and test_hostile_input.py break an overlay for each.
 NOT_FROM_PLAIN_FILES = {"kustomize", "regen-stale", "image-digest", "worker-group-order", "serve-not-generated",
-                        "gcs-ft-required"}   # per environment: policies.gcs_ft_required
+                        "gcs-ft-required",    # per environment: policies.gcs_ft_required
+                        "aana-fastapi-pin"}   # per repository: pyproject.toml (tests/e2e/test_validate.py)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,9 @@ def test_this_repository_runs_the_aana_pack_and_a_plain_ray_serve_repository_doe
     plain = _corpus_ids(corpus_report, dataclasses.replace(config, packs=()))
     assert {BY_ID[i].pack for i in plain} == {GENERIC}
     assert plain == {i for i in with_aana if BY_ID[i].pack == GENERIC}   # the generic findings are unchanged
-    assert {i for i in with_aana if BY_ID[i].pack == AANA} == {c.id for c in CHECKS if c.pack == AANA}
+    assert {i for i in with_aana if BY_ID[i].pack == AANA} == {c.id for c in CHECKS if c.pack == AANA} - NOT_FROM_PLAIN_FILES
+    assert {c.id for c in CHECKS if c.pack == AANA} == {"db-config", "db-sqlite-non-dev", "db-password-literal",
+                                                        "aana-secret-default", "node-local-storage", "aana-fastapi-pin"}
 
 
 def test_an_unknown_pack_is_an_error_with_its_line(tmp_path):

@@ -224,6 +224,19 @@ FAILING = {
                    "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "db-type": (lambda d: set_db(d, {"datastore_type": "mysql", "datastore_config": {}}), "prod", "db-config",
                 "datastore_type 'mysql'", "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    # Aana's DbSettings (aana 0.2.4, aana/configs/db.py) forbids other keys, and wants whole numbers.
+    "db-forbidden-key": (lambda d: set_db(d, {**with_pg(), "pool_sise": 5}), "prod", "db-config",
+                         "DB_CONFIG has key 'pool_sise', which Aana's DbSettings forbids",
+                         "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-unknown-field": (lambda d: set_db(d, with_pg(path="/x.db")), "prod", "db-config",
+                         "DB_CONFIG datastore_config has 'path', which postgresql does not take",
+                         "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-port-not-whole": (lambda d: set_db(d, with_pg(port="54x2")), "prod", "db-config",
+                          "DB_CONFIG datastore_config port must be a whole number, got '54x2'",
+                          "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
+    "db-pool-not-whole": (lambda d: set_db(d, {**with_pg(), "pool_size": 2.5}), "prod", "db-config",
+                          "DB_CONFIG pool_size must be a whole number, got 2.5",
+                          "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
     "sqlite-in-prod": (lambda d: set_db(d, {"datastore_type": "sqlite", "datastore_config": {"path": "/mnt/aana-data/db"}}),
                        "prod", "db-sqlite-non-dev", "DB_CONFIG uses SQLite in prod",
                        "spec.serveConfigV2:applications[main].runtime_env.env_vars.DB_CONFIG"),
@@ -361,6 +374,7 @@ PASSING = {
     "toleration-exists": lambda d: group(d, "gpu-workers")["template"]["spec"].update(
         tolerations=[{"operator": "Exists"}]),
     "custom-gpu-image": _image("gpu-workers", "registry.example.com/aana-gpu:1" + DIGEST),
+    "quoted-port-ref-and-pool": lambda d: set_db(d, {**with_pg(port="${PG_PORT}"), "pool_size": "8"}),
     "unquoted-port-ref": lambda d: set_db(d, json.dumps(PG).replace("5432", "${PG_PORT}")),
     "password-ref": lambda d: (set_db(d, with_pg(password="${PG_PASSWORD}")),
                                [ray(d, g)["env"].append({"name": "PG_PASSWORD", "valueFrom": PASSWORD_ENV["valueFrom"]})
@@ -608,3 +622,32 @@ def test_ft_annotation_alone_is_a_deprecation_warning_and_a_hand_set_redis_addre
     ray(docs, "head")["env"].append({"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"})
     errors = [f for f in run(docs, "dev") if f.severity == "error"]
     assert len(errors) == 1 and "turns GCS fault tolerance on without gcsFaultToleranceOptions" in errors[0].message
+
+
+# -------------------------------------------------------------------- Aana apps: the HMAC secret unset
+
+HMAC_ENV = {"name": "WEBHOOK__HMAC_SECRET", "valueFrom": {"secretKeyRef": {"name": "aana-webhook", "key": "hmac-secret"}}}
+AANA_MAIN = PolicySettings(packs=(AANA,), aana_apps=(("main", "apps.main:"),))   # main as an Aana app
+
+
+def test_an_aana_app_without_the_hmac_secret_signs_with_aanas_default():
+    docs = valid_docs()
+    (f,) = run(docs, settings=AANA_MAIN)
+    assert (f.id, f.severity, f.path) == ("aana-secret-default", "error",
+                                          "spec.serveConfigV2:applications[main].runtime_env.env_vars")
+    assert f.message == ("Aana app main: WEBHOOK__HMAC_SECRET is not set (group head, cpu-workers, gpu-workers gets "
+                         "none from a Secret), so Aana signs webhooks with its public default 'webhook_secret'")
+    assert {g.severity for g in run(docs, "dev", settings=AANA_MAIN) if g.id == "aana-secret-default"} == {"warning"}
+    assert run(docs) == []   # not an Aana app: Aana's default does not apply
+
+
+def test_the_hmac_secret_from_a_secret_on_every_group_or_in_env_vars_passes():
+    docs = valid_docs()
+    for name in ("head", *BASE_GROUPS):
+        ray(docs, name)["env"].append(copy.deepcopy(HMAC_ENV))
+    assert run(docs, settings=AANA_MAIN) == []
+    ray(docs, "gpu-workers")["env"].pop()
+    assert [f.message.split("(")[1].split(")")[0] for f in run(docs, settings=AANA_MAIN)] == [
+        "group gpu-workers gets none from a Secret"]
+    serve(docs, lambda c: app(c, "main")["runtime_env"]["env_vars"].update(WEBHOOK__HMAC_SECRET="${HMAC}"))
+    assert run(docs, settings=AANA_MAIN) == []

@@ -27,6 +27,9 @@ class PolicySettings:
     gpu_toleration_keys: tuple[str, ...] = ("nvidia.com/gpu",)
     packs: tuple[str, ...] = ()   # checks.packs in raygitops.yaml: the packs beyond "generic" that run
     gcs_ft_required: tuple[str, ...] = ("prod",)   # environments whose RayService must have GCS fault tolerance
+    # The Aana apps of raygitops.yaml (`aana:` entries): (entry name, import_path prefix of the Serve
+    # applications `aana build` makes of it, e.g. "apps.echo_aana.app_config:").
+    aana_apps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

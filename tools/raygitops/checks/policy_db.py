@@ -10,7 +10,7 @@ from typing import Iterator
 from raygitops.checks.policy_base import (SECRET_REF_FIX, SERVE_ENV, Policy, PolicyContext, from_secret, is_ref,
                                           literal_settings, report)
 from raygitops.findings import Finding
-from raygitops.model.dbconfig import DB_VARS, REQUIRED_FIELDS, parse_db_config, password_variable
+from raygitops.model.dbconfig import DB_VARS, REQUIRED_FIELDS, parse_db_config, password_variable, shape_problems
 from raygitops.model.rayservice import WORKLOAD_KINDS, RayServiceView
 
 
@@ -32,6 +32,8 @@ def check_db_config(view: RayServiceView, ctx: PolicyContext) -> Iterator[Findin
             yield report("db-config", view, ctx, db.path,
                          f"{db.var} datastore_type {kind!r} is neither sqlite nor postgresql")
             continue
+        for problem in shape_problems(parsed.data, kind):
+            yield report("db-config", view, ctx, db.path, f"{db.var} {problem}")
         conf = parsed.data.get("datastore_config", {})
         if not isinstance(conf, dict):
             yield report("db-config", view, ctx, db.path, f"{db.var} datastore_config is not an object")

@@ -141,7 +141,8 @@ CHECKS: tuple[Check, ...] = (
        "configure GCS fault tolerance only through gcsFaultToleranceOptions (base/components/gcs-ft)"),
     # -- the Aana pack
     _c("db-config", "aana-database", ERROR,
-       "DB_CONFIG is JSON that names a known datastore and what it needs: Aana parses it in every replica.",
+       "DB_CONFIG is JSON that Aana's DbSettings accepts: a known datastore with the fields it needs and no others, "
+       "no other keys, whole numbers for port and the pool settings. Aana parses it in every replica.",
        'write DB_CONFIG as {"datastore_type": "postgresql", "datastore_config": {host, port, user, database}} '
        'or {"datastore_type": "sqlite", "datastore_config": {path}}', AANA),
     _c("db-sqlite-non-dev", "aana-database", ERROR,
@@ -152,12 +153,19 @@ CHECKS: tuple[Check, ...] = (
        "drop the password from DB_CONFIG (or write ${VAR}) and give pods DB_CONFIG__DATASTORE_CONFIG__PASSWORD "
        "from a Secret via valueFrom.secretKeyRef", AANA),
     _c("aana-secret-default", "aana-secrets", ERROR,
-       "The HMAC secret, Lago key and Hugging Face tokens are neither literals nor Aana's public default.",
-       "set it from a Secret: container env valueFrom.secretKeyRef (or ${VAR} in env_vars)", AANA),
+       "The HMAC secret, Lago key and Hugging Face tokens are neither literals nor Aana's public default, and every "
+       "Aana app gets WEBHOOK__HMAC_SECRET (unset means the default 'webhook_secret'; a warning in dev).",
+       "set it from a Secret: container env valueFrom.secretKeyRef (base/components/aana-webhook) or ${VAR} in "
+       "env_vars", AANA),
     _c("node-local-storage", "aana-storage", ERROR,
        "TMP_DATA_DIR (and a SQLite file) is on shared storage when the cluster has workers (a warning in dev).",
        "mount a ReadWriteMany PersistentVolumeClaim in every Ray group; point TMP_DATA_DIR (and SQLite) into it",
        AANA),
+    _c("aana-fastapi-pin", "aana-versions", ERROR,
+       "With an Aana app configured, pyproject.toml pins the fastapi series Ray's @serve.ingress works with, within "
+       "Aana's requirement, and requirements-aana.txt pins no other fastapi, starlette or ray.",
+       "pin fastapi (and starlette) in pyproject.toml to the series for versions.ray (fastapi==0.115.* for Ray 2.46); "
+       "keep them out of requirements-aana.txt", AANA),
 )
 BY_ID: dict[str, Check] = {c.id: c for c in CHECKS}
 

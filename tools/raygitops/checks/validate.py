@@ -26,11 +26,13 @@ from raygitops.checks.provenance import (check_kustomization_place, refuse_serve
                                          serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry
 from raygitops.checks.schema_sources import builtin_kubernetes_versions
+from raygitops.checks.aana_pins import fastapi_pin_findings
 from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
 from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.generate.aana_apps import aana_apps, serve_module
 from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.schemastore import SchemaStore
@@ -270,7 +272,9 @@ def policy_settings(config: RepoConfig) -> PolicySettings:
             if level not in _SEVERITIES:
                 raise bad(("severity", env, pid), f"level {level!r} is not one of {', '.join(_SEVERITIES)}",
                           f"use {' / '.join(_SEVERITIES)}")
-    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, packs=_packs(config), **lists)
+    aana = tuple((app.name, serve_module(app.import_path) + ":") for app in aana_apps(config))
+    return PolicySettings(ephemeral_storage_min=str(floor), severity=severity, packs=_packs(config), aana_apps=aana,
+                          **lists)
 
 
 def _packs(config: RepoConfig) -> tuple[str, ...]:
@@ -427,6 +431,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))
+    report.findings.extend(fastapi_pin_findings(config))   # once per repository
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 

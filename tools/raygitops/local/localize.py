@@ -2,6 +2,7 @@
 
     local = localize(config, root=root, run=run, working_dir_url=url, serve_port=8000, ...)
     local.config, local.lines   # what is deployed, and what was substituted (printed)
+    pod_secrets_from_run_dir(service, run, local, ray_is_ours=True)   # local.secret_env: WEBHOOK__HMAC_SECRET…
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from raygitops.local.db import local_secret
 from raygitops.local.inputs import ensure_package
 from raygitops.local.rundir import LOCAL_HOST, RunDir
 from raygitops.model.dbconfig import exact_db_config, is_postgres, password_variable
-from raygitops.model.rayservice import app_runtime_envs
+from raygitops.model.rayservice import RayServiceView, app_runtime_envs, as_dict
 
 if TYPE_CHECKING:
     from raygitops.local.gcsft import LocalGcsFt
@@ -30,6 +32,7 @@ class LocalConfig:
     postgres: list[dict] = field(default_factory=list)      # distinct DB_CONFIGs, after substitution
     app_env: dict[str, dict[str, str]] = field(default_factory=dict)   # app → env_vars, after substitution
     password_vars: list[str] = field(default_factory=list)
+    secret_env: dict[str, str] = field(default_factory=dict)   # other pod env from Secrets → local values
     serve_port: int = 8000
     gcs_ft: LocalGcsFt | None = None   # GCS fault tolerance: the local Redis and the second node
 
@@ -103,3 +106,26 @@ def _local_password(app: dict, db: dict, run: RunDir, ray_is_ours: bool, secret:
         app["runtime_env"].setdefault("env_vars", {})[variable] = secret()
         lines.setdefault(f"pw {variable}", f"local: {variable} from {run.label}/secret → runtime_env env_vars "
                                            "(the Ray at --address was not started by tools/up)")
+
+
+def pod_secrets_from_run_dir(service: dict, run: RunDir, local: LocalConfig, *, ray_is_ours: bool) -> None:
+    """Every other variable the Ray containers read from a Secret (valueFrom.secretKeyRef), such as Aana's
+    WEBHOOK__HMAC_SECRET from the Secret aana-webhook, gets a local value as the database password does:
+    generated once into <run>/secret-<secret>-<key> (0600), never written in Git, and given to the Ray head's
+    environment (or, on a Ray tools/up did not start, to every application's env_vars)."""
+    head = next((g for g in RayServiceView(service).groups if g.is_head), None)
+    for container in head.ray_containers if head else ():
+        for name, entry in sorted(container.env.items()):
+            ref = as_dict(as_dict(entry.get("valueFrom")).get("secretKeyRef"))
+            if not ref or name in local.password_vars or name in local.secret_env:
+                continue
+            file = re.sub(r"[^A-Za-z0-9_.-]", "_", f"secret-{ref.get('name')}-{ref.get('key')}")
+            local.secret_env[name] = local_secret(run.path, file)
+            if ray_is_ours:
+                local.lines.append(f"local: {name} from {run.label}/{file} → the Ray head's environment "
+                                   f"(in the cluster: the pod env from Secret {ref.get('name')})")
+                continue
+            for app in local.config["applications"]:
+                app.setdefault("runtime_env", {}).setdefault("env_vars", {})[name] = local.secret_env[name]
+            local.lines.append(f"local: {name} from {run.label}/{file} → runtime_env env_vars (the Ray at "
+                               "--address was not started by tools/up)")

@@ -16,7 +16,7 @@ from raygitops.errors import UserError
 from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate
 from raygitops.local.gcsft import check_head_restart, local_gcs_ft, start_ray_with_gcs_ft, start_redis
 from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
-from raygitops.local.localize import LocalConfig, localize
+from raygitops.local.localize import LocalConfig, localize, pod_secrets_from_run_dir
 from raygitops.local.processes import (
     become_subreaper,
     free_ports,
@@ -88,6 +88,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     local = localize(rendered, root=root, run=run, working_dir_url=config.working_dir_url, serve_port=serve_port,
                      pg_port=pg_port, ray_is_ours=options.address is None, secret=lambda: local_secret(run.path))
     aana_data_into_run_dir(local, config, run)
+    pod_secrets_from_run_dir(service, run, local, ray_is_ours=options.address is None)
     if options.address is None:
         require_free_port(local.serve_port, "Serve HTTP", fix="stop what listens there, or choose another with --port")
     local.gcs_ft = local_gcs_ft(gcs_ft_of(service), run, redis_port=redis_port if options.address is None else None,
@@ -135,6 +136,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
         # (ray/dashboard/consts.py), then exits; on 2 busy cores that is not enough.
         env.setdefault("RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT", "180")
         env.update({variable: secret for variable in local.password_vars if secret})
+        env.update(local.secret_env)
         if ft:
             head = start_ray_with_gcs_ft(run, options, ft, env, stack, console)
         else:

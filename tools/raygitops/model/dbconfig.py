@@ -19,6 +19,13 @@ DB_VARS = ("DB_CONFIG", "API_SERVICE_DB_CONFIG")
 PASSWORD_VAR = "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"
 # What Aana needs to connect; anything else has a default.
 REQUIRED_FIELDS = {"sqlite": ("path",), "postgresql": ("host", "port", "user", "database")}
+# Aana's settings model (aana 0.2.4, aana/configs/db.py): DbSettings is a pydantic-settings BaseSettings
+# (extra="forbid") with these keys, and datastore_config is SQLiteConfig | PostgreSQLConfig, TypedDicts that
+# inherit the forbid: a key of neither fails validation in every replica. port and the pool settings are
+# ints (pydantic's lax mode takes "5432", not "5432.0").
+TOP_LEVEL_KEYS = ("datastore_type", "datastore_config", "pool_size", "max_overflow", "pool_recycle")
+DATASTORE_FIELDS = {"sqlite": ("path",), "postgresql": ("host", "port", "user", "password", "database")}
+WHOLE_NUMBERS = ("pool_size", "max_overflow", "pool_recycle")
 
 _UNQUOTED_REF = re.compile(r'(?<!")\$\{\w+\}(?!")')
 _WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -58,6 +65,30 @@ def parse_db_config(value: str) -> ParsedDbConfig:
             return ParsedDbConfig(None, "is not a JSON object")
         return ParsedDbConfig(data, None, placeholders)
     return ParsedDbConfig(None, f"is not JSON ({err})")
+
+
+def shape_problems(db_config: dict, kind: str) -> list[str]:
+    """What Aana's DbSettings refuses beyond missing fields: keys it forbids and values that are no whole number.
+    `kind` is the datastore_type, already known to be sqlite or postgresql."""
+    problems = [f"has key '{key}', which Aana's DbSettings forbids (keys: {', '.join(TOP_LEVEL_KEYS)})"
+                for key in sorted(set(db_config) - set(TOP_LEVEL_KEYS), key=str)]
+    problems += [f"{key} must be a whole number, got {db_config[key]!r}"
+                 for key in WHOLE_NUMBERS if key in db_config and not _whole_number(db_config[key])]
+    store = db_config.get("datastore_config")
+    if isinstance(store, dict):
+        fields = DATASTORE_FIELDS[kind]
+        problems += [f"datastore_config has '{key}', which {kind} does not take (fields: {', '.join(fields)})"
+                     for key in sorted(set(store) - set(fields), key=str)]
+        if "port" in fields and store.get("port") not in (None, "") and not _whole_number(store["port"]):
+            problems.append(f"datastore_config port must be a whole number, got {store['port']!r}")
+    return problems
+
+
+def _whole_number(value: object) -> bool:
+    """An int as pydantic's lax mode reads one (5432 or "5432"), or a whole ${VAR} that Ray expands."""
+    if isinstance(value, str):
+        return value.strip().isdigit() or _WHOLE_REF.match(value) is not None
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def exact_db_config(value: object) -> dict | None:

@@ -10,6 +10,7 @@ in the Ray image, before any of the apps' code is on disk.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -32,6 +33,13 @@ def main(argv: list[str]) -> int:
     url = os.environ.get("WORKING_DIR_URL", "")
     if not url:
         print("migrate: WORKING_DIR_URL is not set (it comes from the raygitops-env ConfigMap)", file=sys.stderr)
+        return 2
+    aana_apps = os.environ.get(AANA_APPS, "").split()
+    if aana_apps and importlib.util.find_spec("aana") is None:
+        # Checked first, so nothing is half-migrated: the plain rayproject/ray image has no Aana.
+        print(f"migrate: this image has no Aana, so it cannot run `aana migrate` for {' '.join(aana_apps)} (nor "
+              "serve those apps): set images.ray-image in raygitops.yaml to an image with requirements-aana.txt "
+              "installed (rayproject/ray has none)", file=sys.stderr)
         return 2
     workdir = argv[1] if len(argv) > 1 else tempfile.mkdtemp(prefix="raygitops-migrate-")
     archive = os.path.join(workdir, "working_dir.zip")
@@ -56,7 +64,7 @@ def main(argv: list[str]) -> int:
     # TMP_DATA_DIR names the replicas' shared volume, which this Job does not mount: importing Aana
     # creates that directory, so the Job's gets one in its work directory.
     aana_env = {**os.environ, "TMP_DATA_DIR": os.path.join(workdir, "aana_data")}
-    for app in os.environ.get(AANA_APPS, "").split():
+    for app in aana_apps:
         print(f"migrate: aana migrate {app}", flush=True)
         code = subprocess.call([sys.executable, "-c", AANA_CLI, "migrate", app], cwd=code_dir, env=aana_env)
         if code != 0:

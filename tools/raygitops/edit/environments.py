@@ -76,8 +76,8 @@ def add_environment(root: Path, name: str, *, source: str, protect: bool = False
     edit.files[kustomization] = doc.dumps()
     leftovers = [rel for rel, text in edit.files.items() if re.search(rf"(?<![\w-]){re.escape(old_ns)}(?![\w-])", text)]
     assert not leftovers, leftovers   # _retarget replaced them all
-    edit.files[OPERATOR_VALUES] = _with_watched_namespace(root, new_ns)
-    edit.files[OPERATOR_NAMESPACES] = _with_namespace_document(root, old_ns, new_ns)
+    edit.files[OPERATOR_VALUES] = with_watched_namespace(root, new_ns)
+    edit.files[OPERATOR_NAMESPACES] = with_namespace_document(root, old_ns, new_ns)
     config = _config_with_copied_settings(root, source, name)
     if config is not None:
         edit.files[CONFIG_FILE] = config
@@ -106,7 +106,8 @@ def _retarget(text: str, source: str, name: str, old_ns: str, new_ns: str) -> st
     return re.sub(rf"^# {re.escape(source)}(?=:|'s )", f"# {name}", text, flags=re.M)
 
 
-def _with_watched_namespace(root: Path, namespace: str) -> str:
+def with_watched_namespace(root: Path, namespace: str) -> str:
+    """base/kuberay-operator/values.yaml with `namespace` in watchNamespace (in its sorted place), comments kept."""
     doc = load_for_edit(root / OPERATOR_VALUES, root)
     watched = ensure_list(doc.data, "watchNamespace")
     if namespace not in watched:
@@ -126,7 +127,9 @@ def _namespace_documents(doc) -> list[tuple[int, str]]:
             if isinstance(d, dict) and d.get("kind") == "Namespace" and isinstance(d.get("metadata"), dict)]
 
 
-def _with_namespace_document(root: Path, template_ns: str, namespace: str) -> str:
+def with_namespace_document(root: Path, template_ns: str, namespace: str) -> str:
+    """base/kuberay-operator/namespace.yaml with a Namespace document for `namespace`, a copy of template_ns's
+    (else of the last environment's); unchanged when it is there already."""
     doc = load_for_edit(root / OPERATOR_NAMESPACES, root)
     found = _namespace_documents(doc)
     if any(n == namespace for _, n in found):

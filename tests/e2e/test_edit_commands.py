@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import SHARED, run_tool
@@ -97,3 +98,20 @@ def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(
     refused = run_tool(repo_copy, "set", "dev", "ray-version", "2.47.0")
     assert refused.returncode == 2 and "ray-version is not per environment" in refused.stderr
     assert "reaches every environment at once" in refused.stderr and snapshot(repo_copy) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (("env", "add", "Bad_Name", "--from", "staging"), "'Bad_Name' cannot name an environment"),
+    (("env", "add", "prod", "--from", "staging"), "overlays/prod exists already"),
+    (("promote", "dev", "prod"), "would skip staging"),
+    (("import", "{tmp}/deployment.yaml", "--env", "adopted"), "expected one RayService, found 0"),
+    (("import", "{tmp}/missing.yaml", "--env", "adopted"), "missing.yaml: file not found"),
+])
+def test_a_refused_command_leaves_the_tree_untouched(repo_copy, tmp_path, args, message):
+    (tmp_path / "deployment.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, *(arg.format(tmp=tmp_path) for arg in args))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(repo_copy) == before

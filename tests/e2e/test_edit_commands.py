@@ -85,6 +85,18 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     assert run_tool(repo_copy, "validate").returncode == 0
 
 
+def test_removing_prod_on_purpose_takes_its_cluster_layer_with_it(repo_copy):
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, "env", "remove", "prod", "--unprotect")
+    assert result.returncode == 0, result.stderr
+    assert not (repo_copy / "clusters").exists()   # clusters/prod/eu-west built on overlays/prod: it goes too
+    removed = [rel for rel in changed_files(before, snapshot(repo_copy)) if rel not in snapshot(repo_copy)]
+    assert sorted(rel for rel in before if rel.startswith(("overlays/prod/", "clusters/prod/"))) == removed
+    assert "prod/eu-west: new cluster (environment removed)" in result.stdout   # tools/diff shows that cluster too
+    assert "`argocd app delete aana-prod --cascade` and `argocd app delete aana-prod-eu-west --cascade`" in result.stdout
+    assert run_tool(repo_copy, "validate").returncode == 0
+
+
 def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(repo_copy):
     ray = yaml.safe_load((repo_copy / "raygitops.yaml").read_text())["versions"]["ray"]
     before = snapshot(repo_copy)

@@ -119,7 +119,8 @@ class _Side:
 
 
 def is_layer(name: str) -> bool:
-    return "/" in name.rstrip("/")
+    """<env>/<cluster>; a setup directory's name ends with / (argocd/root/)."""
+    return "/" in name and not name.endswith("/")
 
 
 def target_path(name: str) -> str:

@@ -254,9 +254,11 @@ def _compare_environments(base: _Side, head: _Side, judge: _Judge, *, memo: Inpu
             status[name] = CHANGED
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
+    def hints(name: str) -> list[str]:   # a layer's are its environment's: said once, there
+        return [] if is_layer(name) else _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name)
+
     out = [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                        judge, [] if is_layer(name) else _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name))
-           for name in names]
+                        judge, hints(name)) for name in names]
     for env in out:
         if not env.is_layer:
             env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)

@@ -169,9 +169,8 @@ def _setting(data, section: str, key: str):
 
 def _app_lists(data) -> list:
     """applications[].environments: an app that lists them runs only there (config_schema.py)."""
-    apps = data.get("applications")
-    return [app["environments"] for app in apps if isinstance(app, dict) and isinstance(app.get("environments"), list)] \
-        if isinstance(apps, list) else []
+    apps = data.get("applications") if isinstance(data.get("applications"), list) else []
+    return [app["environments"] for app in apps if isinstance(app, dict) and isinstance(app.get("environments"), list)]
 
 
 def _manual_sync_applications(root: Path) -> set[str]:

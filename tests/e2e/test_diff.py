@@ -237,8 +237,27 @@ def test_the_report_says_how_many_clusters_a_change_reaches(git_repo):
     assert environment(data, "prod")["verdict"] == NEW_CLUSTER   # autoscalerOptions is hashed
     text = diff(git_repo, "HEAD~1", "HEAD").stdout
     assert "  reaches 2 clusters: Argo CD's own (aana-prod) and eu-west (aana-prod-eu-west)" in text
-    assert text.count("reaches ") == 1   # staging runs on one cluster: no line
+    assert text.count("reaches 2") == 1 and "staging: new cluster\n  reaches" not in text   # staging: one cluster, no line
+    assert "prod/eu-west: new cluster\n  reaches 1 cluster: eu-west (aana-prod-eu-west)" in text   # the layer's own
     assert "| prod | **new cluster** | 1 | 2 |" in diff(git_repo, "HEAD~1", "HEAD", "--format", "markdown").stdout
+
+
+def test_a_change_to_a_cluster_layer_alone_is_diffed_as_that_cluster(git_repo):
+    edit(git_repo, "clusters/prod/eu-west/rayservice-patch.yaml", "redis.aana-prod.eu-west.example.internal:6379",
+         "redis-2.aana-prod.eu-west.example.internal:6379")
+    commit(git_repo)
+    data = report(git_repo, "HEAD~1", "HEAD")
+    layer = environment(data, "prod/eu-west")
+    assert (layer["verdict"], layer["path"], layer["clusters"]) == (NEW_CLUSTER, "clusters/prod/eu-west", 1)
+    assert change_at(layer, "spec.rayClusterConfig.gcsFaultToleranceOptions.redisAddress")["after"] == \
+        "redis-2.aana-prod.eu-west.example.internal:6379"
+    assert environment(data, "prod")["status"] == "unchanged"   # Argo CD's own cluster gets nothing
+    text = diff(git_repo, "HEAD~1", "HEAD").stdout
+    assert "prod/eu-west: new cluster\n  reaches 1 cluster: eu-west (aana-prod-eu-west)" in text
+    assert diff(git_repo, "HEAD~1", "HEAD", "--name-only").stdout == "clusters/prod/eu-west\n"
+    only = json.loads(diff(git_repo, "HEAD~1", "HEAD", "--format", "json", "--",
+                           "clusters/prod/eu-west/rayservice-patch.yaml").stdout)
+    assert [env["name"] for env in only["environments"]] == ["prod/eu-west"]
 
 
 _FT = {"redisAddress": "redis:6379", "redisPassword": {"valueFrom": {"secretKeyRef": {"name": "r", "key": "password"}}}}
@@ -302,13 +321,15 @@ def test_image_change_rolls_a_new_cluster_where_the_image_is_used(git_repo):
     regen(git_repo)
     commit(git_repo, "cpu image")
 
+    layers = [(env, f"{env}/{layer.name}") for env in overlays(git_repo)     # clusters/<env>/<cluster>: <env>'s image
+              for layer in sorted((git_repo / "clusters" / env).glob("*")) if (layer / "kustomization.yaml").is_file()]
     environments = overlays(git_repo)
     gpu_users = {env for env in environments if any(i.endswith("-py312-gpu") for i in container_images(git_repo, env))}
     assert "prod" in gpu_users and not {"dev", "staging"} & gpu_users
 
     gpu_only = report(git_repo, "HEAD~2", "HEAD~1")
     assert {e["name"]: e["verdict"] for e in gpu_only["environments"] if not e.get("setup")} == {
-        env: NEW_CLUSTER if env in gpu_users else None for env in environments}
+        name: NEW_CLUSTER if env in gpu_users else None for env, name in [*zip(environments, environments), *layers]}
     prod = environment(gpu_only, "prod")
     image = change_at(prod, f"{GPU_GROUP}.template.spec.containers[ray-worker].image")
     assert image["after"].endswith("-py312-gpu")
@@ -319,7 +340,7 @@ def test_image_change_rolls_a_new_cluster_where_the_image_is_used(git_repo):
 
     everywhere = report(git_repo, "HEAD~1", "HEAD")
     assert {e["name"]: e["verdict"] for e in everywhere["environments"] if not e.get("setup")} == dict.fromkeys(
-        environments, NEW_CLUSTER)
+        [*environments, *(name for _, name in layers)], NEW_CLUSTER)
 
 
 def test_upgrade_strategy_none_applies_nothing(git_repo):
@@ -405,8 +426,9 @@ def test_pvc_change_is_a_kubernetes_apply_and_other_overlays_render_the_same(git
         [change] = env["changes"]
         assert (env["verdict"], change["kind"], change["impact"]) == (IN_PLACE, "PersistentVolumeClaim", "Kubernetes apply")
         assert change["note"].startswith("the volume of Ray head, Ray cpu-workers")
-    # The cache holds exactly the renders done: every overlay on both sides.
-    assert len(list((git_repo / ".run/render-cache").glob("*.yaml"))) == 2 * len(overlays(git_repo))
+    # The cache holds exactly the renders done: every overlay and cluster layer on both sides.
+    layers = list((git_repo / "clusters").glob("*/*/kustomization.yaml"))
+    assert len(list((git_repo / ".run/render-cache").glob("*.yaml"))) == 2 * (len(overlays(git_repo)) + len(layers))
 
 
 def test_hook_job_and_the_config_map_it_mounts(git_repo):
@@ -509,20 +531,21 @@ def test_stat_name_only_and_paths_after_dashes_work_as_in_git(git_repo):
     commit(git_repo)
     full = report(git_repo, "HEAD~1", "HEAD")
     changed = [env for env in full["environments"] if env["changes"]]
-    assert [env["name"] for env in changed] == ["prod", "staging"]
+    # prod's cluster layer clusters/prod/eu-west builds on overlays/prod: prod's change reaches it too.
+    assert [env["name"] for env in changed] == ["prod", "prod/eu-west", "staging"]
     names = diff(git_repo, "HEAD~1", "HEAD", "--name-only")
-    assert (names.returncode, names.stdout) == (0, "overlays/prod\noverlays/staging\n")
+    assert (names.returncode, names.stdout) == (0, "overlays/prod\nclusters/prod/eu-west\noverlays/staging\n")
     stat = diff(git_repo, "HEAD~1", "HEAD", "--stat", "--exit-code")
     assert stat.returncode == 1
     *rows, total = stat.stdout.splitlines()
-    assert [row.split(" | ")[0].strip() for row in rows] == ["overlays/prod", "overlays/staging"]
+    assert [row.split(" | ")[0].strip() for row in rows] == ["overlays/prod", "clusters/prod/eu-west", "overlays/staging"]
     for row, env in zip(rows, changed):
         assert row.endswith(f"{len(env['changes'])} change{'s' * (len(env['changes']) != 1)} · {env['verdict']}")
-    assert total.startswith(" 2 environments changed, ")
+    assert total.startswith(" 3 environments changed, ")
 
     for pathspec in (["overlays/prod"], ["prod"], ["overlays/prod/serve.yaml"], ["overlays/prod", "prod"]):
         only = json.loads(diff(git_repo, "HEAD~1", "HEAD", "--format", "json", "--", *pathspec).stdout)
-        assert [env["name"] for env in only["environments"]] == ["prod"], pathspec
+        assert [env["name"] for env in only["environments"]] == ["prod", "prod/eu-west"], pathspec
         assert environment(only, "prod") == environment(full, "prod")
     inside = subprocess.run([sys.executable, "-m", "raygitops", "diff", "HEAD~1", "HEAD", "--name-only", "--",
                              "."], cwd=git_repo / "overlays/staging", env=dict(os.environ, RAYGITOPS_ROOT=str(git_repo)),
@@ -550,7 +573,7 @@ def test_default_base_is_the_merge_base_with_main_and_head_the_working_tree(git_
     edit(git_repo, "overlays/dev/generated/serve-config.yaml", "top_k: 5", "top_k: 9")   # not committed
     data = report(git_repo)
     assert data["base"].startswith("merge-base of main") and data["head"] == "working tree (1 uncommitted files)"
-    assert {e["name"] for e in data["environments"] if e["verdict"]} == {"dev", "prod"}
+    assert {e["name"] for e in data["environments"] if e["verdict"]} == {"dev", "prod", "prod/eu-west"}
 
     dirty = diff(git_repo, "--require-clean")
     assert dirty.returncode == 2

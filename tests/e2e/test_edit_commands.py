@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import SHARED, run_tool
@@ -84,6 +85,18 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     assert run_tool(repo_copy, "validate").returncode == 0
 
 
+def test_removing_prod_on_purpose_takes_its_cluster_layer_with_it(repo_copy):
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, "env", "remove", "prod", "--unprotect")
+    assert result.returncode == 0, result.stderr
+    assert not (repo_copy / "clusters").exists()   # clusters/prod/eu-west built on overlays/prod: it goes too
+    removed = [rel for rel in changed_files(before, snapshot(repo_copy)) if rel not in snapshot(repo_copy)]
+    assert sorted(rel for rel in before if rel.startswith(("overlays/prod/", "clusters/prod/"))) == removed
+    assert "prod/eu-west: new cluster (environment removed)" in result.stdout   # tools/diff shows that cluster too
+    assert "`argocd app delete aana-prod --cascade` and `argocd app delete aana-prod-eu-west --cascade`" in result.stdout
+    assert run_tool(repo_copy, "validate").returncode == 0
+
+
 def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(repo_copy):
     ray = yaml.safe_load((repo_copy / "raygitops.yaml").read_text())["versions"]["ray"]
     before = snapshot(repo_copy)
@@ -97,3 +110,20 @@ def test_set_pins_an_image_build_for_one_environment_and_refuses_a_global_value(
     refused = run_tool(repo_copy, "set", "dev", "ray-version", "2.47.0")
     assert refused.returncode == 2 and "ray-version is not per environment" in refused.stderr
     assert "reaches every environment at once" in refused.stderr and snapshot(repo_copy) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (("env", "add", "Bad_Name", "--from", "staging"), "'Bad_Name' cannot name an environment"),
+    (("env", "add", "prod", "--from", "staging"), "overlays/prod exists already"),
+    (("promote", "dev", "prod"), "would skip staging"),
+    (("import", "{tmp}/deployment.yaml", "--env", "adopted"), "expected one RayService, found 0"),
+    (("import", "{tmp}/missing.yaml", "--env", "adopted"), "missing.yaml: file not found"),
+])
+def test_a_refused_command_leaves_the_tree_untouched(repo_copy, tmp_path, args, message):
+    (tmp_path / "deployment.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+    before = snapshot(repo_copy)
+    result = run_tool(repo_copy, *(arg.format(tmp=tmp_path) for arg in args))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(repo_copy) == before

@@ -65,9 +65,13 @@ def repo(template, tmp_path) -> Path:
 
 
 def verdicts(report) -> dict[str, str | None]:
-    """Each environment's verdict (tools/diff's setup sections, argocd/ and the operator, left out)."""
-    return {env.name: (env.verdict if env.status != UNCHANGED else UNCHANGED) for env in report.environments
-            if not env.name.endswith("/")}
+    """Each environment's verdict (tools/diff's setup sections, argocd/ and the operator, left out). A cluster
+    layer (prod/eu-west, on prod's other cluster) is promoted with its environment: checked, then left out."""
+    found = {env.name: (env.verdict if env.status != UNCHANGED else UNCHANGED) for env in report.environments
+             if not env.name.endswith("/")}
+    layers = {name: verdict for name, verdict in found.items() if "/" in name}
+    assert layers and all(verdict == found[name.split("/")[0]] for name, verdict in layers.items()), found
+    return {name: verdict for name, verdict in found.items() if name not in layers}
 
 
 def generated_changes(root: Path) -> list[str]:
@@ -158,3 +162,32 @@ def test_promote_dry_run_from_the_command_line_writes_nothing(repo):
     assert generated_changes(repo) == []
     refused = run_tool(repo, "promote", "dev", "prod")
     assert refused.returncode == 2 and "would skip staging" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_regen_check_fails_on_a_hand_edited_pin_and_on_a_pinned_commit_that_is_gone(repo):
+    assert run_tool(repo, "regen", "--check").returncode == 0
+    pins = repo / "overlays/staging/pins.yaml"
+    pinned = re.search(r"(?m)^code: (\w+)", pins.read_text()).group(1)
+    # A hand edit to another commit (one that exists and holds apps/): the generated files name the old one.
+    other = git(repo, "rev-parse", "HEAD~1")
+    assert other != pinned
+    pins.write_text(pins.read_text().replace(f"code: {pinned}", f"code: {other}"))
+    stale = run_tool(repo, "regen", "--check")
+    assert stale.returncode == 1, stale.stderr
+    assert "stale: overlays/staging/generated/kustomization.yaml" in stale.stderr
+    assert f"+# Code: {other}" in stale.stderr and "run tools/regen and commit the result" in stale.stderr
+    assert "Traceback" not in stale.stderr
+    git(repo, "checkout", "--", "overlays/staging/pins.yaml")
+    assert run_tool(repo, "regen", "--check").returncode == 0
+    # History rewritten under the pin (a force-push): the files still agree, but the commit is gone.
+    shutil.rmtree(repo / ".git")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "t")
+    git(repo, "config", "user.email", "t@example.com")
+    commit(repo, "rewritten")
+    gone = run_tool(repo, "regen", "--check")
+    assert gone.returncode == 2, gone.stderr   # bad input (errors.py): the pin names nothing to check against
+    # prod and staging are both pinned there; the first one checked is named, with its file and the fix.
+    assert re.match(rf"error: overlays/(prod|staging)/pins.yaml: pinned code '{pinned}' is no commit of this "
+                    r"repository — pin a commit or tag that exists", gone.stderr), gone.stderr
+    assert "Traceback" not in gone.stderr

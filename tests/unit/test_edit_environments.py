@@ -46,6 +46,9 @@ def test_a_copy_of_prod_gets_its_policy_settings_and_is_told_about_protection():
     edit = add_environment(REPO, "prod-eu", source="prod")
     config = yaml.safe_load(edit.files["raygitops.yaml"])
     assert "prod-eu" in config["policies"]["require_digest"]
+    assert "prod-eu" in config["policies"]["gcs_ft_required"]   # the copy has prod's GCS FT; the policy holds it
+    assert "prod-eu" not in config["promotion"]["order"]        # where it goes is a decision
+    assert not any(rel.startswith("clusters/") for rel in edit.files)   # prod's other clusters are prod's
     assert config["policies"]["severity"]["prod-eu"] == config["policies"]["severity"]["prod"]
     assert "argocd/protected-environments.yaml" not in edit.files
     assert any("prod is protected from deletion and prod-eu is not" in note for note in edit.notes)
@@ -78,14 +81,38 @@ def test_a_protected_environment_is_removed_only_on_purpose():
         remove_environment(REPO, "prod")
     assert "--unprotect" in error.value.fix and "argocd app delete aana-prod --cascade" in error.value.fix
     edit = remove_environment(REPO, "prod", unprotect=True)
+    # Its cluster layers build on overlays/prod: they go too, and their Applications by hand.
+    assert edit.remove_trees == ["overlays/prod", "clusters/prod"]
+    assert any(note.startswith("step 2") and "`argocd app delete aana-prod --cascade` and "
+               "`argocd app delete aana-prod-eu-west --cascade`" in note for note in edit.notes)
     # Only the lines that name prod go; the comments around them stay.
     assert added_lines("argocd/environments.yaml", edit.files["argocd/environments.yaml"]) == [
         "-          - path: overlays/prod", "-            exclude: true"]
     assert sorted(added_lines("raygitops.yaml", edit.files["raygitops.yaml"])) == sorted([
         "-  order: [dev, staging, prod]", "+  order: [dev, staging]", "-  require_digest: [prod]", "-  severity:",
-        "-    prod: {image-digest: warning}", "+  require_digest: []", "+  severity: {}"])
+        "-    prod: {image-digest: warning}", "+  require_digest: []", "+  severity: {}",
+        "-  gcs_ft_required: [prod]", "+  gcs_ft_required: []"])
+    assert "prod" not in yaml.safe_load(edit.files["raygitops.yaml"])["policies"]["gcs_ft_required"]
     assert "overlays/prod" not in edit.files["argocd/protected-environments.yaml"]
     assert "overlays/prod" not in edit.files["argocd/environments.yaml"]
     assert "aana-prod" not in yaml.safe_load(edit.files["argocd/project.yaml"])["spec"]["syncWindows"][0]["applications"]
     assert "prod" not in yaml.safe_load(edit.files["raygitops.yaml"])["policies"]["require_digest"]
     assert any("argocd app delete aana-prod --cascade" in note for note in edit.notes)
+
+
+def test_apps_that_list_their_environments_follow_an_added_and_a_removed_environment(repo_copy):
+    # As `raygitops import` leaves them: the apps that ran before list every environment.
+    config = repo_copy / "raygitops.yaml"
+    text = config.read_text()
+    text = text.replace("    route_prefix: /text_stats\n", "    route_prefix: /text_stats\n    environments: [dev, prod, staging]\n")
+    text = text.replace("    route_prefix: /language\n", "    route_prefix: /language\n    environments: [dev]\n")
+    config.write_text(text)
+    added = yaml.safe_load(add_environment(repo_copy, "qa", source="staging").files["raygitops.yaml"])
+    environments = {app["name"]: app.get("environments") for app in added["applications"]}
+    assert environments["text_stats"] == ["dev", "prod", "staging", "qa"]
+    assert environments["language"] == ["dev"]          # staging does not run it, so neither does qa
+    assert environments["main"] is None                 # every environment runs it
+    removed = yaml.safe_load(remove_environment(repo_copy, "staging").files["raygitops.yaml"])
+    environments = {app["name"]: app.get("environments") for app in removed["applications"]}
+    assert environments["text_stats"] == ["dev", "prod"]
+    assert environments["language"] == ["dev"]

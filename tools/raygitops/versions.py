@@ -33,8 +33,8 @@ _TAG = re.compile(
 _CUSTOM = re.compile(r"(?:^|[-_])ray-(\d+\.\d+(?:\.\d+)?)(?=$|[-_])")
 
 
-def _split(image: str) -> tuple[str, str | None, str | None]:
-    """repository, tag, digest of an image reference (a registry port is not a tag)."""
+def split_image(image: str) -> tuple[str, str | None, str | None]:
+    """repository, tag, digest of an image reference (a registry port is not a tag): split_image("r/x:1@sha256:…")."""
     name, _, digest = image.partition("@")
     slash = name.rfind("/")
     colon = name.rfind(":")
@@ -56,7 +56,7 @@ def parse_ray_image(image: str) -> RayImageTag | None:
     """
     if not isinstance(image, str):
         return None
-    repo, tag, digest = _split(image.strip())
+    repo, tag, digest = split_image(image.strip())
     if not _is_ray_repo(repo):
         return None
     if tag is None:
@@ -82,7 +82,7 @@ def ray_version_in_image(image: str) -> str | None:
         return parsed.ray_version
     if not isinstance(image, str):
         return None
-    _, tag, _ = _split(image.strip())
+    _, tag, _ = split_image(image.strip())
     found = _CUSTOM.findall(tag or "")
     # Two candidates ("ray-2.9-ray-2.10") mean we cannot tell which one is Ray's.
     return found[0] if len(found) == 1 else None

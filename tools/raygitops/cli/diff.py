@@ -78,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
 def environments_of(paths: list[str], root: Path) -> tuple[str, ...]:
     """The environment names a pathspec names: overlays/<env> or anything under it (relative to the
-    current directory), `overlays` for all, or a bare environment name."""
+    current directory; its cluster layers come with it), clusters/<env>/<cluster> or anything under it
+    (that layer alone), `overlays` for all, or a bare environment name."""
     from raygitops.errors import UserError
 
-    overlays = (root / "overlays").resolve()
+    overlays, clusters = (root / "overlays").resolve(), (root / "clusters").resolve()
     names: list[str] = []
     for raw in paths:
         path = Path(os.path.abspath(raw))
@@ -89,9 +90,11 @@ def environments_of(paths: list[str], root: Path) -> tuple[str, ...]:
             return ()
         if path.is_relative_to(overlays):
             names.append(path.relative_to(overlays).parts[0])
+        elif path.is_relative_to(clusters) and len(path.relative_to(clusters).parts) >= 2:
+            names.append("/".join(path.relative_to(clusters).parts[:2]))   # a cluster layer: <env>/<cluster>
         elif "/" not in raw and not path.exists():   # not a path here: an environment's name
             names.append(raw)
         else:
-            raise UserError(f"{raw} is not in an environment", fix="give overlays/<env>, a file in it, or the "
-                                                                    "environment's name")
+            raise UserError(f"{raw} is not in an environment", fix="give overlays/<env>, clusters/<env>/<cluster>, "
+                                                                    "a file in one, or the environment's name")
     return tuple(dict.fromkeys(names))

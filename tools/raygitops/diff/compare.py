@@ -59,6 +59,15 @@ class EnvironmentDiff:
     clusters: list[str] = field(default_factory=list)
 
     @property
+    def path(self) -> str:
+        return target_path(self.name)
+
+    @property
+    def is_layer(self) -> bool:
+        """clusters/<env>/<cluster>, named <env>/<cluster>: what that one cluster of the environment runs."""
+        return is_layer(self.name)
+
+    @property
     def cluster_count(self) -> int:
         return 1 + len(self.clusters)
 
@@ -109,11 +118,25 @@ class _Side:
     environments: dict         # name → overlay directory
 
 
+def is_layer(name: str) -> bool:
+    """<env>/<cluster>; a setup directory's name ends with / (argocd/root/)."""
+    return "/" in name and not name.endswith("/")
+
+
+def target_path(name: str) -> str:
+    """The directory a diff target renders: overlays/<env>, clusters/<env>/<cluster> (named <env>/<cluster>),
+    or a setup directory (named with its trailing /)."""
+    return name.rstrip("/") if name.endswith("/") else f"{CLUSTERS}/{name}" if is_layer(name) else f"overlays/{name}"
+
+
 def _side(label: str, root: Path) -> _Side:
     overlays = root / "overlays"
     found = sorted(p for p in overlays.iterdir() if is_kustomization(p)) if overlays.is_dir() else []
+    # Each cluster layer is a target of its own, rendered and judged as an environment is: a change under
+    # clusters/<env>/<cluster>/ alone reaches that cluster only, and a change to overlays/<env> reaches it too.
+    layers = {f"{p.parent.name}/{p.name}": p for p in sorted((root / CLUSTERS).glob("*/*")) if is_kustomization(p)}
     setup = {f"{rel}/": root / rel for rel in SETUP_DIRS if is_kustomization(root / rel)}
-    return _Side(label, root, {**{p.name: p for p in found}, **setup})
+    return _Side(label, root, {**{p.name: p for p in found}, **layers, **setup})
 
 
 def compare(root: Path, options: DiffOptions) -> DiffReport:
@@ -204,8 +227,9 @@ class _Judge:
         side = resource.after or resource.before or {}
         api_version, kind = side.get("apiVersion"), side.get("kind")
         schema = self.schema_of(api_version, kind) if isinstance(api_version, str) and isinstance(kind, str) else None
+        # Git history is searched for overlays/<env> only: a cluster layer's lifted block goes without a baseline.
         baseline = (self.finder.find(env, resource.resource) if self.finder and not env.endswith("/")
-                    and lifts_block(resource, self.setup) else None)
+                    and not is_layer(env) and lifts_block(resource, self.setup) else None)
         return classify(resource, setup=self.setup, environment=environment, schema=schema, baseline=baseline)
 
 
@@ -214,9 +238,9 @@ def _compare_environments(base: _Side, head: _Side, judge: _Judge, *, memo: Inpu
     names = sorted(set(base.environments) | set(head.environments), key=lambda n: (n.endswith("/"), n))
     unknown = [name for name in only or () if name not in names]
     if unknown:
-        raise UserError(f"no environment {unknown[0]} at BASE or HEAD", file=f"overlays/{unknown[0]}",
-                        fix=f"use one of: {', '.join(n for n in names if not n.endswith('/'))}")
-    names = [name for name in names if not only or name in only]
+        raise UserError(f"no environment {unknown[0]} at BASE or HEAD", file=target_path(unknown[0]),
+                        fix=f"use one of: {', '.join(n for n in names if not n.endswith('/') and not is_layer(n))}")
+    names = [name for name in names if not only or name in only or (is_layer(name) and name.split("/")[0] in only)]
     to_render: list[tuple[_Side, str]] = []
     status: dict[str, str] = {}
     for name in names:
@@ -230,11 +254,14 @@ def _compare_environments(base: _Side, head: _Side, judge: _Judge, *, memo: Inpu
             status[name] = CHANGED
             to_render += [(base, name), (head, name)]
     rendered = _render(to_render, cache_root, jobs, memo)
+    def hints(name: str) -> list[str]:   # a layer's are its environment's: said once, there
+        return [] if is_layer(name) else _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name)
+
     out = [_environment(name, status[name], rendered.get((base.label, name)), rendered.get((head.label, name)),
-                        judge, _regen_hints(base, head, name) + ray_bump_hints(base.root, head.root, name))
-           for name in names]
+                        judge, hints(name)) for name in names]
     for env in out:
-        env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)
+        if not env.is_layer:
+            env.clusters = _cluster_layers(head.root if env.status != ENV_REMOVED else base.root, env.name)
     return out
 
 
@@ -265,7 +292,7 @@ def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
         result = results[side.environments[name]]
         if isinstance(result, UserError):
             message = result.message.replace(f"{side.root}/", "")
-            where = name.rstrip("/") if name.endswith("/") else f"overlays/{name}"
+            where = target_path(name)
             raise UserError(f"{side.label} does not render: {message}", file=where,
                             fix=f"fix the kustomization at {side.label}, or diff against another revision")
         out[(side.label, name)] = result

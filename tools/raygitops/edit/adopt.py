@@ -23,8 +23,8 @@ import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from raygitops.config import load_config
-from raygitops.edit.environments import OPERATOR_NAMESPACES, OPERATOR_VALUES, _with_namespace_document, \
-    _with_watched_namespace, namespace_of
+from raygitops.edit.environments import OPERATOR_NAMESPACES, OPERATOR_VALUES, namespace_of, with_namespace_document, \
+    with_watched_namespace
 from raygitops.edit.overlay import base_rayservice
 from raygitops.edit.adoption import Adoption
 from raygitops.edit.adoptserve import serve_files
@@ -33,7 +33,7 @@ from raygitops.edit.smpdiff import strategic_diff
 from raygitops.errors import UserError
 from raygitops.model.dbconfig import PASSWORD_VAR
 from raygitops.model.pins import ImagePin, image_pin_problem, pins_rel
-from raygitops.versions import _split, parse_ray_image
+from raygitops.versions import parse_ray_image, split_image
 from raygitops.yamlio import LOADER
 
 POSTGRES_COMPONENT = "../../base/components/postgres"
@@ -78,8 +78,8 @@ def adopt(root: Path, path: Path, env: str) -> Adoption:
         raise UserError("serveConfigV2 lists no applications", file=str(path), fix="paste the whole serve config")
     postgres = serve_files(root, adoption, serve)
     _cluster_files(root, adoption, postgres)
-    adoption.edit.files[OPERATOR_VALUES] = _with_watched_namespace(root, namespace_of(env))
-    adoption.edit.files[OPERATOR_NAMESPACES] = _with_namespace_document(root, "", namespace_of(env))
+    adoption.edit.files[OPERATOR_VALUES] = with_watched_namespace(root, namespace_of(env))
+    adoption.edit.files[OPERATOR_NAMESPACES] = with_namespace_document(root, "", namespace_of(env))
     adoption.report.append(f"{env} is not in promotion.order: add it to raygitops.yaml if changes should reach it "
                            "by `raygitops promote`")
     return adoption
@@ -142,7 +142,7 @@ def _target_spec(root: Path, adoption: Adoption, postgres: bool) -> tuple[dict, 
         image = str(ray.get("image", ""))
         gpu = "nvidia.com/gpu" in json.dumps(ray.get("resources") or {}) or getattr(parse_ray_image(image), "is_gpu", False)
         placeholder = _placeholder(config, image, gpu)
-        name, tag, digest = _split(image)
+        name, tag, digest = split_image(image)
         pin = ImagePin(name=name, tag=tag, digest=digest)
         spec_of = next(s for s in config.images if s.placeholder == placeholder)
         default = f"{spec_of.name}:{spec_of.tag(config.versions.ray)}"

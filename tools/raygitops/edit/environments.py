@@ -16,7 +16,7 @@ from raygitops.edit.overlay import existing_environment
 from raygitops.edit.roundtrip import delete_entry, ensure_list, load_for_edit, parse_for_edit
 from raygitops.edit.transaction import Edit
 from raygitops.errors import UserError
-from raygitops.model.environment import GENERATED, OVERLAYS, discover
+from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, discover
 
 OPERATOR_VALUES = "base/kuberay-operator/values.yaml"
 OPERATOR_NAMESPACES = "base/kuberay-operator/namespace.yaml"
@@ -26,8 +26,11 @@ PROJECT = "argocd/project.yaml"
 # The ApplicationSets deploy overlays/<env> into aana-<env> (argocd/environments.yaml), so the name is fixed.
 NAMESPACE_PREFIX = "aana-"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# raygitops.yaml settings that list environments by name; a copy gets its source's.
-_ENVIRONMENT_LISTS = (("policies", "dev_environments"), ("policies", "require_digest"), ("promotion", "order"))
+# raygitops.yaml's per-environment policy lists: a copy is listed where its source is.
+_POLICY_LISTS = (("policies", "dev_environments"), ("policies", "require_digest"), ("policies", "gcs_ft_required"))
+# Every raygitops.yaml setting that lists environments by name (applications[].environments aside):
+# a removed environment leaves them all.
+_ENVIRONMENT_LISTS = (*_POLICY_LISTS, ("promotion", "order"))
 
 
 def namespace_of(env: str) -> str:
@@ -73,8 +76,8 @@ def add_environment(root: Path, name: str, *, source: str, protect: bool = False
     edit.files[kustomization] = doc.dumps()
     leftovers = [rel for rel, text in edit.files.items() if re.search(rf"(?<![\w-]){re.escape(old_ns)}(?![\w-])", text)]
     assert not leftovers, leftovers   # _retarget replaced them all
-    edit.files[OPERATOR_VALUES] = _with_watched_namespace(root, new_ns)
-    edit.files[OPERATOR_NAMESPACES] = _with_namespace_document(root, old_ns, new_ns)
+    edit.files[OPERATOR_VALUES] = with_watched_namespace(root, new_ns)
+    edit.files[OPERATOR_NAMESPACES] = with_namespace_document(root, old_ns, new_ns)
     config = _config_with_copied_settings(root, source, name)
     if config is not None:
         edit.files[CONFIG_FILE] = config
@@ -103,7 +106,8 @@ def _retarget(text: str, source: str, name: str, old_ns: str, new_ns: str) -> st
     return re.sub(rf"^# {re.escape(source)}(?=:|'s )", f"# {name}", text, flags=re.M)
 
 
-def _with_watched_namespace(root: Path, namespace: str) -> str:
+def with_watched_namespace(root: Path, namespace: str) -> str:
+    """base/kuberay-operator/values.yaml with `namespace` in watchNamespace (in its sorted place), comments kept."""
     doc = load_for_edit(root / OPERATOR_VALUES, root)
     watched = ensure_list(doc.data, "watchNamespace")
     if namespace not in watched:
@@ -123,7 +127,9 @@ def _namespace_documents(doc) -> list[tuple[int, str]]:
             if isinstance(d, dict) and d.get("kind") == "Namespace" and isinstance(d.get("metadata"), dict)]
 
 
-def _with_namespace_document(root: Path, template_ns: str, namespace: str) -> str:
+def with_namespace_document(root: Path, template_ns: str, namespace: str) -> str:
+    """base/kuberay-operator/namespace.yaml with a Namespace document for `namespace`, a copy of template_ns's
+    (else of the last environment's); unchanged when it is there already."""
     doc = load_for_edit(root / OPERATOR_NAMESPACES, root)
     found = _namespace_documents(doc)
     if any(n == namespace for _, n in found):
@@ -140,12 +146,12 @@ def _with_namespace_document(root: Path, template_ns: str, namespace: str) -> st
 
 
 def _config_with_copied_settings(root: Path, source: str, name: str) -> str | None:
-    """raygitops.yaml with the source's per-environment settings given to the copy too (policy lists and
-    severities); a promotion order gets nothing, since where a new environment goes is a decision."""
+    """raygitops.yaml with the source's per-environment settings given to the copy too (policy lists,
+    severities, the apps that list their environments); a promotion order gets nothing, since where a
+    new environment goes is a decision."""
     doc = load_for_edit(root / CONFIG_FILE, root)
     changed = False
-    for section, key in _ENVIRONMENT_LISTS[:2]:
-        values = (doc.data.get(section) or {}).get(key)
+    for values in [*(_setting(doc.data, section, key) for section, key in _POLICY_LISTS), *_app_lists(doc.data)]:
         if isinstance(values, list) and source in values and name not in values:
             values.append(name)
             changed = True
@@ -154,6 +160,17 @@ def _config_with_copied_settings(root: Path, source: str, name: str) -> str | No
         severity[name] = copy.deepcopy(severity[source])
         changed = True
     return doc.dumps() if changed else None
+
+
+def _setting(data, section: str, key: str):
+    holder = data.get(section)
+    return holder.get(key) if isinstance(holder, dict) else None
+
+
+def _app_lists(data) -> list:
+    """applications[].environments: an app that lists them runs only there (config_schema.py)."""
+    apps = data.get("applications") if isinstance(data.get("applications"), list) else []
+    return [app["environments"] for app in apps if isinstance(app, dict) and isinstance(app.get("environments"), list)]
 
 
 def _manual_sync_applications(root: Path) -> set[str]:
@@ -192,23 +209,34 @@ def remove_environment(root: Path, name: str, *, unprotect: bool = False) -> Edi
                         f"({PROTECTED_APPSET})", file=env.rel,
                         fix=f"to remove it on purpose, run `raygitops env remove {name} --unprotect`: it deletes the "
                             f"overlay and lifts the protection; then `argocd app delete aana-{name} --cascade` deletes it")
-    edit = Edit(remove_trees=[env.rel])
+    # Its cluster layers build on the overlay: left behind, they would not render, and aana-clusters would
+    # still make their Applications. They go with it (README "Deploy to several clusters").
+    layers = [f"{CLUSTERS}/{name}/{layer.name}" for layer in env.cluster_layers]
+    edit = Edit(remove_trees=[env.rel] + ([f"{CLUSTERS}/{name}"] if layers else []))
     config = _config_without(root, name)
     if config is not None:
         edit.files[CONFIG_FILE] = config
     project = _project_without_sync_window(root, application_of(name))
     if project is not None:
         edit.files[PROJECT] = project
+    deleted = ", ".join([env.rel, *layers])
+    # aana-clusters (applicationsSync: create-update) never deletes an Application: a layer's goes by hand.
+    cluster_deletes = [f"`argocd app delete aana-{name}-{layer.rsplit('/', 1)[1]} --cascade`" for layer in layers]
     step = 2
     if protected:
         edit.files.update(_protection_files(root, name, add=False))
-        edit.notes.append(f"step 1 done: {env.rel} deleted and {name} no longer protected ({PROTECTED_APPSET}, "
+        edit.notes.append(f"step 1 done: {deleted} deleted and {name} no longer protected ({PROTECTED_APPSET}, "
                           f"{APPSET}, {PROJECT}). Merge it: the Application aana-{name} stays and syncs nothing")
-        edit.notes.append(f"step 2, after the merge: `argocd app delete aana-{name} --cascade` (the RayService goes first)")
+        deletes = " and ".join([f"`argocd app delete aana-{name} --cascade`", *cluster_deletes])
+        edit.notes.append(f"step 2, after the merge: {deletes} (the RayService goes first)")
         step = 3
     else:
-        edit.notes.append(f"step 1 done: {env.rel} deleted. Merge it: Argo CD deletes the Application aana-{name} "
+        edit.notes.append(f"step 1 done: {deleted} deleted. Merge it: Argo CD deletes the Application aana-{name} "
                           f"and the RayService; the operator, still watching {namespace}, clears its finalizer")
+        if layers:
+            edit.notes.append(f"step 2, after the merge: {' and '.join(cluster_deletes)} (ApplicationSet aana-clusters "
+                              f"creates and updates its Applications, and never deletes one)")
+            step = 3
     edit.notes.append(f"step {step}, in a second pull request once `kubectl get rayservice -n {namespace}` shows "
                       f"nothing: remove {namespace} from watchNamespace in {OPERATOR_VALUES} and from "
                       f"{OPERATOR_NAMESPACES} (the namespace itself is kept: Delete=false)")
@@ -218,8 +246,7 @@ def remove_environment(root: Path, name: str, *, unprotect: bool = False) -> Edi
 def _config_without(root: Path, name: str) -> str | None:
     doc = load_for_edit(root / CONFIG_FILE, root)
     changed = False
-    for section, key in _ENVIRONMENT_LISTS:
-        values = (doc.data.get(section) or {}).get(key)
+    for values in [*(_setting(doc.data, section, key) for section, key in _ENVIRONMENT_LISTS), *_app_lists(doc.data)]:
         if isinstance(values, list) and name in values:
             delete_entry(values, values.index(name))
             changed = True

@@ -25,7 +25,6 @@ GLOBAL = {
     "kuberay-version": "versions.kuberay in raygitops.yaml: one operator serves every environment",
 }
 SETTABLE = ("image", "code")
-UNPIN = "--unpin"
 
 
 def pins_document(root: Path, env: str) -> EditableYaml:
@@ -51,9 +50,9 @@ def pins_text(doc: EditableYaml) -> str | None:
 
 def parse_image_value(value: str) -> ImagePin:
     """`2.46.0-py311-b2`, `2.46.0-py311@sha256:…`, `@sha256:…`, or a whole `registry/name:tag[@digest]`."""
-    from raygitops.versions import _split
+    from raygitops.versions import split_image
     if "/" in value:
-        name, tag, digest = _split(value)
+        name, tag, digest = split_image(value)
         return ImagePin(name=name, tag=tag, digest=digest)
     tag, _, digest = value.partition("@")
     return ImagePin(tag=tag or None, digest=digest or None)

@@ -23,7 +23,6 @@ MERGE_KEYS = {
     "ports": "containerPort",
     "imagePullSecrets": "name",
 }
-_MISSING = object()
 
 
 def strategic_diff(base: Any, wanted: Any, key: str | None = None) -> Any:

@@ -28,14 +28,15 @@ def is_external(app: AppSpec, external_imports: Iterable[str]) -> bool:
 def build_base(root: Path, apps: tuple[AppSpec, ...], external: Iterable[str], *,
                build: Callable[..., dict] | None = None, **build_options) -> dict:
     """`serve build` of the apps in apps/, with the external ones put in at their places (`external`:
-    the external_imports modules; `build_options` go to build_base_config)."""
+    the external_imports modules, which build_base_config also allows outside apps/; `build_options` go to it)."""
     if build is None:
         from raygitops.generate.serve_schema import build_base_config as build
     if not apps:
         return {}   # only Aana apps: generate/aana_apps.py takes the top level from `aana build`
     external = tuple(external)
     built_apps = tuple(app for app in apps if not is_external(app, external))
-    config = build(root, built_apps, **build_options) if built_apps else dict(SERVE_DEFAULTS, applications=[])
+    config = (build(root, built_apps, external_imports=external, **build_options) if built_apps
+              else dict(SERVE_DEFAULTS, applications=[]))
     built = iter(config["applications"])
     config["applications"] = [
         {"name": app.name, "route_prefix": app.route_prefix, "import_path": app.import_path}

@@ -107,8 +107,7 @@ class PinnedCode:
             return json.loads(cached.read_text())
         plain = tuple(app for app in self.applications if not app.aana)   # Aana apps: built per environment
         with _own_apps_modules():
-            config = build_base(self.directory, plain, external_imports, config_file=self.file,
-                                external_imports=external_imports)
+            config = build_base(self.directory, plain, external_imports, config_file=self.file)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(config))   # key order kept: it is the generated file's order
         tmp.replace(cached)

@@ -267,7 +267,7 @@ def _build_base_config(root: Path, config: RepoConfig) -> dict:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
     try:
-        base = build_base(root, plain, config.external_imports, external_imports=config.external_imports)
+        base = build_base(root, plain, config.external_imports)
     except UserError:
         if noticed:
             raise KeyboardInterrupt from None

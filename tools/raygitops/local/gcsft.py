@@ -25,8 +25,7 @@ from raygitops.local.processes import group_members
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
-from raygitops.local.servestatus import Dashboard, ReplicaLogs, smoke_requests, smoke_url, wait_until_running
-from raygitops.local.servestatus import _form as form_fields   # the same form encoding as the smoke test
+from raygitops.local.servestatus import Dashboard, ReplicaLogs, form_fields, smoke_requests, smoke_url, wait_until_running
 
 # Bounds of the request loop: it stops by itself even if nobody stops it.
 PROBE_INTERVAL_S = 0.2

@@ -282,8 +282,9 @@ def smoke_requests(app) -> list[dict]:
     return [s for s in (app.smoke if isinstance(app.smoke, list) else [app.smoke]) if s]
 
 
-def _form(fields: dict | None) -> dict[str, str] | None:
-    """Form fields as sent (an Aana endpoint reads its input as JSON in the form field `body`)."""
+def form_fields(fields: dict | None) -> dict[str, str] | None:
+    """Form fields as sent (an Aana endpoint reads its input as JSON in the form field `body`): a smoke
+    request's `form:`, for the smoke test and the GCS FT check alike."""
     if not fields:
         return None
     return {name: value if isinstance(value, str) else json.dumps(value) for name, value in fields.items()}
@@ -301,7 +302,7 @@ def smoke_test(applications, base: str) -> Iterator[SmokeResult]:
         while True:
             start = time.perf_counter()
             try:
-                response = http.request(method, url, json=smoke.get("json"), data=_form(smoke.get("form")), timeout=30)
+                response = http.request(method, url, json=smoke.get("json"), data=form_fields(smoke.get("form")), timeout=30)
                 status, body = response.status_code, " ".join(response.text.split())
             except requests.RequestException as err:
                 status, body = None, f"{type(err).__name__}: {err}"

@@ -41,6 +41,9 @@ def _capacity_line(env: EnvironmentDiff) -> str:
 # --- text ---------------------------------------------------------------------------------------
 
 def _reach(env: EnvironmentDiff) -> str:
+    if env.is_layer:
+        name, cluster = env.name.split("/")
+        return f"reaches 1 cluster: {cluster} (aana-{name}-{cluster}), as {env.path} renders {name} there"
     return (f"reaches {env.cluster_count} clusters: Argo CD's own (aana-{env.name}) and "
             + ", ".join(f"{c} (aana-{env.name}-{c})" for c in env.clusters))
 
@@ -51,7 +54,7 @@ def format_text(report: DiffReport) -> str:
         if not env.differs:
             continue
         lines.append(f"{env.name}: {env.verdict}" + (f" (environment {env.status})" if env.status != "changed" else ""))
-        if env.clusters:
+        if env.clusters or env.is_layer:
             lines.append(f"  {_reach(env)}")
         lines += [f"  ERROR: {error}" for error in env.errors]
         lines += [f"  WARNING: {warning}" for warning in env.warnings]
@@ -94,7 +97,7 @@ def _cell(text: str, code: bool = False) -> str:
 def _markdown_environment(env: EnvironmentDiff, with_details: bool) -> list[str]:
     lines = [f"### {env.name}: **{env.verdict}**" + (f" (environment {env.status})" if env.status != "changed" else ""),
              ""]
-    if env.clusters:
+    if env.clusters or env.is_layer:
         lines += [_reach(env)[0].upper() + _reach(env)[1:] + ".", ""]
     for error in env.errors:
         lines += ["> [!CAUTION]", f"> **{error}**", ""]
@@ -179,7 +182,7 @@ def _json_change(item: Classified) -> dict:
 
 
 def _json_environment(env: EnvironmentDiff) -> dict:
-    out = {"name": env.name, "status": env.status, "verdict": env.verdict, "errors": env.errors,
+    out = {"name": env.name, "path": env.path, "status": env.status, "verdict": env.verdict, "errors": env.errors,
            "warnings": env.warnings, "hints": env.hints, "clusters": env.cluster_count,
            "changes": [_json_change(item) for item in env.classified]}
     if env.is_setup:
@@ -207,8 +210,8 @@ def format_stat(report: DiffReport) -> str:
     changed = [env for env in report.environments if env.differs]
     if not changed:
         return ""
-    width = max(len(f"overlays/{env.name}") for env in changed)
-    lines = [f" {'overlays/' + env.name:<{width}} | {_plural(len(env.resources), 'resource')}, "
+    width = max(len(env.path) for env in changed)
+    lines = [f" {env.path:<{width}} | {_plural(len(env.resources), 'resource')}, "
              f"{_plural(len(env.classified), 'change')} · {env.verdict}"
              + (f" (environment {env.status})" if env.status != "changed" else "") for env in changed]
     lines.append(f" {_plural(len(changed), 'environment')} changed, "
@@ -219,4 +222,4 @@ def format_stat(report: DiffReport) -> str:
 
 def format_name_only(report: DiffReport) -> str:
     """The changed environments' overlay paths, one a line, as `git diff --name-only`."""
-    return "".join(f"overlays/{env.name}\n" for env in report.environments if env.differs)
+    return "".join(f"{env.path}\n" for env in report.environments if env.differs)

@@ -414,6 +414,7 @@ def test_a_kuberay_version_change_alone_is_an_operator_upgrade(git_repo):
 def test_pvc_change_is_a_kubernetes_apply_and_other_overlays_render_the_same(git_repo):
     edit(git_repo, "base/components/shared-data/pvc.yaml", "storage: 200Gi", "storage: 300Gi")
     commit(git_repo)
+    shutil.rmtree(git_repo / ".run/render-cache")   # cold, so that the cache holds only this diff's renders
     data = report(git_repo, "HEAD~1", "HEAD")
     users = overlays_with_component("shared-data", git_repo)   # the overlays listing base/components/shared-data
     assert {"staging", "prod"} <= set(users) and "dev" not in users

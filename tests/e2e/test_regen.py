@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ray.serve.schema import ServeDeploySchema
 
 from conftest import overlays, overlays_with_component, run_tool
 
@@ -61,6 +60,7 @@ def test_every_overlay_renders_a_consistent_rayservice(repo, env):
     assert images and all(image.startswith(f"rayproject/ray:{pin}-") for image in images)
 
     config = serve_config(service)
+    from ray.serve.schema import ServeDeploySchema   # here, not at the top: collecting the unit tier imports no Ray
     ServeDeploySchema.parse_obj(config)  # raises on anything Ray would reject
     names = [app["name"] for app in config["applications"]]
     # echo_aana's apps (Aana's names: its deployments, then the app itself) stand where raygitops.yaml lists it.

@@ -129,7 +129,7 @@ def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = 
     package, the apps' entries, the Ray and Python versions): a regen after an edit of serve.yaml, or in
     another checkout of the same code, then needs no Ray at all."""
     refuse_code_outside_apps(root, apps, external_imports, config_file)
-    cached = user_cache("serve-build") / f"{_build_key(root, apps, external_imports)}.json"
+    cached = serve_build_entry(root, apps, external_imports)
     config = read_json(cached)
     if config is None:
         config = _serve_build(root, apps, config_file, external_imports)
@@ -137,13 +137,14 @@ def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = 
     return config
 
 
-def _build_key(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable[str]) -> str:
+def serve_build_entry(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable[str]) -> Path:
+    """The user-cache file of this build: named by the hash of everything `serve build` reads."""
     from importlib import metadata
     inputs = {"format": SERVE_BUILD_FORMAT, "code": build_package(root).digest,
               "apps": [[app.name, app.import_path, app.route_prefix] for app in apps],
               "external": sorted(external_imports), "ray": metadata.version("ray"),
               "python": platform.python_version()}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+    return user_cache("serve-build") / f"{hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]}.json"
 
 
 def _serve_build(root: Path, apps: tuple[AppSpec, ...], config_file: str, external_imports: Iterable[str]) -> dict:

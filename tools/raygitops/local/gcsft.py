@@ -99,7 +99,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
     Fails when no request was answered while the head was down, or when an app does not answer after."""
     base = stack.state["serve"]
     names = [app["name"] for app in local.config["applications"]]
-    with Prober(config.applications, base) as prober:
+    with Prober(config.applications_in(run.env), base) as prober:
         if not prober.wait_for_answers("up", 1, timeout=30):
             raise UserError(f"head restart: no request was answered before the kill "
                             f"({prober.count('up').first_failure or 'no request sent'})")
@@ -128,7 +128,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
     if failure:
         raise UserError(f"head restart: {failure}", file=f"{run.label}/ray-node.log",
                         fix="the replicas died with the head: check that the second node runs them (ray status)")
-    smoke(config, base, console, ReplicaLogs(new.temp_dir), dashboard)
+    smoke(config.applications_in(run.env), base, console, ReplicaLogs(new.temp_dir), dashboard)
 
 
 @dataclass

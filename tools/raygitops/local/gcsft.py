@@ -21,7 +21,7 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import local_secret
-from raygitops.local.processes import group_members
+from raygitops.local.processes import group_members, kill
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
@@ -203,15 +203,7 @@ class Prober:
 def kill_group(pgid: int, since: float) -> int:
     """SIGKILL every process of the head's process group at once: the head Pod crashing, its
     GCS, raylet, dashboard, Serve controller and head proxy with it. Returns how many."""
-    import psutil
-    members = group_members(pgid, since)
-    for process in members:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(members, timeout=10)
-    return len(members)
+    return kill(group_members(pgid, since))
 
 
 def forget_bootstrap_address(temp_dir: Path | None) -> None:

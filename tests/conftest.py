@@ -113,7 +113,8 @@ def copy_repository(target: Path, warm: Path | None = None) -> Path:
     shutil.copytree(REPO, target, ignore=_COPY_IGNORE)
     for rel in WARM_CACHES if warm else ():
         if (warm / rel).is_dir():
-            shutil.copytree(warm / rel, target / rel, dirs_exist_ok=True)
+            # Not a replay entry (checks/replay.py): it describes that one copy's last run.
+            shutil.copytree(warm / rel, target / rel, dirs_exist_ok=True, ignore=shutil.ignore_patterns("replay-*"))
     return target
 
 

@@ -21,7 +21,7 @@ from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
-from raygitops.model.environment import discover, environment_of
+from raygitops.model.environment import Environment, broken, discover, environment_of
 from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
                                          serve_config_not_generated)
 from raygitops.checks.schemas import SchemaRegistry
@@ -33,7 +33,7 @@ from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
 from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
 from raygitops.generate.aana_apps import aana_apps, serve_module
-from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
+from raygitops.generate.regen import stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.schemastore import SchemaStore
 from raygitops.versions import pinned_ray_serve_version
@@ -441,14 +441,15 @@ def generated_file_findings(root: Path, config: RepoConfig, environments: list[s
     """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
     change without tools/regen would otherwise pass unseen."""
     findings = []
-    wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
+    wanted = [env for env in dict.fromkeys(environments) if Environment(root, env).serve_override.exists()]
     if wanted:
-        for env in stale_environments(config, wanted, package_digest or build_package(root).digest):
+        for name in stale_environments(config, wanted, package_digest or build_package(root).digest):
+            env = Environment(root, name)
             findings.append(finding(
-                "regen-stale", f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
-                file=f"overlays/{env}"))
-    for env in config.broken_environments() if checks_all else ():
-        findings.append(finding("kustomize", f"environment {env} has no kustomization.yaml (Argo CD would still "
-                                             "deploy it)", file=f"overlays/{env}",
+                "regen-stale", f"{env.generated_rel}/ was made from older raygitops.yaml, apps/ or serve.yaml",
+                file=env.rel))
+    for env in broken(root) if checks_all else ():
+        findings.append(finding("kustomize", f"environment {env.name} has no kustomization.yaml (Argo CD would "
+                                             "still deploy it)", file=env.rel,
                                 fix="restore it, or delete the whole directory to remove the environment"))
     return findings

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +29,7 @@ from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
-from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render
 from raygitops.generate.aana_apps import aana_apps, serve_module
 from raygitops.generate.regen import stale_environments
 from raygitops.generate.workingdir import build_package
@@ -395,39 +393,31 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     preload = _preload(registry) if cold else None
     base = root / "base"
     wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
-    workers = max(1, options.jobs or os.cpu_count() or 1)
     report = ValidationReport(sources=[])
-    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        # base/ (its worker-group order is the one overlays must keep) renders beside one batch
-        # per core; each batch is one kustomize process for its cache misses (render_batch).
-        # A source is checked as soon as its batch is done, while the other batches render.
-        base_future = (pool.submit(render_batch, [base], root=root, use_cache=options.use_cache, memo=memo)
-                       if wants_base else None)
-        futures = {}
-        for chunk in split_evenly(kustomizations, workers):
-            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache, memo=memo)
-            futures.update((path, future) for path in chunk)
-        base_groups = _base_groups(base_future.result()[base]) if base_future else None
-        if preload is not None:
-            preload.join()
-        for unit in units:
-            if unit in plain:
-                source = plain[unit]
-            elif Path(unit) in futures:
-                path = Path(unit)
-                result = futures[path].result()[path]
-                label, environment = relpath(path, root), _environment_of(path, root)
-                if isinstance(result, InputRefused):
-                    raise result     # past the bounds: refused, like a file or stdin
-                source = (Source(label, environment, error=result) if isinstance(result, UserError)
-                          else Source(label, environment, resources=result.resources))
-            report.sources.append(source)
-            report.findings.extend(check_source(source, config, registry, settings,
-                                                base_groups if source.environment else None, cache))
-            report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
-                                            if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
-                                            and isinstance(r.get("kind"), str)
-                                            and registry.is_skipped(r["apiVersion"], r["kind"]))
+    # base/ (its worker-group order is the one overlays must keep) renders with the overlays.
+    rendered = render([base, *kustomizations] if wants_base else kustomizations, root=root, jobs=options.jobs,
+                      memo=memo, use_cache=options.use_cache)
+    base_groups = _base_groups(rendered[base]) if wants_base else None
+    if preload is not None:
+        preload.join()
+    for unit in units:
+        if unit in plain:
+            source = plain[unit]
+        else:
+            path = Path(unit)
+            result = rendered[path]
+            label, environment = relpath(path, root), _environment_of(path, root)
+            if isinstance(result, InputRefused):
+                raise result     # past the bounds: refused, like a file or stdin
+            source = (Source(label, environment, error=result) if isinstance(result, UserError)
+                      else Source(label, environment, resources=result.resources))
+        report.sources.append(source)
+        report.findings.extend(check_source(source, config, registry, settings,
+                                            base_groups if source.environment else None, cache))
+        report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
+                                        if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
+                                        and isinstance(r.get("kind"), str)
+                                        and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))

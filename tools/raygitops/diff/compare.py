@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from raygitops.errors import UserError
 from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, SERVE_OVERRIDE, Environment, discover
 from raygitops.model.pins import pins_rel
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
+from raygitops.render import InputMemo, Rendered, is_kustomization, render
 
 # Environment status, beside the verdict.
 UNCHANGED = "unchanged"       # no input file differs: not rendered at all
@@ -271,21 +270,16 @@ def _cluster_layers(root: Path, name: str) -> list[str]:
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
             memo: InputMemo) -> dict[tuple[str, str], Rendered]:
-    """Every wanted overlay, each side in one kustomize process per core (`render_batch`: a process
-    per overlay would cost its start-up each time); the sides apart, since each has its own base
-    schema. The cache under the real repository serves both sides, because the digest does not
-    depend on where the tree is checked out."""
+    """Every wanted overlay, one `render` per side: the sides apart, since each has its own base
+    schema and both make the same resources (one kustomize process could not build them together).
+    The cache under the real repository serves both sides, because the digest does not depend on
+    where the tree is checked out."""
     sides: dict[str, list[Path]] = {}
     for side, name in wanted:
         sides.setdefault(side.label, []).append(side.environments[name])
-    workers = max(1, jobs or os.cpu_count() or 1)
-    chunks = [chunk for paths in sides.values()
-              for chunk in split_evenly(paths, max(1, round(workers * len(paths) / len(wanted))))]
     results: dict[Path, Rendered | UserError] = {}
-    if chunks:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            for batch in pool.map(lambda chunk: render_batch(chunk, root=cache_root, memo=memo), chunks):
-                results.update(batch)
+    for paths in sides.values():
+        results.update(render(paths, root=cache_root, jobs=jobs, memo=memo))
     out = {}
     for side, name in wanted:
         result = results[side.environments[name]]

@@ -26,7 +26,7 @@ from raygitops.errors import UserError
 from raygitops.findings import resource_id
 from raygitops.model.environment import Environment
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.render import is_kustomization, render_batch
+from raygitops.render import is_kustomization, render
 from raygitops.render_inputs import InputMemo
 
 MAX_RENDERS = 40          # commits rendered per RayService before giving up (the baseline is then unknown)
@@ -73,7 +73,7 @@ class BaselineFinder:
         if not is_kustomization(overlay):
             return None
         # A fresh memo: the same directory holds another commit each time.
-        rendered = render_batch([overlay], root=self.cache_root, memo=InputMemo())[overlay]
+        rendered = render([overlay], root=self.cache_root, memo=InputMemo())[overlay]
         if isinstance(rendered, UserError):
             return None
         found = [r for r in rendered.resources if isinstance(r, dict) and resource_id(r) == rid]

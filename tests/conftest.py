@@ -48,6 +48,7 @@ def overlays_with_component(component: str, root: Path = REPO) -> list[str]:
 TIERS = ("unit", "e2e", "repo")
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         tier = Path(str(item.fspath)).parent.name

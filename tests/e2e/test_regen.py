@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ray.serve.schema import ServeDeploySchema
 
 from conftest import overlays, overlays_with_component, run_tool
+from raygitops.config import load_config
+from raygitops.generate.aana_apps import serve_apps
+from raygitops.generate.serve_schema import serve_build_entry
 
 TOOLS = str(Path(__file__).resolve().parents[2] / "tools")
 
@@ -61,6 +64,7 @@ def test_every_overlay_renders_a_consistent_rayservice(repo, env):
     assert images and all(image.startswith(f"rayproject/ray:{pin}-") for image in images)
 
     config = serve_config(service)
+    from ray.serve.schema import ServeDeploySchema   # here, not at the top: collecting the unit tier imports no Ray
     ServeDeploySchema.parse_obj(config)  # raises on anything Ray would reject
     names = [app["name"] for app in config["applications"]]
     # echo_aana's apps (Aana's names: its deployments, then the app itself) stand where raygitops.yaml lists it.
@@ -340,3 +344,26 @@ def test_every_command_finishes_an_interrupted_write_before_reading(repo_copy):
     assert "note: finished the generated-file write of an interrupted tools/regen" in result.stderr
     assert "num_replicas: 7" in result.stdout
     assert not (repo_copy / JOURNAL).exists() and not list(repo_copy.rglob("*.regen-tmp"))
+
+
+
+def test_serve_build_comes_from_the_user_cache(repo_copy, tmp_path, monkeypatch):
+    """regen keeps `serve build`'s output in the user cache under the hash of its inputs, and uses it:
+    a value planted in the entry reaches the generated config (tests/unit/test_serve_build_key.py: what moves the key)."""
+    cache = tmp_path / "cache"
+    shutil.copytree(os.environ["XDG_CACHE_HOME"], cache)   # the session's schemas and builds, then our own
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    env = {"XDG_CACHE_HOME": str(cache)}
+    sealed = repo_copy / "overlays" / "dev" / "generated" / "kustomization.yaml"
+    sealed.unlink()
+    assert run_tool(repo_copy, "regen", env=env).returncode == 0
+    config = load_config(repo_copy)
+    entry = serve_build_entry(repo_copy, serve_apps(config), config.external_imports)
+    built = json.loads(entry.read_text())
+    [main] = [a for a in built["applications"] if a["name"] == "main"]
+    main["deployments"][0]["max_ongoing_requests"] = 77   # what serve build would never say
+    entry.write_text(json.dumps(built))
+
+    sealed.unlink()
+    assert run_tool(repo_copy, "regen", env=env).returncode == 0
+    assert "max_ongoing_requests: 77" in (repo_copy / "overlays/dev/generated/serve-config.yaml").read_text()

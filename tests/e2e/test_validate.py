@@ -1041,3 +1041,21 @@ spec:
     assert line_of_path(node, "spec.serveConfigV2:applications[main]") == 2
     assert line_of_path(node, "spec.groups[gpu].containers") == 4    # the deepest step that exists
     assert line_of_path(node, "") == 1
+
+
+def test_a_warm_run_replays_the_last_report_until_an_input_changes(repo_copy):
+    """checks/replay.py: the second run prints the recorded report (a planted one proves it is read);
+    an edit anywhere an input lives is a real run again, and so is --no-cache."""
+    first = run_validate(repo_copy, "--output", "json")
+    assert first.returncode == 0, first.stderr
+    [entry] = (repo_copy / ".run/check-cache").glob("replay-*.json")
+    recorded = json.loads(entry.read_text())
+    assert json.loads(recorded["output"]) == json.loads(first.stdout)
+    entry.write_text(json.dumps(dict(recorded, output='{"planted": true}')))
+    assert json.loads(run_validate(repo_copy, "--output", "json").stdout) == {"planted": True}
+    assert json.loads(run_validate(repo_copy, "--output", "json", "--no-cache").stdout) == json.loads(first.stdout)
+
+    patch = repo_copy / "overlays" / "staging" / "rayservice-patch.yaml"
+    patch.write_text(patch.read_text().replace("maxReplicas: 4", "maxReplicas: 4\n        maxReplica: 5", 1))
+    broken = run_validate(repo_copy, "--output", "json")
+    assert broken.returncode == 1 and "maxReplica" in broken.stdout

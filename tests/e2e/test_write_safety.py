@@ -95,10 +95,10 @@ def test_recovery_of_a_journal_never_follows_a_link_out(repo_copy, linked_genera
     assert {p.name: p.read_bytes() for p in linked_generated.iterdir()} == outside
 
 
-def test_the_render_cache_is_not_written_through_a_link_out_of_run(repo_copy, tmp_path):
-    (repo_copy / ".run").mkdir()
-    (repo_copy / ".run/render-cache").symlink_to(tmp_path, target_is_directory=True)
-    line = one_error(run_tool(repo_copy, "render", "overlays/dev"))
+def test_the_render_cache_is_not_written_through_a_link_out_of_run(cold_repo_copy, tmp_path):
+    (cold_repo_copy / ".run").mkdir()
+    (cold_repo_copy / ".run/render-cache").symlink_to(tmp_path, target_is_directory=True)
+    line = one_error(run_tool(cold_repo_copy, "render", "overlays/dev"))
     assert line.startswith(f"error: .run/render-cache: a symbolic link to {tmp_path}, outside .run/")
     assert not list(tmp_path.glob("*.yaml"))
 

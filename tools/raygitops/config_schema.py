@@ -98,12 +98,12 @@ def check_config_document(doc) -> None:
 def _clean_marker(data: Any):
     """$XDG_CACHE_HOME/raygitops/config-clean/<sha256 of the schema and the data>, or None when the
     data has no JSON form (then it is always checked)."""
-    from raygitops.schemastore import cache_dir
+    from raygitops.usercache import user_cache
     try:
         text = json.dumps([CONFIG_SCHEMA, data], sort_keys=True)
     except (TypeError, ValueError):
         return None
-    return cache_dir() / "config-clean" / hashlib.sha256(text.encode()).hexdigest()
+    return user_cache("config-clean") / hashlib.sha256(text.encode()).hexdigest()
 
 
 def _user_error(doc, error: jsonschema.ValidationError) -> UserError:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import yaml
 
-from raygitops.schemastore import cache_dir
+from raygitops.usercache import read_json, user_cache, write_atomically
 
 # Below this size PyYAML is as fast as reading a cache file.
 MIN_SIZE = 64 * 1024
@@ -27,11 +26,10 @@ def load_yaml(text: str, Loader) -> object:
     if len(text) < MIN_SIZE:
         return yaml.load(text, Loader=Loader)
     digest = hashlib.sha256(f"{FORMAT}\0{Loader.__name__}\0{text}".encode()).hexdigest()
-    path = cache_dir() / "parsed-yaml" / f"{digest}.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass   # not cached yet, or a damaged entry: parse again (and replace it)
+    path = user_cache("parsed-yaml") / f"{digest}.json"
+    cached = read_json(path)   # None: not cached yet, or a damaged entry (parsed again and replaced)
+    if cached is not None:
+        return cached
     doc = yaml.load(text, Loader=Loader)
     _store(path, doc)
     return doc
@@ -44,10 +42,4 @@ def _store(path: Path, doc: object) -> None:
         return   # a date or another type JSON lacks: never cached
     if json.loads(text) != doc:
         return   # non-string keys would come back as strings
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)   # atomic: a concurrent reader sees the old state or the whole entry
-    except OSError:
-        pass   # a read-only cache costs time, not correctness
+    write_atomically(path, text)

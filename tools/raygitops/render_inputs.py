@@ -182,6 +182,12 @@ class InputMemo:
             tree = self._trees[directory] = tuple(sorted(entries))
         return tree
 
+    def outside(self, root: Path) -> list[str]:
+        """Every kustomization root reached so far that lies outside `root` (checks/replay.py hashes them)."""
+        top = self.resolve(root)
+        reached = {r for roots in self._roots.values() for r in roots}
+        return sorted(str(r) for r in reached if r != top and top not in r.parents)
+
     def kustomization_files(self, path: Path) -> list[Path]:
         return [kfile for kfile in (self._step(root)[0] for root in self.roots(path)) if kfile is not None]
 

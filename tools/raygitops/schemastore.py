@@ -34,6 +34,7 @@ import yaml
 
 from raygitops.config import RepoConfig
 from raygitops.errors import UserError
+from raygitops.usercache import cache_root
 from raygitops.yamlio import LOADER
 
 LOCK_FILE = "schemas.lock"
@@ -84,12 +85,6 @@ def sources_of(config: RepoConfig) -> list[Source]:
                             github["upstream"], github["browse"], None, pattern="*.json",
                             pinned=tuple(config.schemas.catalog)))
     return found
-
-
-def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/raygitops, or ~/.cache/raygitops (a relative XDG_CACHE_HOME is ignored, as the spec says)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "raygitops"
 
 
 def mirror_url() -> str | None:
@@ -170,7 +165,7 @@ class SchemaStore:
     def __init__(self, config: RepoConfig, *, cache: Path | None = None,
                  announce: Callable[[str], None] = _announce):
         self.config = config
-        self.cache = cache or cache_dir()
+        self.cache = cache or cache_root()
         self.sources = sources_of(config)
         self.announce = announce
         self._files: dict[str, list[Path]] | None = None

@@ -55,6 +55,7 @@ class ValidationReport:
     sources: list[Source]
     findings: list[Finding] = field(default_factory=list)
     skipped_resources: set[tuple[str, str]] = field(default_factory=set)   # (source, resource): not schema-checked
+    outside_roots: list[str] = field(default_factory=list)   # kustomization roots reached outside the repository
 
     @property
     def skipped(self) -> int:
@@ -302,6 +303,7 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))
     report.findings.extend(fastapi_pin_findings(config))   # once per repository
+    report.outside_roots = memo.outside(root)
     report.findings.sort(key=lambda f: (f.file or "", f.resource, f.severity != ERROR, f.id, f.path, f.message))
     return report
 

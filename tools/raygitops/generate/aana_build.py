@@ -28,6 +28,7 @@ import yaml
 
 from raygitops.errors import UserError
 from raygitops.generate.workingdir import TOP_DIR, Package
+from raygitops.usercache import read_json, user_cache, write_atomically
 
 # Bump when what is cached changes shape.
 CACHE_FORMAT = 2
@@ -62,12 +63,9 @@ def aana_version() -> str:
 
 
 def cache_dir() -> Path:
-    """$RAYGITOPS_CACHE_DIR/aana-build, default ~/.cache/raygitops/aana-build. Shared by every checkout
-    (the key is the inputs' hash): a repository copy or tools/diff's worktree of the same code and
-    settings reuses the build."""
-    base = os.environ.get("RAYGITOPS_CACHE_DIR") or \
-        str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "raygitops")
-    return Path(base) / "aana-build"
+    """user_cache("aana-build"). Shared by every checkout (the key is the inputs' hash): a repository
+    copy or tools/diff's worktree of the same code and settings reuses the build."""
+    return user_cache("aana-build")
 
 
 def inputs_hash(package: Package, app_path: str, settings: dict[str, str]) -> str:
@@ -86,23 +84,12 @@ def aana_build(package: Package, app_path: str, settings: dict[str, str]) -> dic
     if key in _memo:
         return _memo[key]
     cached = cache_dir() / f"{key}.json"
-    try:
-        built = json.loads(cached.read_text())
-    except (OSError, ValueError):
+    built = read_json(cached)
+    if built is None:
         built = _run_build(package, app_path, settings)
-        _store(cached, built)
+        write_atomically(cached, json.dumps(built))   # key order is kept: it is the serve config's order
     _memo[key] = built
     return built
-
-
-def _store(path: Path, built: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(built))   # key order is kept: it is the serve config's order
-        tmp.replace(path)
-    except OSError:
-        pass   # a read-only cache costs time, not correctness
 
 
 def _run_build(package: Package, app_path: str, settings: dict[str, str]) -> dict:

@@ -5,7 +5,10 @@
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
 import tempfile
 import traceback
 from functools import lru_cache
@@ -17,9 +20,13 @@ import yaml
 from raygitops.config import AppSpec
 from raygitops.errors import UserError
 from raygitops.generate.deploy_rules import deploy_errors, first_by_place
-from raygitops.generate.workingdir import APPS_PACKAGE
+from raygitops.generate.workingdir import APPS_PACKAGE, build_package
 from raygitops.masking import mask_text
 from raygitops.safepath import escaping_link
+from raygitops.usercache import read_json, user_cache, write_atomically
+
+# Bump when what the serve-build cache holds changes shape.
+SERVE_BUILD_FORMAT = 1
 
 _RUNTIME_ENV_KEYS = {"working_dir", "py_modules", "py_executable", "pip", "uv", "conda", "container",
                      "image_uri", "env_vars", "excludes", "config", "java_jars", "nsight", "mpi",
@@ -117,8 +124,30 @@ def display_path(config: Any, loc: Iterable) -> str:
 def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = "raygitops.yaml",
                       external_imports: Iterable[str] = ()) -> dict:
     """Run Ray's `serve build` (in process, as `aana build` does) on every app, then give
-    the apps their configured names and routes instead of app1, app2 and /app1, /app2."""
+    the apps their configured names and routes instead of app1, app2 and /app1, /app2.
+    The result is kept in the user's cache under the hash of everything it depends on (the apps/
+    package, the apps' entries, the Ray and Python versions): a regen after an edit of serve.yaml, or in
+    another checkout of the same code, then needs no Ray at all."""
     refuse_code_outside_apps(root, apps, external_imports, config_file)
+    cached = serve_build_entry(root, apps, external_imports)
+    config = read_json(cached)
+    if config is None:
+        config = _serve_build(root, apps, config_file, external_imports)
+        write_atomically(cached, json.dumps(config))   # key order kept: it is the serve config's order
+    return config
+
+
+def serve_build_entry(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable[str]) -> Path:
+    """The user-cache file of this build: named by the hash of everything `serve build` reads."""
+    from importlib import metadata
+    inputs = {"format": SERVE_BUILD_FORMAT, "code": build_package(root).digest,
+              "apps": [[app.name, app.import_path, app.route_prefix] for app in apps],
+              "external": sorted(external_imports), "ray": metadata.version("ray"),
+              "python": platform.python_version()}
+    return user_cache("serve-build") / f"{hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]}.json"
+
+
+def _serve_build(root: Path, apps: tuple[AppSpec, ...], config_file: str, external_imports: Iterable[str]) -> dict:
     from click.testing import CliRunner
     from ray.serve.scripts import build
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import local_secret
-from raygitops.local.processes import group_members
+from raygitops.local.processes import group_members, kill
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
@@ -99,7 +99,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
     Fails when no request was answered while the head was down, or when an app does not answer after."""
     base = stack.state["serve"]
     names = [app["name"] for app in local.config["applications"]]
-    with Prober(config.applications, base) as prober:
+    with Prober(config.applications_in(run.env), base) as prober:
         if not prober.wait_for_answers("up", 1, timeout=30):
             raise UserError(f"head restart: no request was answered before the kill "
                             f"({prober.count('up').first_failure or 'no request sent'})")
@@ -128,7 +128,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
     if failure:
         raise UserError(f"head restart: {failure}", file=f"{run.label}/ray-node.log",
                         fix="the replicas died with the head: check that the second node runs them (ray status)")
-    smoke(config, base, console, ReplicaLogs(new.temp_dir), dashboard)
+    smoke(config.applications_in(run.env), base, console, ReplicaLogs(new.temp_dir), dashboard)
 
 
 @dataclass
@@ -203,15 +203,7 @@ class Prober:
 def kill_group(pgid: int, since: float) -> int:
     """SIGKILL every process of the head's process group at once: the head Pod crashing, its
     GCS, raylet, dashboard, Serve controller and head proxy with it. Returns how many."""
-    import psutil
-    members = group_members(pgid, since)
-    for process in members:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(members, timeout=10)
-    return len(members)
+    return kill(group_members(pgid, since))
 
 
 def forget_bootstrap_address(temp_dir: Path | None) -> None:

@@ -56,13 +56,29 @@ def terminate(processes: list, grace: float = 3.0) -> int:
         except psutil.Error:
             pass
     _, alive = psutil.wait_procs(processes, timeout=grace)
-    for process in alive:
+    kill(alive, wait=5)
+    return len(processes)
+
+
+def kill(processes: list, wait: float = 10) -> int:
+    """SIGKILL them all at once (as a crashed Pod goes), and wait up to `wait` seconds; returns how many."""
+    import psutil
+    for process in processes:
         try:
             process.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    psutil.wait_procs(processes, timeout=wait)
     return len(processes)
+
+
+def log_tail(log: Path, lines: int = 3) -> str:
+    """The last lines of a server's log on one line, for an error message."""
+    try:
+        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return "no log"
+    return " | ".join(tail) or "empty log"
 
 
 def is_alive(pid: int | None) -> bool:

@@ -79,15 +79,20 @@ def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[st
                                    env=env, cwd=run.path, start_new_session=True)
     head.pgid = process.pid
     on_spawn(head)
+    _wait_for_ray_start(process, log, run, "Ray", "; options given with --ray-start-arg go to `ray start` as they are")
+    return head
+
+
+def _wait_for_ray_start(process, log: Path, run, what: str, hint: str = "") -> None:
+    """`ray start` returns once its node runs; a timeout or a non-zero exit is one UserError naming its log."""
     try:
         code = process.wait(timeout=RAY_START_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise UserError(f"ray start did not finish in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
+        raise UserError(f"{what} did not start in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
                         fix="read the log") from None
     if code != 0:
-        raise UserError(f"Ray failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
-                        fix="read the log; options given with --ray-start-arg go to `ray start` as they are")
-    return head
+        raise UserError(f"{what} failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
+                        fix="read the log" + hint)
 
 
 def _ray_start_reason(log: Path) -> str:
@@ -122,14 +127,7 @@ def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, 
                                    env={**env, "RAY_gcs_rpc_server_reconnect_timeout_s": "600"}, cwd=run.path,
                                    start_new_session=True)
     on_spawn(process.pid, since)
-    try:
-        code = process.wait(timeout=RAY_START_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"the second Ray node did not start in {RAY_START_TIMEOUT_S} s", file=relpath(log, run.root),
-                        fix="read the log") from None
-    if code != 0:
-        raise UserError(f"the second Ray node failed to start: {_ray_start_reason(log)}", file=relpath(log, run.root),
-                        fix="read the log")
+    _wait_for_ray_start(process, log, run, "the second Ray node")
 
 
 

@@ -98,11 +98,8 @@ class LocalRedis:
         return answer == b"+OK\r\n+PONG\r\n"
 
     def log_tail(self, lines: int = 3) -> str:
-        try:
-            tail = self.log.read_text(errors="replace").strip().splitlines()[-lines:]
-        except OSError:
-            return "no log"
-        return " | ".join(tail) or "empty log"
+        from raygitops.local.processes import log_tail   # processes needs rundir, which needs this module
+        return log_tail(self.log, lines)
 
 
 def _command(*parts: str) -> bytes:

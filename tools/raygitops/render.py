@@ -83,7 +83,7 @@ def render(paths: list[Path], *, root: Path | None = None, jobs: int | None = No
     `memo` shares input walks and digests with a caller that computed them already."""
     paths = list(dict.fromkeys(paths))
     memo = memo if memo is not None else InputMemo()
-    chunks = split_evenly(paths, jobs or os.cpu_count() or 1) if paths else []
+    chunks = _split_evenly(paths, jobs or os.cpu_count() or 1) if paths else []
     results: dict[Path, Rendered | UserError] = {}
     if len(chunks) == 1:
         results.update(_render_batch(chunks[0], root=root, use_cache=use_cache, memo=memo))
@@ -172,7 +172,7 @@ def _batch_texts(paths: list[Path]) -> list[str] | None:
     return ["---\n".join(docs) for docs in documents]
 
 
-def split_evenly(items: list, count: int) -> list[list]:
+def _split_evenly(items: list, count: int) -> list[list]:
     """`count` contiguous, nearly equal chunks (none empty): one _render_batch per core."""
     count = max(1, min(count, len(items)))
     size, extra = divmod(len(items), count)

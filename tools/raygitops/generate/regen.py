@@ -49,10 +49,6 @@ class RegenPlan:
     pinned_packages: list[Package] = field(default_factory=list)   # pinned environments' code (generate/pinned.py)
 
 
-def generated_dir(root: Path, env: str) -> str:
-    return Environment(root, env).generated_rel
-
-
 def _header(*sources: str) -> str:
     return GENERATED_HEADER.format(sources=", ".join(sources))
 
@@ -177,7 +173,7 @@ def stale_environments(config: RepoConfig, environments: list[str], package_dige
     """Environments whose generated files were made from other inputs than today's."""
     stale = []
     for env in environments:
-        component = config.root / generated_dir(config.root, env) / "kustomization.yaml"
+        component = Environment(config.root, env).generated / "kustomization.yaml"
         head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
         env_digest = environment_build(config.root, env).package_digest(package_digest)
         if INPUTS_LINE.format(digest=inputs_digest(config, env, env_digest)).strip() not in head:
@@ -224,10 +220,10 @@ def plan_regen(root: Path) -> RegenPlan:
         others = {"serve-config.yaml": (header + dump_yaml(serve_config)).encode(),
                   "images.yaml": (header + _image_transformers(config, build.pins)).encode()}
         for name, content in others.items():
-            plan.files[f"{generated_dir(config.root, env)}/{name}"] = content
+            plan.files[f"{Environment(config.root, env).generated_rel}/{name}"] = content
         # The Component carries the seal of its environment's generated files: regen --check trusts it.
         component = build.code_line + _component(config, shared_env, url)   # the code it runs, then the Component
-        plan.files[f"{generated_dir(config.root, env)}/kustomization.yaml"] = (
+        plan.files[f"{Environment(config.root, env).generated_rel}/kustomization.yaml"] = (
             header + seal_lines(inputs_digest(config, env, env_package.digest), others, component) + component).encode()
     schema = render_schema_file(kustomize_schema(config.versions.kubernetes), "")
     plan.files[SCHEMA_FILE] = (_header("raygitops.yaml (versions.kubernetes)")
@@ -241,7 +237,7 @@ def sealed_up_to_date(config: RepoConfig, package_digest: str) -> bool:
     root = config.root
     try:
         for env in config.environments():
-            directory = root / generated_dir(config.root, env)
+            directory = Environment(root, env).generated
             others = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "kustomization.yaml"}
             env_digest = environment_build(root, env).package_digest(package_digest)
             if not is_sealed((directory / "kustomization.yaml").read_bytes(),

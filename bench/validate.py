@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from _common import REPO, print_ratio
-from raygitops.render import render_batch
+from raygitops.render import render
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
 TARGET_N, TARGET = 50, 0.75
@@ -106,8 +106,8 @@ def bench(n: int, repeat: int) -> None:
             edited.append(seconds(lambda: tools_validate(root, overlays)))
             unedited.append(seconds(lambda: tools_validate(root, overlays)))
             edit_one(root / overlays[k % n], k + repeat)
-            render_edited.append(seconds(lambda: render_batch(paths, root=root)))
-            render_unedited.append(seconds(lambda: render_batch(paths, root=root)))
+            render_edited.append(seconds(lambda: render(paths, root=root)))
+            render_unedited.append(seconds(lambda: render(paths, root=root)))
         edit_s, again_s, one = statistics.median(edited), statistics.median(unedited), bare_s / n
         print(f"  edit 1 of {n}, re-validate: {edit_s:.2f} s vs unchanged {again_s:.2f} s: {edit_s - again_s:+.2f} s "
               f"(one bare render: {one:.2f} s); render step: {statistics.median(render_edited):.2f} s "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from raygitops.render import render_batch, render_overlay
+from raygitops.render import render, render_overlay
 from raygitops.render_inputs import InputMemo
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  v: one\n"
@@ -113,7 +113,7 @@ def test_a_change_reached_by_every_kind_of_reference_is_rendered(tmp_path, case)
     assert render_overlay(overlay, root=tmp_path).cached
     # The batch renderer (tools/validate, tools/diff) keys the same way.
     (tmp_path / changed).write_text((tmp_path / changed).read_text().replace(new, old))
-    [batch] = render_batch([overlay], root=tmp_path, memo=InputMemo()).values()
+    [batch] = render([overlay], root=tmp_path, memo=InputMemo()).values()
     assert batch.text == first.text and batch.cached   # the first render's entry, not the second's
 
 

@@ -24,7 +24,8 @@ import requests
 from conftest import _COPY_IGNORE, run_tool
 from raygitops.config import load_config
 from raygitops.local.db import expand_like_ray
-from raygitops.local.inputs import rendered_rayservice, rendered_serve_config
+from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
+from raygitops.local.servestatus import Console
 from raygitops.local.localize import localize, pod_secrets_from_run_dir
 from raygitops.local.processes import tagged_processes
 from raygitops.local.rundir import STATE_FILE, RunDir
@@ -97,6 +98,13 @@ def test_local_substitutions_change_only_local_fields(repo_copy: Path):
     assert [line.split(" ", 2)[1] for line in local.lines] == [
         "http_options", "working_dir", "DB_CONFIG", "DB_CONFIG__DATASTORE_CONFIG__PASSWORD"]
     assert local.password_vars == ["DB_CONFIG__DATASTORE_CONFIG__PASSWORD"] and len(local.postgres) == 1
+
+
+def test_up_deploys_the_rayservice_validate_rendered(repo_copy: Path):
+    """check_inputs hands on the RayService that validate rendered and checked: up renders once."""
+    service = check_inputs(repo_copy, "overlays/staging", regen=False, console=Console())
+    assert service["kind"] == "RayService" and service["metadata"]["namespace"] == "aana-staging"
+    assert service == rendered_rayservice(repo_copy, "overlays/staging")
 
 
 def test_secrets_of_the_pod_env_get_local_values_from_the_run_directory(repo_copy: Path):

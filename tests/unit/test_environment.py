@@ -29,6 +29,7 @@ def test_an_environment_knows_its_paths_and_namespace(tmp_path):
     make(tmp_path, "qa", "kustomization.yaml")
     [qa] = discover(tmp_path)
     assert qa.rel == "overlays/qa" and qa.generated_rel == "overlays/qa/generated"
+    assert qa.generated == tmp_path / "overlays" / "qa" / "generated"
     assert qa.serve_override == tmp_path / "overlays/qa/serve.yaml"
     assert qa.namespace == "aana-qa"
 

@@ -1,8 +1,7 @@
 """Render kustomizations with `kustomize build` (or `kubectl kustomize`), in parallel, cached.
 
-    resources = render_overlay(Path("overlays/dev"))                # list of dicts
-    rendered = render_many([Path("overlays/dev"), ...], root=root)  # {path: Rendered}
-    rendered = render_batch([Path("overlays/dev"), ...], root=root)  # the same, one kustomize process
+    rendered = render([Path("overlays/dev"), ...], root=root)   # {path: Rendered | UserError}, in parallel
+    resources = render_overlay(Path("overlays/dev")).resources   # one: render() of it, a UserError raised
 """
 from __future__ import annotations
 
@@ -76,7 +75,35 @@ def kustomize_error(stderr: str, root: Path | None = None) -> str:
     return text if len(text) <= 600 else text[:599] + "…"
 
 
+def render(paths: list[Path], *, root: Path | None = None, jobs: int | None = None, memo: InputMemo | None = None,
+           use_cache: bool = True) -> dict[Path, Rendered | UserError]:
+    """THE renderer: every kustomization, in `jobs` (default: one per core) contiguous chunks rendered
+    side by side, each chunk one kustomize process for its cache misses (`_render_batch`: a process per
+    kustomization would cost its start-up each time). kustomize is a process, so threads suffice.
+    `memo` shares input walks and digests with a caller that computed them already."""
+    paths = list(dict.fromkeys(paths))
+    memo = memo if memo is not None else InputMemo()
+    chunks = _split_evenly(paths, jobs or os.cpu_count() or 1) if paths else []
+    results: dict[Path, Rendered | UserError] = {}
+    if len(chunks) == 1:
+        results.update(_render_batch(chunks[0], root=root, use_cache=use_cache, memo=memo))
+    elif chunks:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            for batch in pool.map(lambda chunk: _render_batch(chunk, root=root, use_cache=use_cache, memo=memo),
+                                  chunks):
+                results.update(batch)
+    return {path: results[path] for path in paths}
+
+
 def render_overlay(path: Path, *, root: Path | None = None, use_cache: bool = True) -> Rendered:
+    """`render` of one kustomization; its failure (a UserError with kustomize's own message) raised."""
+    result = render([path], root=root, use_cache=use_cache)[path]
+    if isinstance(result, UserError):
+        raise result
+    return result
+
+
+def _build_alone(path: Path, *, root: Path | None = None, use_cache: bool = True) -> Rendered:
     """Build one kustomization; a kustomize failure becomes a UserError with its own message."""
     label = _label(path, root)
     if not is_kustomization(path):
@@ -145,8 +172,8 @@ def _batch_texts(paths: list[Path]) -> list[str] | None:
     return ["---\n".join(docs) for docs in documents]
 
 
-def split_evenly(items: list, count: int) -> list[list]:
-    """`count` contiguous, nearly equal chunks (none empty): one render_batch per core."""
+def _split_evenly(items: list, count: int) -> list[list]:
+    """`count` contiguous, nearly equal chunks (none empty): one _render_batch per core."""
     count = max(1, min(count, len(items)))
     size, extra = divmod(len(items), count)
     out, start = [], 0
@@ -162,13 +189,11 @@ def is_cached(path: Path, root: Path, memo: InputMemo) -> bool:
     return (root / CACHE_DIR / f"{memo.digest(path)}.yaml").exists()
 
 
-def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool = True,
-                 memo: InputMemo | None = None) -> dict[Path, Rendered | UserError]:
-    """`render_overlay` of every path, with one kustomize process for all cache misses. A batch that
+def _render_batch(paths: list[Path], *, root: Path | None, use_cache: bool,
+                  memo: InputMemo) -> dict[Path, Rendered | UserError]:
+    """`_build_alone` of every path, with one kustomize process for all cache misses. A batch that
     does not build is split in halves until the broken kustomization builds alone and reports its
-    own error. The texts are exactly those of separate builds (tests/test_validate.py checks).
-    `memo` shares input walks and digests with a caller that computed them already."""
-    memo = memo if memo is not None else InputMemo()
+    own error. The texts are exactly those of separate builds (tests/e2e/test_validate.py checks)."""
     results: dict[Path, Rendered | UserError] = {}
     misses: list[tuple[Path, str]] = []
     for path in paths:
@@ -187,7 +212,7 @@ def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool
     def build(group: list[tuple[Path, str]]) -> None:
         if len(group) == 1:
             try:
-                results[group[0][0]] = render_overlay(group[0][0], root=root, use_cache=use_cache)
+                results[group[0][0]] = _build_alone(group[0][0], root=root, use_cache=use_cache)
             except UserError as error:
                 results[group[0][0]] = error
             return
@@ -212,20 +237,6 @@ def render_batch(paths: list[Path], *, root: Path | None = None, use_cache: bool
     for group in groups.values():
         build(group)
     return {path: results[path] for path in paths}
-
-
-def render_many(paths: list[Path], *, root: Path | None = None, jobs: int | None = None,
-                use_cache: bool = True) -> dict[Path, Rendered | UserError]:
-    """Render in parallel (kustomize is one process per overlay, so threads suffice)."""
-    def one(path: Path) -> Rendered | UserError:
-        try:
-            return render_overlay(path, root=root, use_cache=use_cache)
-        except UserError as error:
-            return error
-
-    workers = max(1, min(len(paths), jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(paths, pool.map(one, paths)))
 
 
 def _label(path: Path, root: Path | None) -> str:

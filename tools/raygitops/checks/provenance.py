@@ -12,8 +12,8 @@ from typing import Any
 from raygitops.checks.registry import finding
 from raygitops.errors import UserError
 from raygitops.findings import Finding, resource_id
-from raygitops.generate.regen import SERVE_OVERRIDE, generated_dir
 from raygitops.generate.serveconfig import serve_config_of
+from raygitops.model.environment import SERVE_OVERRIDE, Environment
 from raygitops.render_inputs import input_files
 from raygitops.yamlbounds import InputRefused, check_bounds, read_input
 from raygitops.yamlio import load_text, relpath
@@ -58,7 +58,8 @@ def refuse_serve_config_past_bounds(resource: Any, label: str) -> None:
 def serve_config_not_generated(resource: dict, environment: str, label: str, root: Path) -> list[Finding]:
     """An overlay's serveConfigV2 must be what tools/regen generated: a patch that replaces or edits
     it passes every other check, and tools/regen --check, and is never regenerated."""
-    generated = root / generated_dir(environment) / "serve-config.yaml" if environment else None
+    env = Environment(root, environment) if environment else None
+    generated = env.generated / "serve-config.yaml" if env else None
     rendered = serve_config_of(resource)
     if generated is None or not generated.is_file() or rendered is None:
         return []    # a plain file, an environment without generated files (regen-stale says so), bad YAML
@@ -70,5 +71,5 @@ def serve_config_not_generated(resource: dict, environment: str, label: str, roo
     changes = diff_values(wanted, rendered)
     where = f" (first difference: {changes[0].display_path})" if changes and changes[0].display_path else ""
     return [finding("serve-not-generated", f"serveConfigV2 is not {rel}{where}: a patch replaces or edits it",
-                    fix=f"remove that patch; change overlays/{environment}/{SERVE_OVERRIDE} and run tools/regen",
+                    fix=f"remove that patch; change {env.rel}/{SERVE_OVERRIDE} and run tools/regen",
                     file=label, resource=resource_id(resource), path="spec.serveConfigV2")]

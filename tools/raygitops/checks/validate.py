@@ -7,40 +7,36 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from raygitops.config import RepoConfig, load_config
 from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
-from raygitops.model.environment import discover, environment_of
-from raygitops.checks.provenance import (check_kustomization_place, refuse_serve_config_past_bounds,
-                                         serve_config_not_generated)
+from raygitops.model.environment import Environment, broken
+from raygitops.checks.provenance import refuse_serve_config_past_bounds, serve_config_not_generated
 from raygitops.checks.schemas import SchemaRegistry
 from raygitops.checks.schema_sources import builtin_kubernetes_versions
 from raygitops.checks.aana_pins import fastapi_pin_findings
 from raygitops.checks.celcheck import cel_findings
 from raygitops.checks.serve_config import check_serve_config_text
+from raygitops.checks.sources import (STDIN, Source, default_paths, environment_name, load_plain,
+                                      rendered_source, units_of)
 from raygitops.model.rayservice import RayServiceView, parse_quantity
 from raygitops.checks.result_cache import ResultCache, registry_fingerprint
-from raygitops.render import InputMemo, Rendered, is_cached, is_component, is_kustomization, render_batch, split_evenly
+from raygitops.render import InputMemo, Rendered, is_cached, is_kustomization, render
 from raygitops.generate.aana_apps import aana_apps, serve_module
-from raygitops.generate.regen import SERVE_OVERRIDE, stale_environments
+from raygitops.generate.regen import stale_environments
 from raygitops.generate.workingdir import build_package
 from raygitops.schemastore import SchemaStore
 from raygitops.versions import pinned_ray_serve_version
-from raygitops.yamlbounds import InputRefused, read_input, read_stdin
-from raygitops.yamlio import first_duplicate_key, line_of_path, load_documents, relpath
-
-STDIN = "-"
+from raygitops.yamlio import line_of_path
 
 
 @dataclass(frozen=True)
@@ -52,16 +48,6 @@ class ValidateOptions:
     ignore_missing_schemas: bool = False     # a kind without a schema is skipped, not an error (kubeconform's flag)
     jobs: int | None = None
     use_cache: bool = True
-
-
-@dataclass
-class Source:
-    """One input: a rendered kustomization, a YAML file, or stdin."""
-    label: str
-    environment: str = ""
-    resources: tuple = ()
-    nodes: tuple = ()               # each resource's composed YAML, for plain files: findings get lines
-    error: UserError | None = None
 
 
 @dataclass
@@ -90,108 +76,6 @@ class ValidationReport:
 
     def exit_code(self, strict_warnings: bool = False) -> int:
         return 1 if self.errors or (strict_warnings and self.warnings) else 0
-
-
-# --- load -------------------------------------------------------------------------------
-
-def _environment_of(path: Path, root: Path) -> str:
-    """A path given on the command line is relative to the current directory, which may be below root."""
-    env = environment_of(path.absolute(), root)
-    return env.name if env else ""
-
-
-def _documents(text: str, label: str) -> Source:
-    """Parse a multi-document YAML stream, keeping where each document starts. Input past the
-    bounds (raygitops.yamlio) stops the run; a syntax error is this source's finding."""
-    try:
-        nodes, documents = load_documents(text, label)
-    except InputRefused:
-        raise
-    except UserError as error:
-        return Source(label, error=error)
-    for node in nodes:
-        duplicate = first_duplicate_key(node)
-        if duplicate:
-            key, line, first = duplicate
-            return Source(label, error=UserError(f"duplicate key '{key}' (first at line {first})", file=label,
-                                                 line=line, fix="keep one of them"))
-    pairs = []
-    for document, node in zip(documents, nodes):
-        if document is None:
-            continue
-        if _is_list(document):
-            # kubectl get -o yaml writes a List: each item is checked as the resource it is.
-            item_nodes = next((v.value for k, v in node.value if k.value == "items"), [])
-            pairs.extend(zip(document["items"], item_nodes))
-        else:
-            pairs.append((document, node))
-    return Source(label, resources=tuple(d for d, _ in pairs), nodes=tuple(n for _, n in pairs))
-
-
-def _load_plain(unit: Path | str, root: Path) -> Source:
-    """A YAML file or stdin as a source, its serve configs' bounds checked too."""
-    label = "<stdin>" if unit == STDIN else relpath(Path(unit), root)
-    source = _documents(read_stdin(label) if unit == STDIN else read_input(Path(unit), label), label)
-    for resource in source.resources:
-        refuse_serve_config_past_bounds(resource, label)
-    return source
-
-
-def _is_list(document: Any) -> bool:
-    return (isinstance(document, dict) and isinstance(document.get("kind"), str) and document["kind"].endswith("List")
-            and isinstance(document.get("items"), list))
-
-
-def _expand(path: Path) -> list[Path]:
-    """A directory of manifests: its YAML files, and any kustomization below it as one unit
-    (rendered, not read file by file; Components are skipped)."""
-    if path.is_file():
-        return [path]
-    out: list[Path] = []
-    for child in sorted(path.iterdir()):
-        if child.is_dir():
-            if is_kustomization(child):
-                if not is_component(child):
-                    out.append(child)
-            else:
-                out.extend(_expand(child))
-        elif child.suffix in (".yaml", ".yml") and child.is_file():
-            out.append(child)
-    return out
-
-
-# Deployed, but not through an overlay: the operator's namespaces and everything Argo CD applies.
-_OTHER_KUSTOMIZATIONS = ("base/kuberay-operator", "argocd", "argocd/root")
-
-
-def default_paths(root: Path, config: RepoConfig) -> list[Path]:
-    paths = [path for env in discover(root) for path in (env.overlay, *env.cluster_layers)]
-    return paths + [root / rel for rel in _OTHER_KUSTOMIZATIONS if is_kustomization(root / rel)]
-
-
-def _units(paths: list[Path | str], root: Path) -> list[Path | str]:
-    """The inputs one by one: stdin, kustomization directories and YAML files."""
-    units: list[Path | str] = []
-    for raw in paths:
-        if raw == STDIN:
-            units.append(raw)
-            continue
-        path = Path(raw)
-        if is_kustomization(path):
-            check_kustomization_place(path, root, str(raw))
-            units.append(path)
-        elif path.is_dir():
-            found = _expand(path)
-            if not found:
-                raise UserError("no YAML files or kustomizations here", file=str(raw),
-                                fix="give overlay directories, YAML files or directories, or - for stdin")
-            units.extend(found)
-        elif path.exists():
-            units.append(path)
-        else:
-            raise UserError("no such file or directory", file=str(raw),
-                            fix="give overlay directories, YAML files or directories, or - for stdin")
-    return units
 
 
 def _base_groups(result) -> tuple[str, ...] | None:
@@ -378,14 +262,14 @@ def _preload(registry: SchemaRegistry) -> threading.Thread:
 def validate(root: Path, paths: Iterable[str | Path] | None = None,
              options: ValidateOptions = ValidateOptions()) -> ValidationReport:
     config = load_config(root)
-    chosen = list(paths) if paths else default_paths(root, config)
+    chosen = list(paths) if paths else default_paths(root)
     if not chosen:
         raise UserError("nothing to validate", fix="give paths, or add overlays/<env>/")
     registry = schema_registry(config, options)
     settings = policy_settings(config)
-    units = _units(chosen, root)
+    units = units_of(chosen, root)
     # Files and stdin are read first: input past the bounds is refused before Ray is imported.
-    plain = {unit: _load_plain(unit, root) for unit in dict.fromkeys(units) if unit == STDIN or not Path(unit).is_dir()}
+    plain = {unit: load_plain(unit, root) for unit in dict.fromkeys(units) if unit == STDIN or not Path(unit).is_dir()}
     kustomizations = list(dict.fromkeys(Path(u) for u in units if u != STDIN and Path(u).is_dir()))
     memo = InputMemo()
     package_digest = build_package(root).digest
@@ -395,40 +279,26 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     cold = not options.use_cache or not all(is_cached(k, root, memo) for k in kustomizations if is_kustomization(k))
     preload = _preload(registry) if cold else None
     base = root / "base"
-    wants_base = is_kustomization(base) and any(_environment_of(k, root) for k in kustomizations)
-    workers = max(1, options.jobs or os.cpu_count() or 1)
+    wants_base = is_kustomization(base) and any(environment_name(k, root) for k in kustomizations)
     report = ValidationReport(sources=[])
-    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        # base/ (its worker-group order is the one overlays must keep) renders beside one batch
-        # per core; each batch is one kustomize process for its cache misses (render_batch).
-        # A source is checked as soon as its batch is done, while the other batches render.
-        base_future = (pool.submit(render_batch, [base], root=root, use_cache=options.use_cache, memo=memo)
-                       if wants_base else None)
-        futures = {}
-        for chunk in split_evenly(kustomizations, workers):
-            future = pool.submit(render_batch, chunk, root=root, use_cache=options.use_cache, memo=memo)
-            futures.update((path, future) for path in chunk)
-        base_groups = _base_groups(base_future.result()[base]) if base_future else None
-        if preload is not None:
-            preload.join()
-        for unit in units:
-            if unit in plain:
-                source = plain[unit]
-            elif Path(unit) in futures:
-                path = Path(unit)
-                result = futures[path].result()[path]
-                label, environment = relpath(path, root), _environment_of(path, root)
-                if isinstance(result, InputRefused):
-                    raise result     # past the bounds: refused, like a file or stdin
-                source = (Source(label, environment, error=result) if isinstance(result, UserError)
-                          else Source(label, environment, resources=result.resources))
-            report.sources.append(source)
-            report.findings.extend(check_source(source, config, registry, settings,
-                                                base_groups if source.environment else None, cache))
-            report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
-                                            if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
-                                            and isinstance(r.get("kind"), str)
-                                            and registry.is_skipped(r["apiVersion"], r["kind"]))
+    # base/ (its worker-group order is the one overlays must keep) renders with the overlays.
+    rendered = render([base, *kustomizations] if wants_base else kustomizations, root=root, jobs=options.jobs,
+                      memo=memo, use_cache=options.use_cache)
+    base_groups = _base_groups(rendered[base]) if wants_base else None
+    if preload is not None:
+        preload.join()
+    for unit in units:
+        if unit in plain:
+            source = plain[unit]
+        else:
+            source = rendered_source(Path(unit), rendered[Path(unit)], root)
+        report.sources.append(source)
+        report.findings.extend(check_source(source, config, registry, settings,
+                                            base_groups if source.environment else None, cache))
+        report.skipped_resources.update((source.label, resource_id(r)) for r in source.resources
+                                        if isinstance(r, dict) and isinstance(r.get("apiVersion"), str)
+                                        and isinstance(r.get("kind"), str)
+                                        and registry.is_skipped(r["apiVersion"], r["kind"]))
     report.findings.extend(generated_file_findings(root, config, [s.environment for s in report.sources
                                                                   if s.environment], checks_all=not paths,
                                                    package_digest=package_digest))
@@ -443,14 +313,15 @@ def generated_file_findings(root: Path, config: RepoConfig, environments: list[s
     """Rendering uses the committed generated files, so a serve.yaml, raygitops.yaml or apps/
     change without tools/regen would otherwise pass unseen."""
     findings = []
-    wanted = [env for env in dict.fromkeys(environments) if (root / "overlays" / env / SERVE_OVERRIDE).exists()]
+    wanted = [env for env in dict.fromkeys(environments) if Environment(root, env).serve_override.exists()]
     if wanted:
-        for env in stale_environments(config, wanted, package_digest or build_package(root).digest):
+        for name in stale_environments(config, wanted, package_digest or build_package(root).digest):
+            env = Environment(root, name)
             findings.append(finding(
-                "regen-stale", f"overlays/{env}/generated/ was made from older raygitops.yaml, apps/ or serve.yaml",
-                file=f"overlays/{env}"))
-    for env in config.broken_environments() if checks_all else ():
-        findings.append(finding("kustomize", f"environment {env} has no kustomization.yaml (Argo CD would still "
-                                             "deploy it)", file=f"overlays/{env}",
+                "regen-stale", f"{env.generated_rel}/ was made from older raygitops.yaml, apps/ or serve.yaml",
+                file=env.rel))
+    for env in broken(root) if checks_all else ():
+        findings.append(finding("kustomize", f"environment {env.name} has no kustomization.yaml (Argo CD would "
+                                             "still deploy it)", file=env.rel,
                                 fix="restore it, or delete the whole directory to remove the environment"))
     return findings

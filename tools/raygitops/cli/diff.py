@@ -81,8 +81,9 @@ def environments_of(paths: list[str], root: Path) -> tuple[str, ...]:
     current directory; its cluster layers come with it), clusters/<env>/<cluster> or anything under it
     (that layer alone), `overlays` for all, or a bare environment name."""
     from raygitops.errors import UserError
+    from raygitops.model.environment import CLUSTERS, OVERLAYS
 
-    overlays, clusters = (root / "overlays").resolve(), (root / "clusters").resolve()
+    overlays, clusters = (root / OVERLAYS).resolve(), (root / CLUSTERS).resolve()
     names: list[str] = []
     for raw in paths:
         path = Path(os.path.abspath(raw))

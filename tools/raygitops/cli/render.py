@@ -21,11 +21,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from raygitops.model.environment import discover
     from raygitops.errors import UserError
-    from raygitops.render import render_many, summary
+    from raygitops.render import render, summary
     from raygitops.yamlio import relpath
     root = repo_root()
     paths = [Path(p) for p in args.paths] or [env.overlay for env in discover(root)]
-    results = render_many(paths, root=root)
+    results = render(paths, root=root)
     failed = 0
     for path, result in results.items():
         if isinstance(result, UserError):

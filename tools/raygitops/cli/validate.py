@@ -67,8 +67,8 @@ def _replayed_or_run(root: Path, args: argparse.Namespace, paths: list) -> tuple
     A replay imports none of the checks: a warm run of 50 environments stays under 0.8 s (issue 9)."""
     from raygitops.checks.replay import ReplayEntry, fingerprint, options_key
 
-    top = root.resolve()
-    inside = all(p != "-" and (Path(p).resolve() == top or top in Path(p).resolve().parents) for p in paths)
+    # Paths are as the shell gave them, relative to the current directory.
+    inside = all(p != "-" and Path(p).resolve().is_relative_to(root.resolve()) for p in paths)
     key = options_key({k: v for k, v in vars(args).items() if k not in ("func", "parser")}) \
         if not args.no_cache and inside else None
     entry = ReplayEntry.find(root, key) if key else None

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ from raygitops.diff.kuberay import INCREMENTAL_MODE, OperatorSetup, operator_set
 from raygitops.diff.operator import VALUES_FILE, operator_diffs, read_yaml
 from raygitops.diff.rollout import Classified, classify, lifts_block, worst
 from raygitops.errors import UserError
-from raygitops.model.environment import CLUSTERS
+from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, SERVE_OVERRIDE, Environment, discover
+from raygitops.model.pins import pins_rel
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.render import InputMemo, Rendered, is_kustomization, render_batch, split_evenly
+from raygitops.render import InputMemo, Rendered, is_kustomization, render
 
 # Environment status, beside the verdict.
 UNCHANGED = "unchanged"       # no input file differs: not rendered at all
@@ -126,17 +126,15 @@ def is_layer(name: str) -> bool:
 def target_path(name: str) -> str:
     """The directory a diff target renders: overlays/<env>, clusters/<env>/<cluster> (named <env>/<cluster>),
     or a setup directory (named with its trailing /)."""
-    return name.rstrip("/") if name.endswith("/") else f"{CLUSTERS}/{name}" if is_layer(name) else f"overlays/{name}"
+    return name.rstrip("/") if name.endswith("/") else f"{CLUSTERS}/{name}" if is_layer(name) else f"{OVERLAYS}/{name}"
 
 
 def _side(label: str, root: Path) -> _Side:
-    overlays = root / "overlays"
-    found = sorted(p for p in overlays.iterdir() if is_kustomization(p)) if overlays.is_dir() else []
     # Each cluster layer is a target of its own, rendered and judged as an environment is: a change under
     # clusters/<env>/<cluster>/ alone reaches that cluster only, and a change to overlays/<env> reaches it too.
     layers = {f"{p.parent.name}/{p.name}": p for p in sorted((root / CLUSTERS).glob("*/*")) if is_kustomization(p)}
     setup = {f"{rel}/": root / rel for rel in SETUP_DIRS if is_kustomization(root / rel)}
-    return _Side(label, root, {**{p.name: p for p in found}, **layers, **setup})
+    return _Side(label, root, {**{env.name: env.overlay for env in discover(root)}, **layers, **setup})
 
 
 def compare(root: Path, options: DiffOptions) -> DiffReport:
@@ -272,21 +270,16 @@ def _cluster_layers(root: Path, name: str) -> list[str]:
 
 def _render(wanted: list[tuple[_Side, str]], cache_root: Path, jobs: int | None,
             memo: InputMemo) -> dict[tuple[str, str], Rendered]:
-    """Every wanted overlay, each side in one kustomize process per core (`render_batch`: a process
-    per overlay would cost its start-up each time); the sides apart, since each has its own base
-    schema. The cache under the real repository serves both sides, because the digest does not
-    depend on where the tree is checked out."""
+    """Every wanted overlay, one `render` per side: the sides apart, since each has its own base
+    schema and both make the same resources (one kustomize process could not build them together).
+    The cache under the real repository serves both sides, because the digest does not depend on
+    where the tree is checked out."""
     sides: dict[str, list[Path]] = {}
     for side, name in wanted:
         sides.setdefault(side.label, []).append(side.environments[name])
-    workers = max(1, jobs or os.cpu_count() or 1)
-    chunks = [chunk for paths in sides.values()
-              for chunk in split_evenly(paths, max(1, round(workers * len(paths) / len(wanted))))]
     results: dict[Path, Rendered | UserError] = {}
-    if chunks:
-        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-            for batch in pool.map(lambda chunk: render_batch(chunk, root=cache_root, memo=memo), chunks):
-                results.update(batch)
+    for paths in sides.values():
+        results.update(render(paths, root=cache_root, jobs=jobs, memo=memo))
     out = {}
     for side, name in wanted:
         result = results[side.environments[name]]
@@ -350,20 +343,21 @@ def ray_bump_hints(base_root: Path, head_root: Path, name: str) -> list[str]:
     old, new = ray(base_root), ray(head_root)
     if old and new and old != new:
         return [f"versions.ray {old} → {new} reaches every environment at once, pinned ones too: the Ray version "
-                f"is not per environment (overlays/{name}/pins.yaml pins code and image builds of one Ray)"]
+                f"is not per environment ({pins_rel(name)} pins code and image builds of one Ray)"]
     return []
 
 
 def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:
     """serve.yaml is not a kustomize input: changing it without tools/regen changes nothing."""
     def read(side: _Side, rel: str) -> bytes | None:
-        path = side.root / "overlays" / name / rel
+        path = Environment(side.root, name).overlay / rel
         return path.read_bytes() if path.is_file() else None
 
     if name not in base.environments or name not in head.environments or name.endswith("/"):
         return []
-    if read(base, "serve.yaml") != read(head, "serve.yaml") and \
-            read(base, "generated/serve-config.yaml") == read(head, "generated/serve-config.yaml"):
-        return [f"overlays/{name}/serve.yaml changed but overlays/{name}/generated/ did not: run tools/regen"]
+    env = Environment(head.root, name)
+    if read(base, SERVE_OVERRIDE) != read(head, SERVE_OVERRIDE) and \
+            read(base, f"{GENERATED}/serve-config.yaml") == read(head, f"{GENERATED}/serve-config.yaml"):
+        return [f"{env.rel}/{SERVE_OVERRIDE} changed but {env.generated_rel}/ did not: run tools/regen"]
     return []
 

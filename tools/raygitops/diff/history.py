@@ -24,8 +24,9 @@ from raygitops.diff.kuberay import NONE_MODE, OperatorSetup, parse_version, upgr
 from raygitops.diff.rulebase import Baseline
 from raygitops.errors import UserError
 from raygitops.findings import resource_id
+from raygitops.model.environment import Environment
 from raygitops.model.stored import SchemaOf, stored_form
-from raygitops.render import is_kustomization, render_batch
+from raygitops.render import is_kustomization, render
 from raygitops.render_inputs import InputMemo
 
 MAX_RENDERS = 40          # commits rendered per RayService before giving up (the baseline is then unknown)
@@ -68,11 +69,11 @@ class BaselineFinder:
         if self._renders >= MAX_RENDERS:
             raise _GaveUp
         self._renders += 1
-        overlay = self._checkout(commit) / "overlays" / env
+        overlay = Environment(self._checkout(commit), env).overlay
         if not is_kustomization(overlay):
             return None
         # A fresh memo: the same directory holds another commit each time.
-        rendered = render_batch([overlay], root=self.cache_root, memo=InputMemo())[overlay]
+        rendered = render([overlay], root=self.cache_root, memo=InputMemo())[overlay]
         if isinstance(rendered, UserError):
             return None
         found = [r for r in rendered.resources if isinstance(r, dict) and resource_id(r) == rid]
@@ -99,7 +100,7 @@ class BaselineFinder:
             return None
 
     def _find(self, env: str, rid: str) -> Baseline | None:
-        paths = [(self.prefix / p).as_posix() for p in ("base", f"overlays/{env}")]
+        paths = [(self.prefix / p).as_posix() for p in ("base", Environment(self.prefix, env).rel)]
         start = self.base                       # the oldest commit known to be under the block
         for commit in self._log(self.base, paths, _STRATEGY_WORDS):
             if not self._blocked(self._service_at(commit, env, rid)):

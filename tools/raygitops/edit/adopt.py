@@ -32,6 +32,7 @@ from raygitops.edit.roundtrip import dumps, flow_mapping
 from raygitops.edit.smpdiff import strategic_diff
 from raygitops.errors import UserError
 from raygitops.model.dbconfig import PASSWORD_VAR
+from raygitops.model.environment import Environment
 from raygitops.model.pins import ImagePin, image_pin_problem, pins_rel
 from raygitops.versions import parse_ray_image, split_image
 from raygitops.yamlio import LOADER
@@ -65,8 +66,9 @@ def read_rayservice(path: Path, root: Path) -> dict:
 def adopt(root: Path, path: Path, env: str) -> Adoption:
     source = read_rayservice(path, root)
     adoption = Adoption(env, source)
-    if (root / "overlays" / env).exists():
-        raise UserError(f"overlays/{env} exists already", file=f"overlays/{env}", fix="import into a new environment")
+    new = Environment(root, env)
+    if new.overlay.exists():
+        raise UserError(f"{new.rel} exists already", file=new.rel, fix="import into a new environment")
     if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", env) or len(namespace_of(env)) > 63:
         raise UserError(f"'{env}' cannot name an environment", fix="use lower-case letters, digits and '-'")
     try:
@@ -175,7 +177,7 @@ def _pins_file(adoption: Adoption, pins: dict[str, ImagePin]) -> None:
 
 
 def _cluster_files(root: Path, adoption: Adoption, postgres: bool) -> None:
-    env = adoption.env
+    env, rel = adoption.env, Environment(root, adoption.env).rel
     spec, _ = _target_spec(root, adoption, postgres)
     rendered = _rendered_base(root, env, postgres)
     base_spec = copy.deepcopy(rendered["spec"])
@@ -189,17 +191,17 @@ def _cluster_files(root: Path, adoption: Adoption, postgres: bool) -> None:
         if extra:
             metadata[key] = extra
         adoption.intend(rf"metadata\.{key}(\.|$)", f"the {key} base/ gives every environment's RayService")
-    adoption.intend(r"metadata\.namespace$", f"namespace {namespace_of(env)}: Argo CD deploys overlays/{env} there")
+    adoption.intend(r"metadata\.namespace$", f"namespace {namespace_of(env)}: Argo CD deploys {rel} there")
     patch = CommentedMap([("apiVersion", "ray.io/v1"), ("kind", "RayService"), ("metadata", metadata),
                           ("spec", patch_spec)])
     header = (f"# {env}: the imported RayService's differences from base/ (raygitops import). Worker groups:\n"
               "# every base group first, in base order; the imported ones after them.\n")
     files = adoption.edit.files
-    files[f"overlays/{env}/rayservice-patch.yaml"] = header + dumps([patch])
+    files[f"{rel}/rayservice-patch.yaml"] = header + dumps([patch])
     patches = [CommentedMap([("path", "rayservice-patch.yaml")])]
     name = source_meta.get("name")
     if name and name != base_name:
-        files[f"overlays/{env}/rename.yaml"] = (
+        files[f"{rel}/rename.yaml"] = (
             f"# The imported RayService keeps its name (its Services are {name}-head-svc, {name}-serve-svc).\n"
             + dumps([[CommentedMap([("op", "replace"), ("path", "/metadata/name"), ("value", name)])]]))
         patches.append(CommentedMap([("path", "rename.yaml"),
@@ -215,7 +217,7 @@ def _cluster_files(root: Path, adoption: Adoption, postgres: bool) -> None:
         ("apiVersion", "kustomize.config.k8s.io/v1beta1"), ("kind", "Kustomization"),
         ("namespace", namespace_of(env)), ("resources", CommentedSeq(["../../base"])), ("components", components),
         ("transformers", CommentedSeq(["generated/images.yaml"])), ("patches", CommentedSeq(patches))])
-    files[f"overlays/{env}/kustomization.yaml"] = dumps([kustomization])
+    files[f"{rel}/kustomization.yaml"] = dumps([kustomization])
     if postgres:
         adoption.report.append("Postgres: the environment includes base/components/postgres (ExternalSecret aana-db, "
                                "the password env in every Ray pod, and the migration Job of apps/db.py)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from raygitops.config import load_config
 from raygitops.diff.fields import diff_values
 from raygitops.errors import EXIT_FINDINGS, UserError
+from raygitops.model.environment import Environment
 from raygitops.model.stored import stored_form
 
 
@@ -28,7 +29,7 @@ def _schema_of(tree: Path):
 
 def rendered_rayservice(tree: Path, env: str) -> dict:
     from raygitops.render import render_overlay
-    resources = render_overlay(tree / "overlays" / env).resources
+    resources = render_overlay(Environment(tree, env).overlay).resources
     return next(r for r in resources if isinstance(r, dict) and r.get("kind") == "RayService")
 
 

@@ -17,6 +17,7 @@ from raygitops.edit.roundtrip import dumps, flow_mapping, load_for_edit, named_i
 from raygitops.errors import UserError
 from raygitops.generate.workingdir import APPS_PACKAGE
 from raygitops.model.dbconfig import PASSWORD_VAR, is_postgres
+from raygitops.model.environment import SERVE_OVERRIDE, Environment
 
 _SERVE_TOP = ("http_options", "logging_config", "proxy_location", "target_capacity")
 SERVE = r"spec\.serveConfigV2:"
@@ -89,7 +90,7 @@ def serve_files(root: Path, adoption: Adoption, serve: dict) -> bool:
             adoption.intend(rf"{SERVE}applications\[{re.escape(app['name'])}\]\.deployments\[[^\]]+\]\.[a-z_.]+$",
                             "the code's @serve.deployment option, written out by `serve build`", ("added",))
     text, datastores = _serve_yaml(adoption, serve)
-    adoption.edit.files[f"overlays/{env}/serve.yaml"] = text
+    adoption.edit.files[f"{Environment(root, env).rel}/{SERVE_OVERRIDE}"] = text
     if "sqlite" in datastores:
         _tolerate_sqlite(doc, adoption)
     adoption.edit.files[CONFIG_FILE] = doc.dumps()

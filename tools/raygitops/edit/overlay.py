@@ -20,7 +20,7 @@ BASE_RAYSERVICE = "base/rayservice.yaml"
 def existing_environment(root: Path, name: str) -> Environment:
     environments = {env.name: env for env in discover(root)}
     if name not in environments:
-        raise UserError(f"no environment '{name}'", file=f"overlays/{name}",
+        raise UserError(f"no environment '{name}'", file=Environment(root, name).rel,
                         fix=f"use one of: {', '.join(sorted(environments)) or '(none)'}")
     return environments[name]
 

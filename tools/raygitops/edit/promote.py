@@ -16,6 +16,7 @@ from raygitops.edit.setpin import pins_document, pins_text, write_code
 from raygitops.edit.transaction import Edit, git_toplevel
 from raygitops.errors import UserError
 from raygitops.generate.pinned import WORKING_TREE, resolve_code
+from raygitops.model.environment import Environment
 from raygitops.model.pins import load_pins, pins_rel
 
 
@@ -71,7 +72,7 @@ def _refuse_stale(root: Path, config, source: str) -> None:
     from raygitops.generate.workingdir import build_package
     if stale_environments(config, [source], build_package(root).digest):
         raise UserError(f"{source}'s generated files are stale: they are not what {source} runs",
-                        file=f"overlays/{source}/generated",
+                        file=Environment(root, source).generated_rel,
                         fix="run tools/regen and commit the result, then promote")
 
 

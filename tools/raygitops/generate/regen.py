@@ -27,13 +27,13 @@ from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment
 from raygitops.generate.workingdir import Package, build_package, package_path, package_problem, write_package
 from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupted_write_pending, write_generated
 from raygitops.safepath import writable_path
+from raygitops.model.environment import GENERATED, OVERLAYS, SERVE_OVERRIDE, Environment, broken, discover
 from raygitops.model.pins import PINS_FILE, image_reference, pins_rel
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
 from raygitops.masking import mask_yaml_text
 from raygitops.yamlbounds import read_input
 from raygitops.yamlio import GENERATED_HEADER, dump_yaml, load_yaml
 
-SERVE_OVERRIDE = "serve.yaml"
 SCHEMA_FILE = "base/generated/kustomize-schema.yaml"
 SERVE_CONFIGMAP = "raygitops-serve-config"
 ENV_CONFIGMAP = "raygitops-env"
@@ -47,10 +47,6 @@ class RegenPlan:
     files: dict[str, bytes] = field(default_factory=dict)
     pin_problems: list[str] = field(default_factory=list)
     pinned_packages: list[Package] = field(default_factory=list)   # pinned environments' code (generate/pinned.py)
-
-
-def generated_dir(env: str) -> str:
-    return f"overlays/{env}/generated"
 
 
 def _header(*sources: str) -> str:
@@ -111,7 +107,7 @@ def version_pin_problems(config: RepoConfig) -> list[str]:
         pinned = pinned_ray_serve_version(pyproject.read_text())
         if pinned and pinned != ray:
             problems.append(f"pyproject.toml pins ray[serve]=={pinned} but raygitops.yaml versions.ray is {ray}")
-    for top in ("base", "overlays"):
+    for top in ("base", OVERLAYS):
         for path in sorted((root / top).rglob("*.yaml")):
             if "generated" in path.parts or not path.is_file():   # a FIFO named x.yaml would block the read
                 continue
@@ -146,7 +142,7 @@ def inputs_digest(config: RepoConfig, env: str, package_digest: str) -> str:
     Component's header (never deployed), so tools/validate can tell stale files without Ray."""
     data = config.doc.data if config.doc is not None and isinstance(config.doc.data, dict) else {}
     used = {key: data.get(key) for key in _CONFIG_INPUTS}
-    serve_yaml = config.root / "overlays" / env / SERVE_OVERRIDE
+    serve_yaml = Environment(config.root, env).serve_override
     pins = config.root / pins_rel(env)   # an unpinned environment's digest stays what it was before pins
     return digest_of(package_digest.encode(), json.dumps(used, sort_keys=True, default=str).encode(),
                      serve_yaml.read_bytes() if serve_yaml.exists() else b"", *([pins.read_bytes()] if pins.exists() else []))
@@ -161,7 +157,7 @@ def inputs_stamp(root: Path, package_digest: str | None = None) -> Stamp:
     package, and every overlay's serve.yaml and kustomization. The write journal records it, so a
     killed write is finished only where it was made (never after a `git switch` or an edit)."""
     digest = hashlib.sha256((package_digest or build_package(root).digest).encode())
-    overlays = sorted((root / "overlays").iterdir()) if (root / "overlays").is_dir() else []
+    overlays = sorted((root / OVERLAYS).iterdir()) if (root / OVERLAYS).is_dir() else []   # broken ones too
     paths = [root / "raygitops.yaml"] + [overlay / name for overlay in overlays
                                          for name in (SERVE_OVERRIDE, PINS_FILE, *KUSTOMIZATION_NAMES)]
     for path in paths:
@@ -177,7 +173,7 @@ def stale_environments(config: RepoConfig, environments: list[str], package_dige
     """Environments whose generated files were made from other inputs than today's."""
     stale = []
     for env in environments:
-        component = config.root / generated_dir(env) / "kustomization.yaml"
+        component = Environment(config.root, env).generated / "kustomization.yaml"
         head = component.read_text(errors="replace").splitlines()[:2] if component.exists() else []
         env_digest = environment_build(config.root, env).package_digest(package_digest)
         if INPUTS_LINE.format(digest=inputs_digest(config, env, env_digest)).strip() not in head:
@@ -189,19 +185,19 @@ def plan_regen(root: Path) -> RegenPlan:
     config = load_config(root)
     package = build_package(root)
     plan = RegenPlan(config=config, package=package, pin_problems=version_pin_problems(config))
-    environments = config.environments()
-    for env in config.broken_environments():
-        raise UserError(f"environment {env} has no kustomization.yaml", file=f"overlays/{env}/",
+    environments = discover(root)
+    for env in broken(root):
+        raise UserError(f"environment {env.name} has no kustomization.yaml", file=f"{env.rel}/",
                         fix="restore it, or delete the whole directory to remove the environment")
     if not environments:
-        raise UserError("no environments", file="overlays/", fix="add overlays/<env>/kustomization.yaml and serve.yaml")
+        raise UserError("no environments", file=f"{OVERLAYS}/",
+                        fix="add overlays/<env>/kustomization.yaml and serve.yaml")
     overrides = {}
     for env in environments:  # every input is read (and rejected) before Ray is imported
-        path = root / "overlays" / env / SERVE_OVERRIDE
-        if not path.exists():
-            raise UserError(f"missing {SERVE_OVERRIDE} for environment {env}", file=f"overlays/{env}/{SERVE_OVERRIDE}",
-                            fix="create it (it may hold just `applications: []`)")
-        overrides[env] = load_yaml(path, root)
+        if not env.serve_override.exists():
+            raise UserError(f"missing {SERVE_OVERRIDE} for environment {env.name}",
+                            file=f"{env.rel}/{SERVE_OVERRIDE}", fix="create it (it may hold just `applications: []`)")
+        overrides[env.name] = load_yaml(env.serve_override, root)
     builds = {env: environment_build(root, env) for env in overrides}   # pinned code: refused before Ray runs
     for build in builds.values():
         check_image_pins(config, build)
@@ -224,10 +220,10 @@ def plan_regen(root: Path) -> RegenPlan:
         others = {"serve-config.yaml": (header + dump_yaml(serve_config)).encode(),
                   "images.yaml": (header + _image_transformers(config, build.pins)).encode()}
         for name, content in others.items():
-            plan.files[f"{generated_dir(env)}/{name}"] = content
+            plan.files[f"{Environment(config.root, env).generated_rel}/{name}"] = content
         # The Component carries the seal of its environment's generated files: regen --check trusts it.
         component = build.code_line + _component(config, shared_env, url)   # the code it runs, then the Component
-        plan.files[f"{generated_dir(env)}/kustomization.yaml"] = (
+        plan.files[f"{Environment(config.root, env).generated_rel}/kustomization.yaml"] = (
             header + seal_lines(inputs_digest(config, env, env_package.digest), others, component) + component).encode()
     schema = render_schema_file(kustomize_schema(config.versions.kubernetes), "")
     plan.files[SCHEMA_FILE] = (_header("raygitops.yaml (versions.kubernetes)")
@@ -241,7 +237,7 @@ def sealed_up_to_date(config: RepoConfig, package_digest: str) -> bool:
     root = config.root
     try:
         for env in config.environments():
-            directory = root / generated_dir(env)
+            directory = Environment(root, env).generated
             others = {p.name: p.read_bytes() for p in directory.iterdir() if p.name != "kustomization.yaml"}
             env_digest = environment_build(root, env).package_digest(package_digest)
             if not is_sealed((directory / "kustomization.yaml").read_bytes(),
@@ -291,7 +287,7 @@ def stale_files(plan: RegenPlan) -> dict[str, str]:
         new = content.decode()
         if old != new:
             stale[rel] = _masked_diff(rel, old, new)
-    for path in sorted((root / "overlays").glob("*/generated/*")):
+    for path in sorted((root / OVERLAYS).glob(f"*/{GENERATED}/*")):
         rel = path.relative_to(root).as_posix()
         if rel not in plan.files:
             stale[rel] = f"{rel}: not written by tools/regen any more; delete it\n"
@@ -378,7 +374,7 @@ def regenerate(root: Path) -> tuple[list[str], Path, RegenPlan]:
         for rel in plan.files:   # a generated/ that links out of the repository is refused before any write
             writable_path(root, rel)
         removed = []
-        for directory in sorted((root / "overlays").glob("*/generated")):
+        for directory in sorted((root / OVERLAYS).glob(f"*/{GENERATED}")):
             writable_path(root, directory)
             if not directory.is_dir():
                 continue

@@ -19,11 +19,12 @@ from typing import Callable, Iterable, Iterator, Union
 
 from raygitops.errors import UserError
 from raygitops.generate.lock import regen_lock
+from raygitops.model.environment import OVERLAYS
 from raygitops.safepath import writable_path
 
 JOURNAL = ".regen-journal.json"
 TMP_SUFFIX = ".regen-tmp"
-_TMP_DIRS = ("base", "overlays", "build")   # where a killed write may leave temporary files
+_TMP_DIRS = ("base", OVERLAYS, "build")   # where a killed write may leave temporary files
 
 # What a path held before a write, to put back when the write fails half way: nothing, bytes, a link.
 Snapshot = Union[None, bytes, "LinkTo"]

@@ -1,7 +1,7 @@
 """What tools/up deploys: inputs checked (regen, validate), the rendered serve config, the working_dir zip.
 
-    check_inputs(root, "overlays/dev", regen=True, console=console)
-    config = rendered_serve_config(root, "overlays/dev")
+    service = check_inputs(root, "overlays/dev", regen=True, console=console)   # the RayService validate rendered
+    config = rendered_serve_config(root, "overlays/dev", service)
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from raygitops.local.servestatus import Console
 
 # --- checks and the rendered serve config -----------------------------------------------------
 
-def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Console) -> None:
-    """regen --check (regenerating when stale, unless told not to), then tools/validate."""
+def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Console) -> dict:
+    """regen --check (regenerating when stale, unless told not to), then tools/validate. Returns the
+    overlay's RayService as validate rendered it: the run deploys what was checked, rendered once."""
     from raygitops.checks.validate import validate
     from raygitops.generate.regen import check, regenerate
     from raygitops.output.findings import format_text
@@ -33,13 +34,18 @@ def check_inputs(root: Path, overlay_label: str, *, regen: bool, console: Consol
     if result.errors:
         raise UserError(f"{overlay_label} has {len(result.errors)} validation error(s) (above)",
                         fix=f"fix them; tools/validate {overlay_label} shows the same report")
+    [source] = [s for s in result.sources if s.label == overlay_label]
+    return _one_rayservice(source.resources, overlay_label)
 
 
 def rendered_rayservice(root: Path, overlay_label: str) -> dict:
     """The overlay's one RayService, exactly as kustomize renders it."""
     from raygitops.render import render_overlay
-    rendered = render_overlay(root / overlay_label, root=root)
-    services = [r for r in rendered.resources if isinstance(r, dict) and r.get("kind") == "RayService"]
+    return _one_rayservice(render_overlay(root / overlay_label, root=root).resources, overlay_label)
+
+
+def _one_rayservice(resources: tuple, overlay_label: str) -> dict:
+    services = [r for r in resources if isinstance(r, dict) and r.get("kind") == "RayService"]
     if len(services) != 1:
         raise UserError(f"expected one RayService, found {len(services)}", file=overlay_label,
                         fix="tools/up serves an overlay with exactly one RayService")

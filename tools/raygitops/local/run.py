@@ -15,7 +15,7 @@ from pathlib import Path
 from raygitops.errors import UserError
 from raygitops.local.db import LocalPostgres, expand_like_ray, local_secret, migrate
 from raygitops.local.gcsft import check_head_restart, local_gcs_ft, start_ray_with_gcs_ft, start_redis
-from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
+from raygitops.local.inputs import check_inputs, rendered_serve_config
 from raygitops.local.localize import LocalConfig, localize, pod_secrets_from_run_dir
 from raygitops.local.processes import (
     become_subreaper,
@@ -65,8 +65,7 @@ def up(root: Path, options: UpOptions, console: Console | None = None) -> int:
     env = environment_of(root, options.overlay)
     run = RunDir(root, env)
     started = time.perf_counter()
-    check_inputs(root, run.overlay_label, regen=options.regen, console=console)
-    service = rendered_rayservice(root, run.overlay_label)
+    service = check_inputs(root, run.overlay_label, regen=options.regen, console=console)   # rendered once
     rendered = rendered_serve_config(root, run.overlay_label, service)
 
     from raygitops.config import load_config

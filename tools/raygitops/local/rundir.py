@@ -13,6 +13,7 @@ from pathlib import Path
 
 from raygitops.errors import UserError
 from raygitops.local.db import reachable_by_other_users
+from raygitops.model.environment import Environment, environment_of as environment_at
 
 RUN_DIR = ".run"
 STATE_FILE = "state.json"
@@ -47,7 +48,7 @@ class RunDir:
 
     @property
     def overlay_label(self) -> str:
-        return f"overlays/{self.env}"
+        return Environment(self.root, self.env).rel
 
     @property
     def tag_env(self) -> dict[str, str]:
@@ -96,10 +97,7 @@ def environment_of(root: Path, overlay: Path) -> str:
     """`overlays/<env>` → env; anything else is a UserError."""
     candidates = [overlay if overlay.is_absolute() else Path.cwd() / overlay, root / overlay]
     for candidate in candidates:
-        try:
-            rel = candidate.resolve().relative_to(root.resolve())
-        except ValueError:
-            continue
-        if len(rel.parts) == 2 and rel.parts[0] == "overlays" and candidate.is_dir():
-            return rel.parts[1]
+        env = environment_at(candidate, root)
+        if env is not None and candidate.is_dir() and candidate.resolve() == env.overlay.resolve():
+            return env.name
     raise UserError(f"not an environment overlay: {overlay}", fix="give overlays/<env>, e.g. tools/up overlays/dev")

@@ -39,6 +39,11 @@ class Environment:
         return self.overlay / SERVE_OVERRIDE
 
     @property
+    def generated(self) -> Path:
+        """What tools/regen writes for this environment."""
+        return self.overlay / GENERATED
+
+    @property
     def generated_rel(self) -> str:
         return f"{self.rel}/{GENERATED}"
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from raygitops.findings import ERROR, INFO, Finding, resource_id
+from raygitops.model.environment import OVERLAYS
 from raygitops.masking import mask_text, printable
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def _resource_words(finding: Finding) -> str:
 
 def format_text(report: ValidationReport) -> str:
     def line(f: Finding, with_path: bool) -> str:
-        where = f"{f.file}:{f.line}" if f.line and f.file and not f.file.startswith("overlays/") else (f.file or "")
+        where = f"{f.file}:{f.line}" if f.line and f.file and not f.file.startswith(OVERLAYS + "/") else (f.file or "")
         path = f" ({f.path})" if f.path and with_path else ""
         fix = f" — {f.fix}" if f.fix else ""
         return f"{where}: {_resource_words(f)}{f.severity} {f.id}: {f.message}{path}{fix}".replace("\n", "\\n")

@@ -88,7 +88,7 @@ class InputMemo:
     """The input closure and digest of many kustomizations, each directory walked, each file read once:
     overlays share `base/`. Only for trees that do not change while it is in use (one command).
 
-        memo = InputMemo(); [memo.digest(p) for p in overlays]; render_batch(overlays, root=root, memo=memo)
+        memo = InputMemo(); [memo.digest(p) for p in overlays]; render(overlays, root=root, memo=memo)
 
     The closure is complete by construction, not by a list of fields that name files: with its default
     load restrictor (RestrictionRootOnly, api/internal/loader/loadrestrictions.go, kustomize/v5.5.0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lupa.lua51 import LuaRuntime
+from lupa.lua51 import LuaError, LuaRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTH = ROOT / "argocd" / "health"
@@ -67,9 +67,9 @@ def script(name: str) -> str:
 
 def test_the_sandbox_has_no_string_library():
     """The harness is as strict as Argo CD: a script calling string functions fails."""
-    with pytest.raises(Exception):
+    with pytest.raises(LuaError, match="attempt to index local 's' \\(a string value\\)"):
         run_health('local s = "Running"; return {status = s:sub(1, 3)}', {})
-    with pytest.raises(Exception):
+    with pytest.raises(LuaError, match="attempt to index global 'string' \\(a nil value\\)"):
         run_health('return {status = string.upper("healthy")}', {})
 
 

@@ -8,7 +8,6 @@ import http.server
 import re
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -414,12 +413,13 @@ def test_crd_dirs_are_loaded_lazily(crds):
     assert reg._crd_index is None
 
 
-def test_validating_200_rayservices_is_fast(registry, service):
-    registry.validate(service)  # warm-up: load and compile
-    start = time.perf_counter()
-    for _ in range(200):
+def test_repeated_validations_reuse_one_compiled_validator(registry, service):
+    """What keeps validating many RayServices cheap (bench/validate times it): the CRD is compiled once."""
+    registry.validate(service)
+    compiled = registry.lookup("ray.io/v1", "RayService").validator
+    for _ in range(20):
         assert registry.validate(service) == []
-    assert time.perf_counter() - start < 5  # about 0.15 s on a laptop; generous for busy CI
+    assert registry.lookup("ray.io/v1", "RayService").validator is compiled
 
 
 # --- CRD conversion and CRD files ----------------------------------------------------------------

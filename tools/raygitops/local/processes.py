@@ -18,14 +18,19 @@ from raygitops.local.rundir import LOCAL_HOST, TAG
 # --- processes ------------------------------------------------------------------------------------
 
 def tagged_processes(run_path: Path) -> list:
-    """Live processes started by tools/up for this run dir (see TAG)."""
+    """Live processes started by tools/up for this run dir: those carrying TAG in their environment,
+    and a redis-server working inside the run dir: it overwrites its environment when it renames
+    itself (its setproctitle reuses that memory), so it is known by the `dir` it changed into."""
     import psutil
     found = []
+    inside = os.path.realpath(run_path) + os.sep
     for process in psutil.process_iter(["pid"]):
         try:
             if process.pid == os.getpid() or process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if process.environ().get(TAG) == str(run_path):
+            if process.environ().get(TAG) == str(run_path) or (
+                    process.name().startswith("redis-server")
+                    and (os.path.realpath(process.cwd()) + os.sep).startswith(inside)):
                 found.append(process)
         except psutil.Error:
             continue

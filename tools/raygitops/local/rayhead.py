@@ -176,7 +176,7 @@ def stop_recorded(run: RunDir, state: dict, console: Console) -> None:
                     else "the second Ray node was not running")
     redis = state.get("redis") or {}
     if redis.get("pid"):
-        stop_redis(redis["pid"], run.tag_env)
+        stop_redis(redis["pid"], run.path / "redis")
         console.out("stopped Redis")
     postgres = state.get("postgres") or {}
     if postgres.get("pg_dir"):

@@ -116,9 +116,9 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def stop_redis(pid: int | None, tag_env: dict[str, str]) -> None:
+def stop_redis(pid: int | None, redis_dir: Path) -> None:
     """SIGTERM (Redis saves nothing here, so it exits at once), then SIGKILL."""
-    if pid is None or not _is_ours(pid, tag_env):
+    if pid is None or not _is_ours(pid, redis_dir):
         return
     import psutil
     try:
@@ -131,13 +131,13 @@ def stop_redis(pid: int | None, tag_env: dict[str, str]) -> None:
         pass
 
 
-def _is_ours(pid: int, tag_env: dict[str, str]) -> bool:
-    """The pid is still our redis-server (it renames itself to "redis-server 127.0.0.1:<port>",
-    so it is known by the tag in its environment, and pids get reused)."""
+def _is_ours(pid: int, redis_dir: Path) -> bool:
+    """The pid is still our redis-server: it works in the `dir` its config named. (Not known by a tag
+    in its environment: redis-server overwrites that memory when it renames itself, and pids get reused.)"""
     import psutil
     try:
         process = psutil.Process(pid)
-        environ = process.environ()
-        return process.status() != psutil.STATUS_ZOMBIE and all(environ.get(k) == v for k, v in tag_env.items())
+        return process.status() != psutil.STATUS_ZOMBIE and \
+            os.path.realpath(process.cwd()) == os.path.realpath(redis_dir)
     except psutil.Error:
         return False

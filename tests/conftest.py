@@ -111,11 +111,17 @@ def copy_repository(target: Path, warm: Path | None = None) -> Path:
     """The repository copied to `target` without .git, .venv or caches; with `warm` (the warm_caches
     fixture), seeded with its render and check caches."""
     shutil.copytree(REPO, target, ignore=_COPY_IGNORE)
-    for rel in WARM_CACHES if warm else ():
+    if warm:
+        seed_caches(target, warm)
+    return target
+
+
+def seed_caches(target: Path, warm: Path) -> None:
+    """`warm`'s render and check caches copied into `target` (git leaves them out of a clone)."""
+    for rel in WARM_CACHES:
         if (warm / rel).is_dir():
             # Not a replay entry (checks/replay.py): it describes that one copy's last run.
             shutil.copytree(warm / rel, target / rel, dirs_exist_ok=True, ignore=shutil.ignore_patterns("replay-*"))
-    return target
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import WARM_CACHES, copy_repository, overlays, overlays_with_component, run_tool
+from conftest import copy_repository, seed_caches, overlays, overlays_with_component, run_tool
 from raygitops.diff.fields import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
 from raygitops.render import kustomize_command
 from raygitops.diff.rollout import APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REJECTED, REPLICA_RESTART
@@ -50,8 +50,7 @@ def template(tmp_path_factory, warm_caches) -> Path:
 def git_repo(template, tmp_path) -> Path:
     root = tmp_path / "repo"
     git(tmp_path, "clone", "-q", str(template), str(root))
-    for rel in WARM_CACHES:
-        shutil.copytree(template / rel, root / rel, dirs_exist_ok=True)
+    seed_caches(root, template)
     git(root, "config", "user.name", "t")
     git(root, "config", "user.email", "t@example.com")
     return root

@@ -14,8 +14,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from raygitops.safepath import writable_path
-from raygitops.usercache import cache_root
+from raygitops.usercache import cache_root, code_fingerprint, store_in_repository
 
 CACHE_DIR = ".run/check-cache"
 # Directories no check reads: git's, the tools' own caches and state, virtualenvs, bytecode.
@@ -47,15 +46,7 @@ class ReplayEntry:
         return self.fingerprint == fingerprint(root, self.outside_roots)
 
     def store(self, root: Path, options_key: str) -> None:
-        """Best effort and atomic; never through a link out of .run/ (writable_path refuses it)."""
-        try:
-            path = writable_path(root, self.path(root, options_key).relative_to(root))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(asdict(self)))
-            os.replace(temporary, path)
-        except Exception:  # noqa: BLE001 - a cache that cannot be written only costs time next run
-            pass
+        store_in_repository(root, self.path(root, options_key).relative_to(root).as_posix(), json.dumps(asdict(self)))
 
 
 def options_key(arguments: dict) -> str:
@@ -72,6 +63,7 @@ def fingerprint(root: Path, outside_roots: list[str]) -> str:
         digest.update(f"\0outside {outside}\0".encode())
         if os.path.isdir(outside):
             _tree(digest, Path(outside), Path(outside))
+    digest.update(f"\0code {code_fingerprint()}".encode())
     for name, path in _tool_files():
         digest.update(f"\0{name} {_stat_line(path)}".encode())
     return digest.hexdigest()
@@ -98,11 +90,8 @@ def _tree(digest, top: Path, base: Path) -> None:
 
 
 def _tool_files():
-    """What the checks depend on outside the repository, by size and mtime: this package's code, the
+    """What the checks depend on outside the repository besides their code, by size and mtime: the
     installed packages (a pip install changes site-packages), kubectl, and the schema store's files."""
-    package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")):
-        yield "code", path
     for path in sorted(set(sys.path)):
         if path.endswith("site-packages"):
             yield "site-packages", Path(path)

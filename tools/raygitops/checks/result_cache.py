@@ -12,27 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from raygitops.checks.registry import restore
 from raygitops.findings import Finding
-from raygitops.safepath import writable_path
+from raygitops.usercache import code_fingerprint, store_in_repository
 
 CACHE_DIR = ".run/check-cache"
-
-
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(package)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    return digest.hexdigest()
 
 
 def registry_fingerprint(registry) -> str:
@@ -66,16 +54,6 @@ class ResultCache:
         except (OSError, ValueError, TypeError, KeyError):
             pass   # a miss, or an entry this code cannot read: compute it again
         result = compute()
-        self._store(rel, json.dumps([asdict(f) for f in result]))
+        store_in_repository(self.root, rel, json.dumps([asdict(f) for f in result]))
         return result
 
-    def _store(self, rel: str, text: str) -> None:
-        """Best effort and atomic: a cache that cannot be written only costs time next run."""
-        try:
-            path = writable_path(self.root, rel)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(text)
-            os.replace(temporary, path)
-        except (OSError, Exception):  # noqa: BLE001 - includes a refused (linked-out) cache path
-            pass

@@ -85,9 +85,13 @@ def _replayed_or_run(root: Path, args: argparse.Namespace, paths: list) -> tuple
                               use_cache=not args.no_cache)
     report = validate(root, paths or None, options)
     output, exit_code = format_report(report, args.output, root), report.exit_code(args.strict_warnings)
-    # Recorded only when the repository did not change while it ran: the entry must describe one state.
-    if key and fingerprint(root, []) == before:
-        ReplayEntry(report.outside_roots, fingerprint(root, report.outside_roots), output, exit_code).store(root, key)
+    if key:
+        after = fingerprint(root, report.outside_roots)
+        # Recorded only when the repository did not change while it ran: the entry must describe one state.
+        # Without roots outside it (the usual case), `after` is the same walk `before` was.
+        repository_after = after if not report.outside_roots else fingerprint(root, [])
+        if repository_after == before:
+            ReplayEntry(report.outside_roots, after, output, exit_code).store(root, key)
     return output, exit_code
 
 

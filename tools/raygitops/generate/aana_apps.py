@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from raygitops.config import AppSpec, RepoConfig
 from raygitops.errors import UserError
 from raygitops.yamlio import YamlDoc
+
+if TYPE_CHECKING:
+    from raygitops.generate.workingdir import Package
 
 # `aana build --app-config-name` default (aana 0.2.4, aana/cli.py build).
 SERVE_MODULE = "app_config"
@@ -113,6 +117,16 @@ def app_env_vars(doc: YamlDoc, name: str) -> dict[str, str]:
             if env is not None:
                 return encode_env_vars(env, doc, ("applications", index, "runtime_env", "env_vars"))
     return {}
+
+
+def prebuild_aana_apps(environments: list[tuple[RepoConfig, Package, YamlDoc]]) -> None:
+    """Every environment's Aana builds (its config, package and serve.yaml) made at once, in one
+    builder process (aana_build.aana_builds); with_aana_apps then finds each of them built."""
+    from raygitops.generate.aana_build import aana_builds
+    requests = [(package, app.import_path, build_settings(doc, app))
+                for config, package, doc in environments for app in aana_apps(config)]
+    if requests:
+        aana_builds(requests)
 
 
 def with_aana_apps(base: dict, config: RepoConfig, package, doc: YamlDoc) -> tuple[dict, dict[str, list[str]]]:

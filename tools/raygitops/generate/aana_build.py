@@ -1,11 +1,12 @@
-"""Run Aana's own `aana build` for one Aana app and one environment's settings: in a subprocess, on a copy.
+"""Run Aana's own `aana build` for an Aana app and an environment's settings: in a process of its own, on a copy.
 
     built = aana_build(package, "apps.echo_aana.app:aana_app", {"NUM_WORKERS": "3"})  # its config.yaml, parsed
     # cached by the hash of its inputs in ~/.cache/raygitops/aana-build/; never writes into apps/, never deploys
 
 Why a subprocess: Aana reads its settings (NUM_WORKERS, TASK_QUEUE__ENABLED, ...) from the environment once,
 when `aana.configs.settings` is first imported (aana 0.2.4, aana/configs/settings.py: `settings = Settings()`),
-so each environment's build needs a fresh process. Why a copy: `aana build` writes app_config.py and
+so each environment's build needs a fresh process (aana_builder.py forks one per build, after importing
+Aana's dependencies once). Why a copy: `aana build` writes app_config.py and
 config.yaml beside the app module (aana 0.2.4, aana/sdk.py AanaSDK.build), and apps/ must stay as Git has it.
 The copy is the working_dir zip itself, so the build imports exactly the code the cluster gets.
 """
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +35,8 @@ from raygitops.usercache import read_json, user_cache, write_atomically
 # Bump when what is cached changes shape.
 CACHE_FORMAT = 2
 BUILD_TIMEOUT_S = 300
+# The process that runs the builds: Aana's dependencies imported once, a fork per build.
+BUILDER = Path(__file__).with_name("aana_builder.py")
 # The aana CLI's `build` command (aana 0.2.4, aana/cli.py); `python -m aana.cli` has no __main__ guard.
 AANA_CLI = "from aana.cli import cli; cli(prog_name='aana')"
 # Settings that name places (the database, Aana's data directories): the build gets scratch ones,
@@ -75,44 +79,87 @@ def inputs_hash(package: Package, app_path: str, settings: dict[str, str]) -> st
 
 
 _memo: dict[str, dict] = {}
+BuildRequest = tuple[Package, str, dict[str, str]]   # the code, the app's import path, its settings
 
 
 def aana_build(package: Package, app_path: str, settings: dict[str, str]) -> dict:
     """The serve config that `aana build <app_path>` writes (config.yaml), with these settings in its environment."""
-    settings = {name: value for name, value in settings.items() if not is_scratch_setting(name)}
-    key = inputs_hash(package, app_path, settings)
-    if key in _memo:
-        return _memo[key]
-    cached = cache_dir() / f"{key}.json"
-    built = read_json(cached)
-    if built is None:
-        built = _run_build(package, app_path, settings)
-        write_atomically(cached, json.dumps(built))   # key order is kept: it is the serve config's order
-    _memo[key] = built
-    return built
+    return aana_builds([(package, app_path, settings)])[0]
 
 
-def _run_build(package: Package, app_path: str, settings: dict[str, str]) -> dict:
+def aana_builds(requests: list[BuildRequest]) -> list[dict]:
+    """aana_build for each request. The ones the cache lacks are built together: one process imports
+    Aana's dependencies once and forks a build per request (aana_builder.py), which costs about one
+    build's time instead of one per environment."""
+    keyed = []
+    for package, app_path, settings in requests:
+        settings = {name: value for name, value in settings.items() if not is_scratch_setting(name)}
+        keyed.append((inputs_hash(package, app_path, settings), package, app_path, settings))
+    missing = {}
+    for key, package, app_path, settings in keyed:
+        if key not in _memo:
+            built = read_json(cache_dir() / f"{key}.json")
+            if built is None:
+                missing[key] = (package, app_path, settings)
+            else:
+                _memo[key] = built
+    if missing:
+        for key, built in zip(missing, _run_builds(list(missing.values()))):
+            write_atomically(cache_dir() / f"{key}.json", json.dumps(built))   # key order is the serve config's
+            _memo[key] = built
+    return [_memo[key] for key, *_ in keyed]
+
+
+def _run_builds(requests: list[BuildRequest]) -> list[dict]:
+    """Each request built on its own copy of its package (`aana build` writes beside the app), with
+    exactly its settings and scratch places; the first failure, in request order, is the error."""
     with tempfile.TemporaryDirectory(prefix="raygitops-aana-") as tmp:
-        with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
-            archive.extractall(tmp)
-        code = Path(tmp) / TOP_DIR
-        scratch = Path(tmp) / "scratch"
-        env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-        env.update(settings)
-        scratch_db = {"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}
-        env.update(TMP_DATA_DIR=str(scratch / "aana_data"), RAY_USAGE_STATS_ENABLED="0",
-                   DB_CONFIG=json.dumps(scratch_db))
-        try:
-            result = subprocess.run([sys.executable, "-c", AANA_CLI, "build", app_path], cwd=code, env=env,
-                                    capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, start_new_session=True)
-        except subprocess.TimeoutExpired:
-            raise UserError(f"aana build {app_path} took longer than {BUILD_TIMEOUT_S} s", file="raygitops.yaml",
-                            fix="does the app do slow work at import time? `aana build` imports it") from None
-        output = _module_dir(code, app_path) / "config.yaml"
-        if result.returncode != 0 or not output.exists():
-            raise _build_error(result.stderr or result.stdout, code, app_path)
-        return yaml.safe_load(output.read_text())
+        jobs = []
+        for index, (package, app_path, settings) in enumerate(requests):
+            place = Path(tmp) / str(index)
+            with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
+                archive.extractall(place)
+            scratch = place / "scratch"
+            env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+            env.update(settings)
+            scratch_db = {"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}
+            env.update(TMP_DATA_DIR=str(scratch / "aana_data"), RAY_USAGE_STATS_ENABLED="0",
+                       DB_CONFIG=json.dumps(scratch_db))
+            jobs.append({"cwd": str(place / TOP_DIR), "env": env, "app": app_path, "log": str(place / "build.log")})
+        codes = _run_builder(jobs, tmp)
+        built = []
+        for job in jobs:
+            code, output = Path(job["cwd"]), _module_dir(Path(job["cwd"]), job["app"]) / "config.yaml"
+            if codes.get(job["log"]) != 0 or not output.exists():
+                log = Path(job["log"])
+                raise _build_error(log.read_text(errors="replace") if log.exists() else "", code, job["app"])
+            built.append(yaml.safe_load(output.read_text()))
+        return built
+
+
+def _run_builder(jobs: list[dict], cwd: str) -> dict[str, int]:
+    """aana_builder.py over the jobs, in a session of its own (a timeout stops its forks too): {log: exit code}."""
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    env.update(RAY_USAGE_STATS_ENABLED="0")
+    process = subprocess.Popen([sys.executable, "-c", BUILDER.read_text()], cwd=cwd, env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(json.dumps(jobs), timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise UserError(f"aana build {', '.join(sorted({job['app'] for job in jobs}))} took longer than "
+                        f"{BUILD_TIMEOUT_S} s", file="raygitops.yaml",
+                        fix="does the app do slow work at import time? `aana build` imports it") from None
+    except BaseException:   # Ctrl-C: its forks go with it
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise _build_error(err or out, Path(cwd), jobs[0]["app"]) from None
 
 
 def _module_dir(code: Path, app_path: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from raygitops.config import KUSTOMIZATION_NAMES, RepoConfig, load_config
 from raygitops.errors import UserError
-from raygitops.generate.aana_apps import job_env, serve_apps, settle_aana_env, with_aana_apps
+from raygitops.generate.aana_apps import job_env, prebuild_aana_apps, serve_apps, settle_aana_env, with_aana_apps
 from raygitops.generate.external import build_base
 from raygitops.generate.pinned import check_image_pins, environment_build, pinned_packages_missing
 from raygitops.generate.kustomize_schema import kustomize_schema, render_schema_file
@@ -202,9 +202,12 @@ def plan_regen(root: Path) -> RegenPlan:
     for build in builds.values():
         check_image_pins(config, build)
     base = _build_base_config(root, config)   # the Ray Serve apps; Aana apps are built per environment
+    inputs = {env: builds[env].inputs(config, package, base, env) for env in overrides}   # apps, code, package
+    prebuild_aana_apps([(env_config, env_package, overrides[env])
+                        for env, (env_config, env_package, _) in inputs.items()])
     for env, doc in overrides.items():
         build = builds[env]
-        env_config, env_package, plain = build.inputs(config, package, base, env)   # its apps, code and package
+        env_config, env_package, plain = inputs[env]
         if env_package is not package:
             plan.pinned_packages.append(env_package)
         url = env_package.url(config.working_dir_url)

@@ -8,10 +8,12 @@ The tiers are folders: tests/unit (library modules, no subprocess, kustomize or 
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,13 +71,43 @@ def _unit_tests_start_no_process(request, monkeypatch):
         monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
+def shared_dir(tmp_path_factory, name: str) -> Path:
+    """A directory of this test session that all its xdist workers share (each worker's base temp
+    is a folder of the session's), made once: the first worker to get here takes the lock and
+    fills it with `make`, the others wait, then reuse it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / name
+
+
+@contextmanager
+def made_once(directory: Path):
+    """Yields True to the one caller that must fill `directory`, False to those after it (they wait
+    meanwhile). A failed fill leaves no done mark, so the next caller tries again."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    done = directory.with_name(directory.name + ".done")
+    with open(directory.with_name(directory.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            yield False
+            return
+        shutil.rmtree(directory, ignore_errors=True)
+        yield True
+        done.touch()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _schema_store(tmp_path_factory):
     """Every command (in this process and in the ones run_tool starts) fetches the pinned schemas from
-    ../shared as a mirror, into a cache of this session's own: never the network, never ~/.cache."""
+    ../shared as a mirror, into a user cache of this session's own: never the network, never ~/.cache.
+    The cache is shared by the session's workers: its entries are content-addressed and written
+    atomically (raygitops/usercache.py), as two checkouts of one user share theirs."""
+    cache = shared_dir(tmp_path_factory, "xdg-cache")
+    cache.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAYGITOPS_SCHEMA_MIRROR", str(SHARED))
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        mp.setenv("XDG_CACHE_HOME", str(cache))
         mp.delenv("RAYGITOPS_SHARED", raising=False)
         yield
 
@@ -100,11 +132,13 @@ WARM_CACHES = (".run/render-cache", ".run/check-cache")
 
 @pytest.fixture(scope="session")
 def warm_caches(tmp_path_factory) -> Path:
-    """A copy of the repository after one `validate` (per session, and per xdist worker)."""
-    root = tmp_path_factory.mktemp("warm") / "repo"
-    shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
-    result = run_tool(root, "validate")
-    assert result.returncode in (0, 1), result.stderr
+    """A copy of the repository after one `validate` (made once per session, shared by its workers)."""
+    root = shared_dir(tmp_path_factory, "warm") / "repo"
+    with made_once(root.parent) as first:
+        if first:
+            shutil.copytree(REPO, root, ignore=_COPY_IGNORE)
+            result = run_tool(root, "validate")
+            assert result.returncode in (0, 1), result.stderr
     return root
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_repository, seed_caches, overlays, overlays_with_component, run_tool
+from conftest import copy_repository, made_once, seed_caches, shared_dir, overlays, overlays_with_component, run_tool
 from raygitops.diff.fields import EMBEDDED, Named, diff_values, format_path, is_secret_path, redact
 from raygitops.render import kustomize_command
 from raygitops.diff.rollout import APP_RESTART, IN_PLACE, NEW_CLUSTER, NO_OP, REJECTED, REPLICA_RESTART
@@ -38,11 +38,14 @@ def git(root: Path, *args: str) -> str:
 def template(tmp_path_factory, warm_caches) -> Path:
     """The repository, regenerated (so generated/ matches apps/ whatever the working copy holds)
     and committed once on main; each test clones it (and its warm caches, which git leaves out)."""
-    root = copy_repository(tmp_path_factory.mktemp("template") / "repo", warm_caches)
-    assert run_tool(root, "regen").returncode == 0
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    root = shared_dir(tmp_path_factory, "diff-template") / "repo"   # one per session, for every worker
+    with made_once(root.parent) as first:
+        if first:
+            copy_repository(root, warm_caches)
+            assert run_tool(root, "regen").returncode == 0
+            git(root, "init", "-q", "-b", "main")
+            git(root, "add", "-A")
+            git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
     return root
 
 

@@ -63,7 +63,7 @@ def test_scale_that_regen_rejects_writes_nothing(repo_copy):
     assert snapshot(repo_copy) == before
 
 
-def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_one(repo_copy):
+def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_one(repo_copy, tmp_path):
     result = run_tool(repo_copy, "env", "add", "qa", "--from", "staging")
     assert result.returncode == 0, result.stderr
     assert "qa: new cluster (environment added)" in result.stdout
@@ -71,7 +71,9 @@ def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_o
     assert run_tool(repo_copy, "validate").returncode == 0
     assert run_tool(repo_copy, "regen", "--check").returncode == 0
     # The repository's own checks that an environment is fully added (operator lists, one Application each).
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/repo/test_argocd.py",
+    # --basetemp: a pytest of its own would otherwise clean up the outer session's old temporary folders.
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                            "--basetemp", str(tmp_path / "inner"), "tests/repo/test_argocd.py",
                             "-k", "operator_watches_every_environment or every_overlay or deploys_to_its_overlays"],
                            cwd=repo_copy, capture_output=True, text=True, env={**os.environ, "RAYGITOPS_SCHEMA_MIRROR": str(SHARED)})
     assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:]

@@ -642,7 +642,10 @@ def test_interrupted_diff_removes_its_worktree(git_repo, tmp_path, interrupt):
     worktree = Path(git(git_repo, "worktree", "list", "--porcelain").split("worktree ")[2].splitlines()[0])
     os.killpg(process.pid, interrupt)
     _, stderr = process.communicate(timeout=20)
-    assert (process.returncode, stderr) == (130, "interrupted\n")
+    # After "interrupted" and the clean-up, Python 3.11 sometimes ends a -m run that was sent SIGINT by
+    # that signal (about 1 run in 7 here, never under strace): a shell reports both as exit status 130.
+    exited = 130 if process.returncode == -signal.SIGINT and interrupt == signal.SIGINT else process.returncode
+    assert (exited, stderr) == (130, "interrupted\n")
     assert git(git_repo, "worktree", "list").count("\n") == 0
     assert worktree.name == "tree" and not worktree.parent.exists()   # its temporary directory too
 

@@ -8,7 +8,8 @@ Why: an e2e test runs a command a handful of times, and each run used to pay Pyt
 A fork gets its own process, pid, working directory, environment, file descriptors and exit code, as a
 subprocess does; only the modules are inherited, already imported. What a module remembers between
 calls (functools caches keyed by path) is forgotten in the child, so every run starts as a new
-process starts. Tests of what only a real process shows (the shims, the entry point, signals, pipes)
+process starts. What a test changed in this process (monkeypatch) does reach the command: patch
+the command's environment (run_tool's env) instead. Tests of what only a real process shows (the shims, the entry point, signals, pipes)
 start one: see tests/e2e/test_fresh_clone.py and tests/unit/test_exit_codes.py.
 """
 from __future__ import annotations

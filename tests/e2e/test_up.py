@@ -190,10 +190,25 @@ def test_an_app_without_a_smoke_request_stops_before_ray(repo_copy: Path):
     assert_clean(repo_copy, "dev")
 
 
+def break_text_stats(root: Path) -> int:
+    """apps/text_stats.py's deployment made to raise in __init__; returns the line of the raise."""
+    source = root / "apps/text_stats.py"
+    text = source.read_text()
+    broken = text.replace("    def __init__(self):\n        self.top_k = 5\n",
+                          "    def __init__(self):\n        raise RuntimeError('broken on purpose')\n")
+    assert broken != text
+    source.write_text(broken)
+    return broken.splitlines().index("        raise RuntimeError('broken on purpose')") + 1
+
+
 @pytest.mark.ray
-def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
+def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(repo_copy: Path):
     port = free_port()
-    result = run_tool(repo_copy, "up", "--detach", "overlays/dev", "--port", str(port))
+    # One constructor attempt, not Serve's three per replica, for the broken checkout below
+    # (MAX_PER_REPLICA_RETRY_COUNT, read by the Serve controller from the head's environment:
+    # ray 2.46.0 python/ray/serve/_private/constants.py): the same DEPLOY_FAILED, two replica starts sooner.
+    result = run_tool(repo_copy, "up", "--detach", "overlays/dev", "--port", str(port),
+                      env={"MAX_PER_REPLICA_RETRY_COUNT": "1"})
     try:
         assert result.returncode == 0, result.stderr
         out = result.stdout
@@ -214,15 +229,25 @@ def test_dev_detach_serves_the_rendered_config_until_down(repo_copy: Path):
         listed = requests.get(f"http://127.0.0.1:{port}/notes/", timeout=10).json()["notes"]
         assert {"id": note["id"], "text": "from the test"} in listed
 
-        # Another checkout reuses this Ray (--address): it deploys there, and its teardown deletes
-        # the apps while that Ray keeps running. Apps it did not expect make it refuse.
+        # Another checkout, whose text_stats raises in __init__, reuses this Ray (--address): it deploys
+        # there, fails with the app's file and line and the replica log's tail (read through the
+        # dashboard: that Ray's files are not its own), and its teardown deletes the apps while that
+        # Ray keeps running. Apps it did not expect make it refuse.
         dashboard = re.search(r"dashboard +(http://127\.0\.0\.1:\d+)", out)[1]
         other = repo_copy.parent / "other"
         shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
-        reused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
-        assert reused.returncode == 0, reused.stdout[-2000:] + reused.stderr
-        assert "starting Ray" not in reused.stdout and out.count("→ 200 in ") == 7
-        assert f"deleted the applications from the Ray at {dashboard}" in reused.stdout
+        line = break_text_stats(other)
+        broken = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert broken.returncode != 0
+        errors = error_lines(broken.stderr)
+        assert len(errors) == 1, broken.stderr
+        assert errors[0].startswith(f"error: apps/text_stats.py:{line}: text_stats/TextStats is DEPLOY_FAILED")
+        assert "RuntimeError: broken on purpose" in errors[0] and "replica_text_stats_TextStats_" in errors[0]
+        assert "last lines of serve/replica_text_stats_TextStats_" in broken.stderr   # the replica log's tail
+        assert f"of the Ray at {dashboard}:" in broken.stderr and "broken on purpose" in broken.stderr
+        assert "regen: wrote" in broken.stdout     # apps/ changed, so tools/up regenerated first
+        assert "starting Ray" not in broken.stdout
+        assert f"deleted the applications from the Ray at {dashboard}" in broken.stdout
         assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
         requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
             {"name": "foreign", "route_prefix": "/foreign", "import_path": "not_here:app"}]}).raise_for_status()
@@ -289,30 +314,6 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
     purged = run_tool(repo_copy, "down", "--purge", "overlays/staging")
     assert purged.returncode == 0 and not (repo_copy / ".run/staging").exists()
     assert not RunDir(repo_copy, "staging").pg_dir().exists()
-
-
-@pytest.mark.ray
-def test_a_deployment_that_raises_in_init(repo_copy: Path):
-    source = repo_copy / "apps/text_stats.py"
-    text = source.read_text()
-    broken = text.replace("    def __init__(self):\n        self.top_k = 5\n",
-                          "    def __init__(self):\n        raise RuntimeError('broken on purpose')\n")
-    assert broken != text
-    source.write_text(broken)
-    line = broken.splitlines().index("        raise RuntimeError('broken on purpose')") + 1
-    # One constructor attempt, not Serve's three per replica (MAX_PER_REPLICA_RETRY_COUNT, read by the Serve
-    # controller from the head's environment: ray 2.46.0 python/ray/serve/_private/constants.py): the
-    # same DEPLOY_FAILED, two replica starts sooner.
-    result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()), "--timeout", "90",
-                      env={"MAX_PER_REPLICA_RETRY_COUNT": "1"})
-    assert result.returncode != 0
-    errors = error_lines(result.stderr)
-    assert len(errors) == 1, result.stderr
-    assert errors[0].startswith(f"error: apps/text_stats.py:{line}: text_stats/TextStats is DEPLOY_FAILED")
-    assert "RuntimeError: broken on purpose" in errors[0] and "replica_text_stats_TextStats_" in errors[0]
-    assert "last lines of " in result.stderr   # the replica log's tail
-    assert "regen: wrote" in result.stdout     # apps/ changed, so tools/up regenerated first
-    assert_clean(repo_copy, "dev")
 
 
 @pytest.mark.ray

@@ -25,7 +25,8 @@ from raygitops.local.processes import group_members, kill
 from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
-from raygitops.local.servestatus import Dashboard, ReplicaLogs, form_fields, smoke_requests, smoke_url, wait_until_running
+from raygitops.local.replicalogs import ReplicaLogs
+from raygitops.local.servestatus import Dashboard, form_fields, smoke_requests, smoke_url, wait_until_running
 
 # Bounds of the request loop: it stops by itself even if nobody stops it.
 PROBE_INTERVAL_S = 0.2

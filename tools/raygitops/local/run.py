@@ -41,7 +41,8 @@ from raygitops.local.rundir import (
 )
 from raygitops.local.aana_local import aana_data_into_run_dir, migrate_aana_apps
 from raygitops.local.redis import gcs_ft_of
-from raygitops.local.servestatus import Console, Dashboard, ReplicaLogs, smoke_test, smoke_url, wait_until_running
+from raygitops.local.replicalogs import DashboardReplicaLogs, ReplicaLogs
+from raygitops.local.servestatus import Console, Dashboard, smoke_test, smoke_url, wait_until_running
 from raygitops.model.dbconfig import exact_db_config
 from raygitops.yamlio import relpath
 
@@ -160,11 +161,11 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
     console.out(f"Ray dashboard {head.dashboard}; deploying {len(names)} applications "
                 "(PUT /api/serve/applications/)…")
     dashboard.deploy(local.config)
-    wait_until_running(dashboard, names, timeout=options.timeout, console=console,
-                       logs=ReplicaLogs(head.temp_dir))
+    logs = ReplicaLogs(head.temp_dir) if head.temp_dir else DashboardReplicaLogs(dashboard)
+    wait_until_running(dashboard, names, timeout=options.timeout, console=console, logs=logs)
     base = f"http://{LOCAL_HOST}:{local.serve_port}"
     stack.record(serve=base)
-    _smoke(config.applications_in(run.env), base, console, ReplicaLogs(head.temp_dir), dashboard)
+    _smoke(config.applications_in(run.env), base, console, logs, dashboard)
     console.out(f"ready in {time.perf_counter() - started:.1f} s")
     _print_urls(config, base, head.dashboard, run, console)
     return head
@@ -195,7 +196,8 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
         console.out(f"migration with app {name}'s environment: {line}")
 
 
-def _smoke(applications, base: str, console: Console, logs: ReplicaLogs, dashboard: Dashboard) -> None:
+def _smoke(applications, base: str, console: Console, logs: ReplicaLogs | DashboardReplicaLogs,
+           dashboard: Dashboard) -> None:
     results = []
     for result in smoke_test(applications, base):
         results.append(result)

@@ -1,4 +1,4 @@
-"""Ray Serve as tools/up sees it: the dashboard's REST API, waiting for RUNNING, replica logs, smoke requests.
+"""Ray Serve as tools/up sees it: the dashboard's REST API, waiting for RUNNING, smoke requests (replica logs: replicalogs.py).
 
     apps = wait_until_running(Dashboard(url), names, timeout=600, console=Console(), logs=ReplicaLogs(temp))
     for result in smoke_test(config.applications, "http://127.0.0.1:8000"): print(result.ok)
@@ -10,10 +10,12 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from raygitops.errors import UserError
+
+if TYPE_CHECKING:
+    from raygitops.local.replicalogs import DashboardReplicaLogs, ReplicaLogs
 
 POLL_S = 0.5
 # Right after RUNNING the proxy may not route the new prefixes yet (404/503 for a moment).
@@ -186,41 +188,8 @@ def traceback_tail(message: str, lines: int = 6) -> list[str]:
     return body[starts[-1]:][:lines + 4] if starts else body[-lines:]
 
 
-class ReplicaLogs:
-    """Serve's log files of a local Ray: <temp>/session_latest/logs/serve/."""
-
-    def __init__(self, temp_dir: Path | None):
-        self.dir = temp_dir / "session_latest" / "logs" if temp_dir else None
-
-    def find(self, apps: dict, app: str, deployment: str | None) -> Path | None:
-        if self.dir is None:
-            return None
-        details = ((apps.get(app) or {}).get("deployments") or {}).get(deployment or "", {})
-        for replica in details.get("replicas") or []:
-            path = self.dir / str(replica.get("log_file_path", "")).lstrip("/")
-            if replica.get("log_file_path") and path.is_file():
-                return path
-        # Replicas that died in __init__ are no longer listed; their files remain.
-        pattern = f"replica_{app}_{deployment}_*.log" if deployment else f"*{app}*.log"
-        candidates = sorted((self.dir / "serve").glob(pattern), key=lambda p: p.stat().st_mtime)
-        candidates = candidates or sorted((self.dir / "serve").glob("controller_*.log"),
-                                          key=lambda p: p.stat().st_mtime)
-        return candidates[-1] if candidates else None
-
-    def show_tail(self, console: Console, apps: dict, app: str, deployment: str | None, lines: int = 15) -> str | None:
-        """Print the last lines of the replica's log; returns the log's path for the message."""
-        path = self.find(apps, app, deployment)
-        if path is None:
-            return None
-        tail = path.read_text(errors="replace").splitlines()[-lines:]
-        console.err(f"last lines of {path}:")
-        for line in tail:
-            console.err(f"  | {ANSI.sub('', line)[:300]}")
-        return str(path)
-
-
 def wait_until_running(dashboard: Dashboard, names: list[str], *, timeout: float, console: Console,
-                       logs: ReplicaLogs) -> dict:
+                       logs: ReplicaLogs | DashboardReplicaLogs) -> dict:
     """Poll until every app is RUNNING and every deployment HEALTHY; fail on DEPLOY_FAILED,
     UNHEALTHY or the timeout with the deployment's message and its replica log."""
     progress = Progress(console)
@@ -239,7 +208,8 @@ def wait_until_running(dashboard: Dashboard, names: list[str], *, timeout: float
         time.sleep(POLL_S)
 
 
-def _deploy_error(problem: tuple, apps: dict, timeout: float, console: Console, logs: ReplicaLogs) -> UserError:
+def _deploy_error(problem: tuple, apps: dict, timeout: float, console: Console,
+                  logs: ReplicaLogs | DashboardReplicaLogs) -> UserError:
     """The failing deployment's message and where it failed; its replica log's tail printed first."""
     app, deployment, status, message = problem
     log = logs.show_tail(console, apps, app, deployment)

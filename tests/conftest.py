@@ -73,8 +73,7 @@ def _unit_tests_start_no_process(request, monkeypatch):
 
 def shared_dir(tmp_path_factory, name: str) -> Path:
     """A directory of this test session that all its xdist workers share (each worker's base temp
-    is a folder of the session's), made once: the first worker to get here takes the lock and
-    fills it with `make`, the others wait, then reuse it."""
+    is a folder of the session's); fill it under made_once."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent
@@ -83,8 +82,8 @@ def shared_dir(tmp_path_factory, name: str) -> Path:
 
 @contextmanager
 def made_once(directory: Path):
-    """Yields True to the one caller that must fill `directory`, False to those after it (they wait
-    meanwhile). A failed fill leaves no done mark, so the next caller tries again."""
+    """Yields True to the one caller (of any xdist worker) that must fill `directory`, False to those
+    after it, who wait on the lock meanwhile. A failed fill leaves no done mark: the next one tries again."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     done = directory.with_name(directory.name + ".done")
     with open(directory.with_name(directory.name + ".lock"), "w") as lock:

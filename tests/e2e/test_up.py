@@ -249,6 +249,7 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
         assert "starting Ray" not in broken.stdout
         assert f"deleted the applications from the Ray at {dashboard}" in broken.stdout
         assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
+        assert_clean(other, "dev")
         requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
             {"name": "foreign", "route_prefix": "/foreign", "import_path": "not_here:app"}]}).raise_for_status()
         refused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))

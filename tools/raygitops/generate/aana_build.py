@@ -120,8 +120,7 @@ def _run_builds(requests: list[BuildRequest]) -> list[dict]:
             with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
                 archive.extractall(place)
             scratch = place / "scratch"
-            env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-            env.update(settings)
+            env = {**_passed_through(), **settings}
             scratch_db = {"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}
             env.update(TMP_DATA_DIR=str(scratch / "aana_data"), RAY_USAGE_STATS_ENABLED="0",
                        DB_CONFIG=json.dumps(scratch_db))
@@ -139,8 +138,7 @@ def _run_builds(requests: list[BuildRequest]) -> list[dict]:
 
 def _run_builder(jobs: list[dict], cwd: str) -> dict[str, int]:
     """aana_builder.py over the jobs, in a session of its own (a timeout stops its forks too): {log: exit code}."""
-    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-    env.update(RAY_USAGE_STATS_ENABLED="0")
+    env = {**_passed_through(), "RAY_USAGE_STATS_ENABLED": "0"}
     process = subprocess.Popen([sys.executable, "-c", BUILDER.read_text()], cwd=cwd, env=env, text=True,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
@@ -160,6 +158,10 @@ def _run_builder(jobs: list[dict], cwd: str) -> dict[str, int]:
         return json.loads(out)
     except ValueError:
         raise _build_error(err or out, Path(cwd), jobs[0]["app"]) from None
+
+
+def _passed_through() -> dict[str, str]:
+    return {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
 
 
 def _module_dir(code: Path, app_path: str) -> Path:

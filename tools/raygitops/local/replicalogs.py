@@ -101,6 +101,10 @@ class DashboardReplicaLogs:
         return result if isinstance(result, dict) else None
 
 
+# Either kind: what wait_until_running and the smoke step are given.
+AnyReplicaLogs = ReplicaLogs | DashboardReplicaLogs
+
+
 def _replicas(apps: dict, app: str, deployment: str | None) -> list[dict]:
     details = ((apps.get(app) or {}).get("deployments") or {}).get(deployment or "", {})
     return details.get("replicas") or []

@@ -41,7 +41,7 @@ from raygitops.local.rundir import (
 )
 from raygitops.local.aana_local import aana_data_into_run_dir, migrate_aana_apps
 from raygitops.local.redis import gcs_ft_of
-from raygitops.local.replicalogs import DashboardReplicaLogs, ReplicaLogs
+from raygitops.local.replicalogs import AnyReplicaLogs, DashboardReplicaLogs, ReplicaLogs
 from raygitops.local.servestatus import Console, Dashboard, smoke_test, smoke_url, wait_until_running
 from raygitops.model.dbconfig import exact_db_config
 from raygitops.yamlio import relpath
@@ -196,8 +196,7 @@ def _start_postgres(root: Path, run: RunDir, local: LocalConfig, secret: str, st
         console.out(f"migration with app {name}'s environment: {line}")
 
 
-def _smoke(applications, base: str, console: Console, logs: ReplicaLogs | DashboardReplicaLogs,
-           dashboard: Dashboard) -> None:
+def _smoke(applications, base: str, console: Console, logs: AnyReplicaLogs, dashboard: Dashboard) -> None:
     results = []
     for result in smoke_test(applications, base):
         results.append(result)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 from raygitops.errors import UserError
 
 if TYPE_CHECKING:
-    from raygitops.local.replicalogs import DashboardReplicaLogs, ReplicaLogs
+    from raygitops.local.replicalogs import AnyReplicaLogs
 
 POLL_S = 0.5
 # Right after RUNNING the proxy may not route the new prefixes yet (404/503 for a moment).
@@ -189,7 +189,7 @@ def traceback_tail(message: str, lines: int = 6) -> list[str]:
 
 
 def wait_until_running(dashboard: Dashboard, names: list[str], *, timeout: float, console: Console,
-                       logs: ReplicaLogs | DashboardReplicaLogs) -> dict:
+                       logs: AnyReplicaLogs) -> dict:
     """Poll until every app is RUNNING and every deployment HEALTHY; fail on DEPLOY_FAILED,
     UNHEALTHY or the timeout with the deployment's message and its replica log."""
     progress = Progress(console)
@@ -209,7 +209,7 @@ def wait_until_running(dashboard: Dashboard, names: list[str], *, timeout: float
 
 
 def _deploy_error(problem: tuple, apps: dict, timeout: float, console: Console,
-                  logs: ReplicaLogs | DashboardReplicaLogs) -> UserError:
+                  logs: AnyReplicaLogs) -> UserError:
     """The failing deployment's message and where it failed; its replica log's tail printed first."""
     app, deployment, status, message = problem
     log = logs.show_tail(console, apps, app, deployment)

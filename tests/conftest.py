@@ -171,13 +171,13 @@ def cold_repo_copy(tmp_path: Path) -> Path:
 
 
 def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 300,
-             process: bool = False) -> subprocess.CompletedProcess:
+             process: bool = False, stdin: str | None = None) -> subprocess.CompletedProcess:
     """`python -m raygitops <args>` against the repository at `root`, as the shims run it (the schema
     store's mirror and cache come from the session's environment: _schema_store). It runs in a fork
     of this process (tests/forkrun.py: a new process without the imports); `process=True` starts
     a real interpreter, for what only that shows."""
     full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), **(env or {})}
     if not process:
-        return run_forked(list(args), cwd=root, env=full_env, timeout=timeout)
+        return run_forked(list(args), cwd=root, env=full_env, timeout=timeout, stdin=stdin)
     return subprocess.run([sys.executable, "-m", "raygitops", *args], cwd=root, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          input=stdin, capture_output=True, text=True, timeout=timeout)

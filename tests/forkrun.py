@@ -1,6 +1,7 @@
 """Run a command as `python -m raygitops` would, in a fork of the test process: a fresh process, minus the imports.
 
     result = run_forked(["validate"], cwd=root, env=env, timeout=300)   # a subprocess.CompletedProcess
+    result = run_forked(["validate", "-"], cwd=root, env=env, timeout=300, stdin="kind: ...")
     preload()   # once per test process: what the commands import lazily (Ray's serve schema, jsonschema, CEL)
 
 Why: an e2e test runs a command a handful of times, and each run used to pay Python's imports again
@@ -43,16 +44,21 @@ def preload() -> None:
             importlib.import_module(module.name)
 
 
-def run_forked(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+def run_forked(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
+               stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`stdin`: the text the command reads from its standard input (else it reads /dev/null)."""
     preload()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as given:
+        given.write((stdin or "").encode("utf-8"))
+        given.seek(0)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         pid = os.fork()
         if pid == 0:   # the child: never returns into pytest
             code = 70
             try:
-                code = _child(args, cwd, env, out.fileno(), err.fileno())
+                code = _child(args, cwd, env, given.fileno() if stdin is not None else None, out.fileno(),
+                              err.fileno())
             finally:
                 os._exit(code)
         code = _wait(pid, timeout, args)
@@ -62,13 +68,13 @@ def run_forked(args: list[str], *, cwd: Path, env: dict[str, str], timeout: floa
                                            out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
 
 
-def _child(args: list[str], cwd: Path, env: dict[str, str], out_fd: int, err_fd: int) -> int:
+def _child(args: list[str], cwd: Path, env: dict[str, str], in_fd: int | None, out_fd: int, err_fd: int) -> int:
     signal.alarm(0)   # pytest-timeout's alarm is the parent's
     for number in (signal.SIGALRM, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(number, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.setpgid(0, 0)   # its own group, so that a timeout stops what it started (kubectl, git) too
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(os.open(os.devnull, os.O_RDONLY) if in_fd is None else in_fd, 0)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")

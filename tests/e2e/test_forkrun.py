@@ -22,10 +22,14 @@ from raygitops.render_inputs import kustomize_command, read_kustomization
     ("render", "overlays/nowhere"),                 # a user error: exit 2, one line
     ("validate", "--no-such-option"),               # argparse's usage, exit 2
     ("--help",),
+    ("validate", "-", "--output", "json"),          # manifests on stdin
 ])
 def test_a_fork_prints_and_exits_as_a_new_process_does(repo_copy: Path, args):
-    forked = run_tool(repo_copy, *args)
-    started = run_tool(repo_copy, *args, process=True)
+    stdin = (repo_copy / "base/rayservice.yaml").read_text() if "-" in args else None
+    forked = run_tool(repo_copy, *args, stdin=stdin)
+    started = run_tool(repo_copy, *args, process=True, stdin=stdin)
+    if stdin is not None:   # the fork read what it was given
+        assert '"file": "<stdin>"' in forked.stdout and '"resource": "RayService//aana"' in forked.stdout
     assert (forked.returncode, forked.stdout, forked.stderr) == (started.returncode, started.stdout, started.stderr)
 
 

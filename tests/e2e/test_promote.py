@@ -25,6 +25,9 @@ from raygitops.errors import UserError
 from raygitops.generate.regen import regenerate
 
 ENVIRONMENTS = ("dev", "prod", "staging")
+# The code change of every test here: the same apps/ content, so that the user cache's serve build
+# of it (keyed by content) is made once per session, not once per test.
+CODE_CHANGE = "\n# a change to the code\n"
 
 
 def git(root: Path, *args: str) -> str:
@@ -82,7 +85,7 @@ def generated_changes(root: Path) -> list[str]:
 
 def test_a_code_change_reaches_dev_then_staging_then_prod(repo):
     text_stats = repo / "apps/text_stats.py"
-    text_stats.write_text(text_stats.read_text() + "\n# a change to the code\n")
+    text_stats.write_text(text_stats.read_text() + CODE_CHANGE)
     forget_apps_modules()
     regenerate(repo)
     forget_apps_modules()
@@ -153,7 +156,7 @@ def test_promotions_that_are_refused(repo):
 
 def test_promote_dry_run_from_the_command_line_writes_nothing(repo):
     text_stats = repo / "apps/text_stats.py"
-    text_stats.write_text(text_stats.read_text() + "\n# another change\n")
+    text_stats.write_text(text_stats.read_text() + CODE_CHANGE)
     assert run_tool(repo, "regen").returncode == 0
     commit(repo, "code")
     result = run_tool(repo, "promote", "dev", "staging", "--dry-run")

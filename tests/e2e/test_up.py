@@ -346,9 +346,11 @@ def test_the_serve_port_in_use_fails_before_anything_starts(repo_copy: Path):
 
 @pytest.mark.ray
 def test_ray_failing_to_start_leaves_nothing_behind(repo_copy: Path):
-    # Ray rejects this after it has started GCS and the dashboard: they must not survive.
+    # Ray rejects this after it has started GCS and the dashboard process: they must not survive.
+    # Without the dashboard's modules (--include-dashboard=false leaves one dashboard process, not
+    # ten): the same clean-up, 14 s less CPU.
     result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()),
-                      "--ray-start-arg=--object-store-memory=1000")
+                      "--ray-start-arg=--include-dashboard=false", "--ray-start-arg=--object-store-memory=1000")
     assert result.returncode != 0
     errors = error_lines(result.stderr)
     assert len(errors) == 1 and "Ray failed to start" in errors[0], result.stderr

@@ -16,7 +16,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -44,10 +43,8 @@ ANNOTATION = re.compile(r"^::(error|warning) file=([^,:]+)(?:,line=(\d+))?,title
 
 def run_validate(root: Path, *args: str, stdin: str | None = None, env: dict | None = None
                  ) -> subprocess.CompletedProcess:
-    """`tools/validate` as CI runs it (conftest's run_tool, plus stdin and any environment)."""
-    full_env = {**os.environ, "RAYGITOPS_ROOT": str(root), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "raygitops", "validate", *args], cwd=root, env=full_env,
-                          input=stdin, capture_output=True, text=True, timeout=300)
+    """`tools/validate` as CI runs it, in a fork (conftest's run_tool)."""
+    return run_tool(root, "validate", *args, env=env, stdin=stdin)
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:

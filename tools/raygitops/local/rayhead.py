@@ -46,6 +46,24 @@ def _ray_command() -> list[str]:
     return [str(ray)] if ray.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
 
 
+# The second node unpacks the working_dir into a directory of its own, as a worker Pod does on its
+# own disk. Locally both nodes share the head's session dir, and ray 2.46.0's runtime-env agent
+# unpacks a package with overwrite=True (python/ray/_private/runtime_env/working_dir.py
+# WorkingDirPlugin.create, packaging.py download_and_unpack_package): the second node's first unpack
+# deletes the directory in which the other node has just started a worker (`cd <dir> && exec python`).
+# That worker dies at its first os.getcwd(), and its raylet notices only after
+# worker_register_timeout_seconds (60 s): a minute in which one app's replicas do not start.
+# `ray start` has no option for that directory (RayParams.runtime_env_dir_name, read from
+# ray_constants when `ray start` builds its parameters), hence the wrapper.
+NODE_RUNTIME_ENV_DIR = "runtime_resources_second_node"
+
+
+def _ray_node_command() -> list[str]:
+    return [sys.executable, "-c", "import ray._private.ray_constants as constants; "
+            f"constants.DEFAULT_RUNTIME_ENV_DIR_NAME = {NODE_RUNTIME_ENV_DIR!r}; "
+            "from ray.scripts.scripts import main; main()"]
+
+
 @dataclass
 class RayHead:
     dashboard: str
@@ -118,7 +136,7 @@ def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, 
     RAY_gcs_rpc_server_reconnect_timeout_s=600 so that they wait for a restarted head
     (v1.7.0 ray-operator/controllers/ray/common/pod.go configureGCSFaultTolerance)."""
     (agent,) = free_ports(1)
-    command = [*_ray_command(), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
+    command = [*_ray_node_command(), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
                f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats"]
     log = run.path / "ray-node.log"
     since = time.time()

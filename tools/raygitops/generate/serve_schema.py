@@ -23,7 +23,7 @@ from raygitops.generate.deploy_rules import deploy_errors, first_by_place
 from raygitops.generate.workingdir import APPS_PACKAGE, build_package
 from raygitops.masking import mask_text
 from raygitops.safepath import escaping_link
-from raygitops.usercache import read_json, user_cache, write_atomically
+from raygitops.usercache import code_fingerprint, read_json, user_cache, write_atomically
 
 # Bump when what the serve-build cache holds changes shape.
 SERVE_BUILD_FORMAT = 1
@@ -35,8 +35,34 @@ _RUNTIME_ENV_KEYS = {"working_dir", "py_modules", "py_executable", "pip", "uv", 
 
 # --- what Ray's schema knows ---------------------------------------------------------
 
+# Bump when what the serve-schema cache holds changes shape.
+SERVE_SCHEMA_FORMAT = 1
+
+
+@lru_cache(maxsize=1)
+def _ray_version() -> str:
+    from importlib import metadata
+    return metadata.version("ray")
+
+
+def _schema_entry(name: str) -> Path:
+    """A user-cache file of what Ray's schema says. Importing Ray's schema costs 1.5 s; what it says
+    is fixed by Ray's version (and our code), so a regen of a config seen before needs no Ray."""
+    return user_cache("serve-schema") / f"{name}-{_ray_version()}-{code_fingerprint()[:16]}-{SERVE_SCHEMA_FORMAT}.json"
+
+
 @lru_cache(maxsize=None)
 def _schema_fields() -> dict[str, frozenset]:
+    entry = _schema_entry("fields")
+    cached = read_json(entry)
+    if isinstance(cached, dict) and all(isinstance(names, list) for names in cached.values()):
+        return {model: frozenset(names) for model, names in cached.items()}
+    fields = _fields_from_ray()
+    write_atomically(entry, json.dumps({model: sorted(names) for model, names in fields.items()}))
+    return fields
+
+
+def _fields_from_ray() -> dict[str, frozenset]:
     from ray.serve.config import AutoscalingConfig
     from ray.serve.schema import (DeploymentSchema, HTTPOptionsSchema, LoggingConfig,
                                   RayActorOptionsSchema, ServeApplicationSchema, ServeDeploySchema,
@@ -82,7 +108,22 @@ def unknown_keys(config: Any, *, extra_top: Iterable[str] = ()) -> list[tuple[tu
 
 def ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
     """(loc, message) from Ray's ServeDeploySchema, the check the Ray head runs on deploy, then
-    from what the Serve controller refuses later (deploy_rules); one message per place, masked."""
+    from what the Serve controller refuses later (deploy_rules); one message per place, masked.
+    Kept in the user cache under the config's hash (the messages are masked before they are kept)."""
+    try:
+        key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:24]
+    except (TypeError, ValueError):   # keys of mixed types, or values JSON has not: check without the cache
+        return _ray_schema_errors(config)
+    entry = _schema_entry(f"errors-{key}")
+    cached = read_json(entry)
+    if isinstance(cached, list):
+        return [(tuple(loc), message) for loc, message in cached]
+    errors = _ray_schema_errors(config)
+    write_atomically(entry, json.dumps([[list(loc), message] for loc, message in errors]))
+    return errors
+
+
+def _ray_schema_errors(config: Any) -> list[tuple[tuple, str]]:
     from ray.serve.schema import ServeDeploySchema
     out = []
     try:

@@ -72,7 +72,7 @@ def _bench_repo(root: Path, label: str, repeat: int, cache: Path) -> None:
     # `aana:` entries are built by `aana build` (per environment, cached), not by `serve build`.
     import_paths = [app["import_path"] for app in config["applications"] if "import_path" in app]
     environments = sorted(p.name for p in (root / "overlays").iterdir() if (p / "kustomization.yaml").exists())
-    # A user cache of this bench's own: a real rebuild empties its serve-build folder.
+    # A user cache of this bench's own: a real rebuild empties its serve-build and serve-schema folders.
     env = {"RAYGITOPS_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
     median_seconds(regen(), cwd=root, env=env, repeat=1)   # the copy's zip, the Aana builds' cache
 
@@ -86,8 +86,9 @@ def _bench_repo(root: Path, label: str, repeat: int, cache: Path) -> None:
 
     def rebuild(cold: bool) -> float:
         sealed.unlink()
-        if cold:
-            shutil.rmtree(cache / "raygitops" / "serve-build", ignore_errors=True)
+        if cold:   # nothing of Ray's kept: neither the build nor what its schema said
+            for kind in ("serve-build", "serve-schema"):
+                shutil.rmtree(cache / "raygitops" / kind, ignore_errors=True)
         return median_seconds(regen(), cwd=root, env=env, repeat=1)
     ours = statistics.median([rebuild(cold=True) for _ in range(repeat)])
     cached = statistics.median([rebuild(cold=False) for _ in range(repeat)])

@@ -28,6 +28,7 @@ from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_s
 from raygitops.local.servestatus import Console
 from raygitops.local.localize import localize, pod_secrets_from_run_dir
 from raygitops.local.processes import tagged_processes
+from raygitops.local.rayhead import NODE_RUNTIME_ENV_DIR
 from raygitops.local.rundir import STATE_FILE, RunDir
 from raygitops.model.dbconfig import password_variable
 
@@ -294,6 +295,9 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
     assert after.count(" → 200 in ") == sent and f"smoke: {sent} of {sent} requests answered" in after
     assert "check passed" in out
     assert "stopped the second Ray node" in out and "stopped Redis" in out
+    # The second node unpacked the working_dir into a directory of its own, not into the head's.
+    session = RunDir(repo_copy, "staging").ray_temp_dir() / "session_latest"
+    assert list((session / NODE_RUNTIME_ENV_DIR / "working_dir_files").iterdir())
     for name in ("secret", "redis-secret"):
         secret_file = repo_copy / ".run/staging" / name
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
@@ -374,8 +378,10 @@ def test_ctrl_c_during_start_up(repo_copy: Path):
                 break
         rest, _ = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
+        if process.poll() is None:   # the test failed: stop what it started, or that Ray outlives the suite
             process.kill()
+            process.wait()
+            run_tool(repo_copy, "down", "overlays/dev")
     output.append(rest)
     text = "".join(output)
     assert process.returncode == 130, text

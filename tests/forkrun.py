@@ -104,7 +104,11 @@ def _child(args: list[str], cwd: Path, env: dict[str, str], in_fd: int | None, o
 
 def _forget_remembered_values() -> None:
     """Every functools cache of the package, cleared: a new process remembers nothing (a cache keyed
-    by a path would otherwise hold a file as the parent last read it)."""
+    by a path would otherwise hold a file as the parent last read it). Nor has it imported a
+    repository's `apps` (tests/repo/test_apps.py imports this one's when it is collected): `serve build`
+    in the child would take that module instead of the copy's apps/ it was given."""
+    for name in [n for n in sys.modules if n == "apps" or n.startswith("apps.")]:
+        del sys.modules[name]
     for name, module in list(sys.modules.items()):
         if name == "raygitops" or name.startswith("raygitops."):
             for value in list(vars(module).values()):

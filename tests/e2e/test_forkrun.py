@@ -57,3 +57,14 @@ def test_a_fork_that_outlives_its_timeout_is_stopped_with_what_it_started(cold_r
     time.sleep(0.2)
     sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "61"]]
     assert not sleepers, "the fork's kustomize outlived it"
+
+
+def test_a_fork_imports_the_apps_of_the_copy_it_was_given(repo_copy: Path):
+    """This process may hold this repository's `apps` (tests/repo/test_apps.py imports it when collected);
+    `serve build` in the fork imports the copy's, as a new process would."""
+    import importlib
+    importlib.import_module("apps.embedding")
+    module = repo_copy / "apps/embedding.py"
+    module.write_text(module.read_text() + "\nimport numpyy\n")
+    result = run_tool(repo_copy, "regen")
+    assert result.returncode == 2 and "cannot import the Serve apps" in result.stderr, result.stdout + result.stderr

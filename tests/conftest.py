@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -52,6 +53,15 @@ TIERS = ("unit", "e2e", "repo")
 
 
 @pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group marks
+def pytest_configure(config):
+    """Ctrl-C as a terminal delivers it. A shell script started as a background job (`.ci/run &`) runs
+    with SIGINT ignored, and so does every process it starts: the tests that press Ctrl-C would find a
+    command that cannot hear it. With a handler installed here, the processes started from here get the
+    default again (exec resets a handled signal, not an ignored one)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         tier = Path(str(item.fspath)).parent.name

@@ -52,7 +52,6 @@ def overlays_with_component(component: str, root: Path = REPO) -> list[str]:
 TIERS = ("unit", "e2e", "repo")
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group marks
 def pytest_configure(config):
     """Ctrl-C as a terminal delivers it. A shell script started as a background job (`.ci/run &`) runs
     with SIGINT ignored, and so does every process it starts: the tests that press Ctrl-C would find a
@@ -62,6 +61,7 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         tier = Path(str(item.fspath)).parent.name

@@ -29,6 +29,7 @@ import traceback
 from pathlib import Path
 
 import raygitops
+from raygitops.generate.workingdir import forget_apps_modules
 
 # Imported by the commands only when they need them (checks/, generate/serve_schema.py); the
 # parent imports them once, so that no child pays for them.
@@ -107,8 +108,7 @@ def _forget_remembered_values() -> None:
     by a path would otherwise hold a file as the parent last read it). Nor has it imported a
     repository's `apps` (tests/repo/test_apps.py imports this one's when it is collected): `serve build`
     in the child would take that module instead of the copy's apps/ it was given."""
-    for name in [n for n in sys.modules if n == "apps" or n.startswith("apps.")]:
-        del sys.modules[name]
+    forget_apps_modules()
     for name, module in list(sys.modules.items()):
         if name == "raygitops" or name.startswith("raygitops."):
             for value in list(vars(module).values()):

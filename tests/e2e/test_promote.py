@@ -20,9 +20,10 @@ from raygitops.diff.compare import UNCHANGED, DiffOptions, compare
 from raygitops.diff.rollout import APP_RESTART, NEW_CLUSTER
 from raygitops.edit.promote import promote
 from raygitops.edit.setpin import set_code, set_image
-from raygitops.edit.transaction import apply_edit, forget_apps_modules
+from raygitops.edit.transaction import apply_edit
 from raygitops.errors import UserError
 from raygitops.generate.regen import regenerate
+from raygitops.generate.workingdir import forget_apps_modules
 
 ENVIRONMENTS = ("dev", "prod", "staging")
 # The code change of every test here: the same apps/ content, so that the user cache's serve build

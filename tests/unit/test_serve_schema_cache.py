@@ -9,15 +9,15 @@ from raygitops.generate.serve_schema import ray_schema_errors, unknown_keys
 BAD = {"applications": [{"name": "a", "import_path": "apps.a:app", "deployments": [{"name": "D", "num_replicas": -1}]}]}
 
 
-def _entries(cache):
-    return sorted(p.name for p in (cache / "raygitops" / "serve-schema").glob("*.json"))
+def _schema_cache(xdg_cache):
+    return xdg_cache / "raygitops" / "serve-schema"
 
 
 def test_the_errors_of_a_config_are_kept_and_read_back(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = ray_schema_errors(BAD)
     assert first and any("num_replicas" in ".".join(map(str, loc)) + message for loc, message in first)
-    [entry] = [p for p in (tmp_path / "raygitops" / "serve-schema").glob("errors-*.json")]
+    [entry] = _schema_cache(tmp_path).glob("errors-*.json")
     assert ray_schema_errors(BAD) == first
 
     # The entry is what the second call answers from: changed by hand, the change comes back.
@@ -33,7 +33,7 @@ def test_a_config_json_cannot_key_is_checked_without_the_cache(tmp_path, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     mixed = {"applications": [], 1: "an int key beside str keys"}
     assert ray_schema_errors(mixed)   # Ray's schema rejects the extra key
-    assert not any(name.startswith("errors-") for name in _entries(tmp_path))
+    assert not list(_schema_cache(tmp_path).glob("errors-*.json"))
 
 
 def test_the_field_names_are_kept_per_ray_version(tmp_path, monkeypatch):
@@ -41,7 +41,7 @@ def test_the_field_names_are_kept_per_ray_version(tmp_path, monkeypatch):
     serve_schema._schema_fields.cache_clear()
     try:
         assert unknown_keys({"applications": [{"name": "a", "import_paht": "x:y"}]}) == [(("applications", 0), "import_paht")]
-        [entry] = [p for p in (tmp_path / "raygitops" / "serve-schema").glob("fields-*.json")]
+        [entry] = _schema_cache(tmp_path).glob("fields-*.json")
         assert serve_schema._ray_version() in entry.name
         fields = json.loads(entry.read_text())
         assert "import_path" in fields["app"] and "num_replicas" in fields["deployment"]

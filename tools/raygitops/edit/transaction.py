@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from raygitops.errors import EXIT_FINDINGS, UserError
+from raygitops.generate.workingdir import forget_apps_modules
 
 _IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".run", "__pycache__", ".pytest_cache",
                                  ".hypothesis", "*.egg-info", "*.regen-tmp", ".regen-journal.json")
@@ -95,12 +95,6 @@ def _apply(copy_root: Path, edit: Edit) -> None:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-
-
-def forget_apps_modules() -> None:
-    """`serve build` imports apps/ in this process; another tree's apps/ must not come from the module cache."""
-    for name in [n for n in sys.modules if n == "apps" or n.startswith("apps.")]:
-        del sys.modules[name]
 
 
 def _changed_paths(copy_root: Path) -> list[tuple[str, bool]]:

@@ -17,7 +17,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +26,7 @@ import yaml
 
 from raygitops.config import CONFIG_FILE, AppSpec
 from raygitops.errors import UserError
-from raygitops.generate.workingdir import APPS_PACKAGE, Package, build_package
+from raygitops.generate.workingdir import APPS_PACKAGE, Package, build_package, forget_apps_modules
 from raygitops.yamlio import LOADER
 
 CACHE = "build/pinned"
@@ -119,15 +118,10 @@ class _own_apps_modules:
     the module cache nor left in it."""
 
     def __enter__(self):
-        self._forget()
+        forget_apps_modules()
 
     def __exit__(self, *exc):
-        self._forget()
-
-    @staticmethod
-    def _forget() -> None:
-        for name in [n for n in sys.modules if n == APPS_PACKAGE or n.startswith(APPS_PACKAGE + ".")]:
-            del sys.modules[name]
+        forget_apps_modules()
 
 
 def pinned_code(root: Path, ref: str, file: str) -> PinnedCode:

@@ -180,10 +180,9 @@ def build_base_config(root: Path, apps: tuple[AppSpec, ...], config_file: str = 
 
 def serve_build_entry(root: Path, apps: tuple[AppSpec, ...], external_imports: Iterable[str]) -> Path:
     """The user-cache file of this build: named by the hash of everything `serve build` reads."""
-    from importlib import metadata
     inputs = {"format": SERVE_BUILD_FORMAT, "code": build_package(root).digest,
               "apps": [[app.name, app.import_path, app.route_prefix] for app in apps],
-              "external": sorted(external_imports), "ray": metadata.version("ray"),
+              "external": sorted(external_imports), "ray": _ray_version(),
               "python": platform.python_version()}
     return user_cache("serve-build") / f"{hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]}.json"
 

@@ -20,9 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from ruamel.yaml.comments import CommentedSeq
 
-from conftest import _COPY_IGNORE, run_tool
+from conftest import _COPY_IGNORE, overlays, run_tool
 from raygitops.config import load_config
+from raygitops.edit.roundtrip import load_for_edit
 from raygitops.local.db import expand_like_ray
 from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
 from raygitops.local.servestatus import Console
@@ -180,7 +182,7 @@ def test_smoke_requests_check_status_and_expected_fields_against_a_real_server()
 def test_an_app_without_a_smoke_request_stops_before_ray(repo_copy: Path):
     config = repo_copy / "raygitops.yaml"
     text = config.read_text()
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if l.strip() == "- name: embedding")
+    line = next(i for i, source_line in enumerate(text.splitlines(), 1) if source_line.strip() == "- name: embedding")
     config.write_text(text.replace('    smoke: {method: POST, path: /, json: {text: "ray serve on kubernetes"}}\n', ""))
     result = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
     assert result.returncode == 2
@@ -200,6 +202,36 @@ def break_text_stats(root: Path) -> int:
     assert broken != text
     source.write_text(broken)
     return broken.splitlines().index("        raise RuntimeError('broken on purpose')") + 1
+
+
+def flow_list(items: list[str]) -> CommentedSeq:
+    """[a, b] on one line, and a list of its own each time (ruamel writes a shared one as an alias)."""
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def run_only(root: Path, env: str, keep: set[str]) -> None:
+    """This checkout's `env` runs only the applications in `keep` (with the ones Aana builds from them):
+    every other app keeps to the other environments, and env's serve.yaml no longer tunes it.
+    The scenarios below need a few apps, and each app costs two worker starts (Serve's build task and
+    a replica); `.ci/run` brings up the real dev and staging with all of them."""
+    config = load_for_edit(root / "raygitops.yaml", root)
+    others = [name for name in overlays(root) if name != env]
+    dropped = set()
+    for app in config.data["applications"]:
+        if app["name"] not in keep:
+            app["environments"] = flow_list(others)
+            dropped.add(app["name"])
+    assert dropped and keep <= {app["name"] for app in config.data["applications"]}
+    (root / "raygitops.yaml").write_text(config.dumps())
+    serve = load_for_edit(root / "overlays" / env / "serve.yaml", root)
+    tuned = [app for app in serve.data.get("applications") or [] if app["name"] not in dropped]
+    if tuned:
+        serve.data["applications"] = tuned
+    else:
+        serve.data.pop("applications", None)
+    (root / "overlays" / env / "serve.yaml").write_text(serve.dumps())
 
 
 @pytest.mark.ray
@@ -230,14 +262,26 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
         listed = requests.get(f"http://127.0.0.1:{port}/notes/", timeout=10).json()["notes"]
         assert {"id": note["id"], "text": "from the test"} in listed
 
-        # Another checkout, whose text_stats raises in __init__, reuses this Ray (--address): it deploys
-        # there, fails with the app's file and line and the replica log's tail (read through the
-        # dashboard: that Ray's files are not its own), and its teardown deletes the apps while that
-        # Ray keeps running. Apps it did not expect make it refuse.
+        # Another checkout, which runs only text_stats in dev and whose text_stats raises in __init__,
+        # reuses this Ray (--address). The PUT is declarative, so it first refuses to delete the apps it
+        # does not know. Once they are shut down, it deploys there, fails with the app's file and line
+        # and the replica log's tail (read through the dashboard: that Ray's files are not its own),
+        # and its teardown deletes its app while that Ray keeps running.
         dashboard = re.search(r"dashboard +(http://127\.0\.0\.1:\d+)", out)[1]
         other = repo_copy.parent / "other"
         shutil.copytree(repo_copy, other, ignore=_COPY_IGNORE)
+        run_only(other, "dev", {"text_stats"})
         line = break_text_stats(other)
+        refused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
+        assert refused.returncode == 2
+        assert error_lines(refused.stderr) == [
+            f"error: the Ray at {dashboard} already serves echo_aana, echo_deployment, embedding, language, main, "
+            "notes, which deploying overlays/dev would delete — "
+            "use another Ray, or shut those apps down first"]
+        assert "regen: wrote" in refused.stdout     # apps/ changed, so tools/up regenerated first
+        assert_clean(other, "dev")
+        requests.delete(f"{dashboard}/api/serve/applications/", timeout=60).raise_for_status()
+
         broken = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
         assert broken.returncode != 0
         errors = error_lines(broken.stderr)
@@ -246,18 +290,10 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
         assert "RuntimeError: broken on purpose" in errors[0] and "replica_text_stats_TextStats_" in errors[0]
         assert "last lines of serve/replica_text_stats_TextStats_" in broken.stderr   # the replica log's tail
         assert f"of the Ray at {dashboard}:" in broken.stderr and "broken on purpose" in broken.stderr
-        assert "regen: wrote" in broken.stdout     # apps/ changed, so tools/up regenerated first
-        assert "starting Ray" not in broken.stdout
+        assert "deploying 1 application (PUT" in broken.stdout and "starting Ray" not in broken.stdout
         assert f"deleted the applications from the Ray at {dashboard}" in broken.stdout
         assert requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"] == {}
         assert_clean(other, "dev")
-        requests.put(f"{dashboard}/api/serve/applications/", timeout=30, json={"applications": [
-            {"name": "foreign", "route_prefix": "/foreign", "import_path": "not_here:app"}]}).raise_for_status()
-        refused = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
-        assert refused.returncode == 2
-        assert error_lines(refused.stderr) == [
-            f"error: the Ray at {dashboard} already serves foreign, which deploying overlays/dev would delete — "
-            "use another Ray, or shut those apps down first"]
 
         again = run_tool(repo_copy, "up", "--check", "overlays/dev", "--port", str(free_port()))
         assert again.returncode != 0
@@ -272,6 +308,7 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
 
 @pytest.mark.ray
 def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(repo_copy: Path):
+    run_only(repo_copy, "staging", {"notes", "echo_aana"})   # the apps that use PostgreSQL, 2 replicas each
     # --timeout bounds each wait for RUNNING (the first deploy, and again after the head restart).
     result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()), "--timeout", "300",
                       timeout=1500)   # two Ray starts, two waits for RUNNING and a second Ray node

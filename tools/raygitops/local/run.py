@@ -158,7 +158,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
             raise UserError(f"the Ray at {head.dashboard} already serves {', '.join(foreign)}, which deploying "
                             f"{run.overlay_label} would delete", fix="use another Ray, or shut those apps down first")
         stack.record(serve_on_reused_ray=head.dashboard)
-    console.out(f"Ray dashboard {head.dashboard}; deploying {len(names)} applications "
+    console.out(f"Ray dashboard {head.dashboard}; deploying {len(names)} application{'' if len(names) == 1 else 's'} "
                 "(PUT /api/serve/applications/)…")
     dashboard.deploy(local.config)
     logs = ReplicaLogs(head.temp_dir) if head.temp_dir else DashboardReplicaLogs(dashboard)

@@ -280,7 +280,13 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
             "use another Ray, or shut those apps down first"]
         assert "regen: wrote" in refused.stdout     # apps/ changed, so tools/up regenerated first
         assert_clean(other, "dev")
-        requests.delete(f"{dashboard}/api/serve/applications/", timeout=60).raise_for_status()
+        # No applications: Serve deletes them, in the background, and keeps its controller and proxies
+        # (a DELETE would stop those too, and the next deploy would start them again).
+        requests.put(f"{dashboard}/api/serve/applications/", json={"applications": []}, timeout=60).raise_for_status()
+        deadline = time.monotonic() + 60
+        while requests.get(f"{dashboard}/api/serve/applications/", timeout=10).json()["applications"]:
+            assert time.monotonic() < deadline, "Serve did not delete the applications within 60 s"
+            time.sleep(0.5)
 
         broken = run_tool(other, "up", "--check", "overlays/dev", "--address", dashboard, "--port", str(port))
         assert broken.returncode != 0

@@ -41,6 +41,11 @@ JSON_KEYS = {"id", "severity", "file", "resource", "path", "message"}
 ANNOTATION = re.compile(r"^::(error|warning) file=([^,:]+)(?:,line=(\d+))?,title=([a-z0-9-]+)::(.+)$")
 
 
+# The tests that read overlay_run run on one xdist worker: its validate of every broken overlay
+# (8 s of CPU) is then made once per session, not once per worker.
+BROKEN_OVERLAYS = pytest.mark.xdist_group("broken-overlays")
+
+
 def run_validate(root: Path, *args: str, stdin: str | None = None, env: dict | None = None
                  ) -> subprocess.CompletedProcess:
     """`tools/validate` as CI runs it, in a fork (conftest's run_tool)."""
@@ -169,6 +174,7 @@ def corpus_json(repo):
     return json.loads(result.stdout)
 
 
+@BROKEN_OVERLAYS
 def test_json_findings_carry_the_documented_keys(corpus_json, overlay_run):
     findings = corpus_json["findings"] + overlay_run["findings"]
     for finding in findings:
@@ -732,6 +738,7 @@ def overlay_report(overlay_root):
     return validate(overlay_root, [overlay_root / "overlays" / "capacity"])
 
 
+@BROKEN_OVERLAYS
 @pytest.mark.parametrize("name", list(OVERLAY_CASES))
 def test_broken_overlay(overlay_run, name):
     _, expected, fragment = OVERLAY_CASES[name]
@@ -745,6 +752,7 @@ def test_broken_overlay(overlay_run, name):
         assert any(fragment in f["message"] or fragment in f["path"] for f in findings if f["id"] == first), findings
 
 
+@BROKEN_OVERLAYS
 def test_kustomize_failures_name_the_overlay_and_quote_kustomize(overlay_run, overlay_root):
     findings = by_file(overlay_run["findings"])
     for name in ("kustomize-missing-patch", "kustomize-missing-base", "kustomize-broken-yaml"):
@@ -755,6 +763,7 @@ def test_kustomize_failures_name_the_overlay_and_quote_kustomize(overlay_run, ov
         assert "run.go" not in finding["message"] and str(overlay_root) not in finding["message"]
 
 
+@BROKEN_OVERLAYS
 @pytest.mark.parametrize("policy", [p.id for p in POLICIES])
 def test_every_policy_fails_an_overlay_and_passes_the_repository(overlay_run, repo_report, policy):
     assert policy in POLICY_CASES, f"add an overlay case that breaks {policy}"
@@ -764,6 +773,7 @@ def test_every_policy_fails_an_overlay_and_passes_the_repository(overlay_run, re
     assert not [f for f in repo_report.errors if f.id == policy], format_report(repo_report, "text")
 
 
+@BROKEN_OVERLAYS
 def test_severity_overrides_per_environment(overlay_run):
     findings = by_file(overlay_run["findings"])
     assert "overlays/severity-off" not in findings          # working-dir-mutable is off there

@@ -26,6 +26,10 @@ from raygitops.generate.regen import regenerate
 from raygitops.generate.workingdir import forget_apps_modules
 
 ENVIRONMENTS = ("dev", "prod", "staging")
+# One xdist worker runs them all: the template and the builds of CODE_CHANGE (a serve build, and an
+# aana build per environment's settings) are then made once per session; on two workers at once,
+# both would make them.
+pytestmark = pytest.mark.xdist_group("promote")
 # The code change of every test here: the same apps/ content, so that the user cache's serve build
 # of it (keyed by content) is made once per session, not once per test.
 CODE_CHANGE = "\n# a change to the code\n"

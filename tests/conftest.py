@@ -151,6 +151,18 @@ def warm_caches(tmp_path_factory) -> Path:
     return root
 
 
+# The code change of every test that needs one: the same apps/ content each time, so that its builds
+# (a serve build, and an aana build per environment's settings), kept in the session's user cache
+# under the hash of that content, are made once per session, not once per test.
+CODE_CHANGE = "\n# a change to the code\n"
+
+
+def change_the_code(root: Path) -> None:
+    """apps/text_stats.py with CODE_CHANGE appended: new code, the same behaviour."""
+    text_stats = root / "apps" / "text_stats.py"
+    text_stats.write_text(text_stats.read_text() + CODE_CHANGE)
+
+
 def copy_repository(target: Path, warm: Path | None = None) -> Path:
     """The repository copied to `target` without .git, .venv or caches; with `warm` (the warm_caches
     fixture), seeded with its render and check caches."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_repository, run_tool
+from conftest import change_the_code, copy_repository, run_tool
 from raygitops.diff.compare import UNCHANGED, DiffOptions, compare
 from raygitops.diff.rollout import APP_RESTART, NEW_CLUSTER
 from raygitops.edit.promote import promote
@@ -26,13 +26,9 @@ from raygitops.generate.regen import regenerate
 from raygitops.generate.workingdir import forget_apps_modules
 
 ENVIRONMENTS = ("dev", "prod", "staging")
-# One xdist worker runs them all: the template and the builds of CODE_CHANGE (a serve build, and an
-# aana build per environment's settings) are then made once per session; on two workers at once,
-# both would make them.
+# One xdist worker runs them all: the template and the builds of conftest's CODE_CHANGE are then
+# made once per session; on two workers at once, both would make them.
 pytestmark = pytest.mark.xdist_group("promote")
-# The code change of every test here: the same apps/ content, so that the user cache's serve build
-# of it (keyed by content) is made once per session, not once per test.
-CODE_CHANGE = "\n# a change to the code\n"
 
 
 def git(root: Path, *args: str) -> str:
@@ -89,8 +85,7 @@ def generated_changes(root: Path) -> list[str]:
 
 
 def test_a_code_change_reaches_dev_then_staging_then_prod(repo):
-    text_stats = repo / "apps/text_stats.py"
-    text_stats.write_text(text_stats.read_text() + CODE_CHANGE)
+    change_the_code(repo)
     forget_apps_modules()
     regenerate(repo)
     forget_apps_modules()
@@ -160,8 +155,7 @@ def test_promotions_that_are_refused(repo):
 
 
 def test_promote_dry_run_from_the_command_line_writes_nothing(repo):
-    text_stats = repo / "apps/text_stats.py"
-    text_stats.write_text(text_stats.read_text() + CODE_CHANGE)
+    change_the_code(repo)
     assert run_tool(repo, "regen").returncode == 0
     commit(repo, "code")
     result = run_tool(repo, "promote", "dev", "staging", "--dry-run")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_tool
+from conftest import change_the_code, run_tool
 
 TOOLS = str(Path(__file__).resolve().parents[2] / "tools")
 DEV_SERVE = "overlays/dev/serve.yaml"
@@ -329,7 +329,7 @@ def test_an_unwritable_build_dir_stops_regen_before_any_generated_file(repo_copy
     write is made to fail another way that stops root too: a plain file where build/working_dir must
     be a directory. The zip comes first, so the generated files (which name it) are not touched."""
     before = generated(repo_copy)
-    (repo_copy / "apps/__init__.py").write_text((repo_copy / "apps/__init__.py").read_text() + "# new code\n")
+    change_the_code(repo_copy)
     (repo_copy / "build").mkdir()
     (repo_copy / "build/working_dir").write_text("not a directory\n")
     line = one_error(run_tool(repo_copy, "regen"))
@@ -370,7 +370,7 @@ def test_an_immutable_generated_file_rolls_the_write_back_and_is_named(repo_copy
         pytest.skip("needs root and a file system with the immutable flag (chattr +i)")
     try:
         before = generated(repo_copy)
-        (repo_copy / "apps/__init__.py").write_text((repo_copy / "apps/__init__.py").read_text() + "# new code\n")
+        change_the_code(repo_copy)
         line = one_error(run_tool(repo_copy, "regen"))
         assert line.startswith("error: overlays/dev/generated/serve-config.yaml: operation not permitted (nothing "
                                "was changed) — make it writable; an immutable file"), line

@@ -314,7 +314,9 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
 
 @pytest.mark.ray
 def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(repo_copy: Path):
-    run_only(repo_copy, "staging", {"notes", "echo_aana"})   # the apps that use PostgreSQL, 2 replicas each
+    # The apps that use PostgreSQL: notes, and echo_aana with the two apps Aana builds beside it
+    # (task_queue_deployment, echo_deployment). NoteStore and RequestHandler keep two replicas each.
+    run_only(repo_copy, "staging", {"notes", "echo_aana"})
     # --timeout bounds each wait for RUNNING (the first deploy, and again after the head restart).
     result = run_tool(repo_copy, "up", "--check", "overlays/staging", "--port", str(free_port()), "--timeout", "300",
                       timeout=1500)   # two Ray starts, two waits for RUNNING and a second Ray node

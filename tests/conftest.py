@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 # ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).
 SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or REPO.parent / "shared").resolve()
 _COPY_IGNORE = shutil.ignore_patterns(".venv*", ".git", "build", ".run", "__pycache__", ".pytest_cache",
-                                      ".hypothesis", "*.egg-info")
+                                      ".hypothesis", ".ruff_cache", "*.egg-info")
 
 
 def overlays(root: Path = REPO) -> list[str]:

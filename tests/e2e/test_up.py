@@ -20,11 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from ruamel.yaml.comments import CommentedSeq
 
 from conftest import _COPY_IGNORE, overlays, run_tool
 from raygitops.config import load_config
-from raygitops.edit.roundtrip import load_for_edit
+from raygitops.edit.roundtrip import flow_sequence, load_for_edit
 from raygitops.local.db import expand_like_ray
 from raygitops.local.inputs import check_inputs, rendered_rayservice, rendered_serve_config
 from raygitops.local.servestatus import Console
@@ -204,13 +203,6 @@ def break_text_stats(root: Path) -> int:
     return broken.splitlines().index("        raise RuntimeError('broken on purpose')") + 1
 
 
-def flow_list(items: list[str]) -> CommentedSeq:
-    """[a, b] on one line, and a list of its own each time (ruamel writes a shared one as an alias)."""
-    seq = CommentedSeq(items)
-    seq.fa.set_flow_style()
-    return seq
-
-
 def run_only(root: Path, env: str, keep: set[str]) -> None:
     """This checkout's `env` runs only the applications in `keep` (with the ones Aana builds from them):
     every other app keeps to the other environments, and env's serve.yaml no longer tunes it.
@@ -221,7 +213,7 @@ def run_only(root: Path, env: str, keep: set[str]) -> None:
     dropped = set()
     for app in config.data["applications"]:
         if app["name"] not in keep:
-            app["environments"] = flow_list(others)
+            app["environments"] = flow_sequence(others)
             dropped.add(app["name"])
     assert dropped and keep <= {app["name"] for app in config.data["applications"]}
     (root / "raygitops.yaml").write_text(config.dumps())

@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from raygitops.config import CONFIG_FILE, load_config
 from raygitops.edit.adoption import Adoption
-from raygitops.edit.roundtrip import dumps, flow_mapping, load_for_edit, named_item
+from raygitops.edit.roundtrip import dumps, flow_mapping, flow_sequence, load_for_edit, named_item
 from raygitops.errors import UserError
 from raygitops.generate.workingdir import APPS_PACKAGE
 from raygitops.model.dbconfig import PASSWORD_VAR, is_postgres
@@ -56,8 +56,7 @@ def serve_files(root: Path, adoption: Adoption, serve: dict) -> bool:
                 entry["environments"].append(env)
         else:
             entry = CommentedMap([("name", name), ("import_path", import_path), ("route_prefix", route),
-                                  ("environments", CommentedSeq([env]))])
-            entry["environments"].fa.set_flow_style()
+                                  ("environments", flow_sequence([env]))])
             apps_list.append(entry)
             adoption.report.append(f"{name}: new application (add a `smoke` request for tools/up)")
         working_dir = (app.get("runtime_env") or {}).get("working_dir")
@@ -76,8 +75,7 @@ def serve_files(root: Path, adoption: Adoption, serve: dict) -> bool:
     for app in config.applications:   # the repository's other apps stay where they run
         if app.name not in imported and app.environments is None:
             entry = named_item(apps_list, app.name)
-            entry["environments"] = CommentedSeq(config.environments())
-            entry["environments"].fa.set_flow_style()
+            entry["environments"] = flow_sequence(config.environments())
             adoption.report.append(f"{app.name}: now lists the environments that run it ({', '.join(config.environments())})")
     if tuple(external) != config.external_imports:
         doc.data["external_imports"] = CommentedSeq(external)

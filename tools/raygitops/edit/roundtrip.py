@@ -163,6 +163,14 @@ def flow_mapping(values: dict) -> CommentedMap:
     return mapping
 
 
+def flow_sequence(values: list) -> CommentedSeq:
+    """`[a, b]` on one line, as the repository writes short lists (a new list each call: ruamel writes
+    one list placed twice as an anchor and an alias)."""
+    sequence = CommentedSeq(values)
+    sequence.fa.set_flow_style()
+    return sequence
+
+
 def _end_slot(container: Any, key: Any) -> tuple[Any, Any, int]:
     """Where ruamel keeps the comment lines that follow the item container[key]: after its last scalar."""
     value = container[key]

@@ -21,16 +21,16 @@ from raygitops.safepath import escaping_link
 # working directory, so apps/ sits one level down to stay importable as `apps`.
 TOP_DIR = "working_dir"
 APPS_PACKAGE = "apps"   # the one package the cluster gets; import paths start with it
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_SKIP_PARTS = {"__pycache__", ".pytest_cache"}
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".regen-tmp")
+DIGEST_LENGTH = 16
 
 
 def forget_apps_modules() -> None:
     """`serve build` imports apps/ in this process; another tree's apps/ must not come from the module cache."""
     for name in [n for n in sys.modules if n == APPS_PACKAGE or n.startswith(APPS_PACKAGE + ".")]:
         del sys.modules[name]
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_SKIP_PARTS = {"__pycache__", ".pytest_cache"}
-_SKIP_SUFFIXES = (".pyc", ".pyo", ".regen-tmp")
-DIGEST_LENGTH = 16
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from raygitops.local.redis import gcs_ft_of
 from raygitops.local.replicalogs import AnyReplicaLogs, DashboardReplicaLogs, ReplicaLogs
 from raygitops.local.servestatus import Console, Dashboard, smoke_test, smoke_url, wait_until_running
 from raygitops.model.dbconfig import exact_db_config
+from raygitops.output import plural
 from raygitops.yamlio import relpath
 
 # --- tools/up -------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
             raise UserError(f"the Ray at {head.dashboard} already serves {', '.join(foreign)}, which deploying "
                             f"{run.overlay_label} would delete", fix="use another Ray, or shut those apps down first")
         stack.record(serve_on_reused_ray=head.dashboard)
-    console.out(f"Ray dashboard {head.dashboard}; deploying {len(names)} application{'' if len(names) == 1 else 's'} "
+    console.out(f"Ray dashboard {head.dashboard}; deploying {plural(len(names), 'application')} "
                 "(PUT /api/serve/applications/)…")
     dashboard.deploy(local.config)
     logs = ReplicaLogs(head.temp_dir) if head.temp_dir else DashboardReplicaLogs(dashboard)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from raygitops.diff.compare import SAME_OUTPUT, UNCHANGED, DiffReport, EnvironmentDiff
 from raygitops.diff.fields import ResourceDiff, to_json
 from raygitops.diff.rollout import Classified
+from raygitops.output import plural
 
 MARKER = "<!-- raygitops-diff -->"     # the PR-comment workflow finds its comment by this line
 COMMENT_LIMIT = 60_000                 # GitHub rejects comments over 65,536 characters
@@ -201,22 +202,18 @@ def format_json(report: DiffReport) -> str:
 
 # --- git's --stat and --name-only ----------------------------------------------------------------
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def format_stat(report: DiffReport) -> str:
     """One line per changed environment and a total, as `git diff --stat`; "" when nothing changed."""
     changed = [env for env in report.environments if env.differs]
     if not changed:
         return ""
     width = max(len(env.path) for env in changed)
-    lines = [f" {env.path:<{width}} | {_plural(len(env.resources), 'resource')}, "
-             f"{_plural(len(env.classified), 'change')} · {env.verdict}"
+    lines = [f" {env.path:<{width}} | {plural(len(env.resources), 'resource')}, "
+             f"{plural(len(env.classified), 'change')} · {env.verdict}"
              + (f" (environment {env.status})" if env.status != "changed" else "") for env in changed]
-    lines.append(f" {_plural(len(changed), 'environment')} changed, "
-                 f"{_plural(sum(len(env.resources) for env in changed), 'resource')}, "
-                 f"{_plural(sum(len(env.classified) for env in changed), 'change')}")
+    lines.append(f" {plural(len(changed), 'environment')} changed, "
+                 f"{plural(sum(len(env.resources) for env in changed), 'resource')}, "
+                 f"{plural(sum(len(env.classified) for env in changed), 'change')}")
     return "\n".join(lines) + "\n"
 
 

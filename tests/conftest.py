@@ -20,14 +20,24 @@ from pathlib import Path
 import pytest
 
 from forkrun import run_forked
+from raygitops import parsedcache
 from raygitops.config import KUSTOMIZATION_NAMES, load_config
 from raygitops.render_inputs import read_kustomization
+from raygitops.yamlio import LOADER
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).
 SHARED = Path(os.environ.get("RAYGITOPS_SCHEMA_MIRROR") or REPO.parent / "shared").resolve()
 _COPY_IGNORE = shutil.ignore_patterns(".venv*", ".git", "build", ".run", "__pycache__", ".pytest_cache",
                                       ".hypothesis", ".ruff_cache", "*.egg-info")
+
+
+def load_crd_file(path: Path) -> dict:
+    """A CRD file of ../shared, as yaml.load gives it. PyYAML takes 0.3-0.7 s per KubeRay CRD, and a
+    dozen tests read the same few: the product's parsed-YAML cache (raygitops/parsedcache.py) keeps
+    each one in this session's user cache (_schema_store), so it is parsed once, by whichever worker
+    asks first. Call it from a test or fixture: at import time that cache is not set up yet."""
+    return parsedcache.load_yaml(path.read_text(), LOADER)
 
 
 def overlays(root: Path = REPO) -> list[str]:

@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import overlays_with_component, run_tool
+from conftest import load_crd_file, overlays_with_component, run_tool
 from raygitops.config import load_config
 from raygitops.render import kustomize_command
 from raygitops.generate.workingdir import build_package
@@ -350,7 +350,7 @@ def last_applied_size(obj: dict) -> int:
 @pytest.mark.parametrize("crd", ["ray.io_rayclusters.yaml", "ray.io_rayservices.yaml", "ray.io_rayjobs.yaml"])
 def test_kuberay_crds_are_too_big_for_client_side_apply(repo, shared, argocd, crd):
     pin = load_config(repo).versions.kuberay
-    obj = yaml.load((shared / f"crds/kuberay/v{pin}/{crd}").read_text(), Loader=yaml.CSafeLoader)
+    obj = load_crd_file(shared / f"crds/kuberay/v{pin}/{crd}")
     size = last_applied_size(obj)
     print(f"{crd} v{pin}: last-applied-configuration would be {size:,} bytes (limit {ANNOTATION_LIMIT:,})")
     assert size > ANNOTATION_LIMIT

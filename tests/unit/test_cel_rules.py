@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import load_crd_file
 from raygitops.model.cel_rules import UnsupportedRule, crd_schema, rules_of, violations
-from raygitops.yamlio import LOADER
 
 KUBERAY_TAGS = ("v1.1.1", "v1.2.2", "v1.5.2", "v1.6.2", "v1.7.0")
 KUBERAY_OPERATOR, MULTIKUEUE = "ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"
@@ -22,7 +22,7 @@ BACKEND = "spec.rayClusterConfig.gcsFaultToleranceOptions.backend"
 
 @lru_cache(maxsize=None)
 def _crd(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=LOADER)
+    return load_crd_file(path)
 
 
 def _schema(shared: Path, tag: str, plural: str) -> dict:

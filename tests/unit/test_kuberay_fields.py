@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
+from conftest import load_crd_file
 from raygitops.diff.fields import Named
 from raygitops.diff.kuberay import FIELDS_ADDED, parse_version, schema_knows, shape_of
 from raygitops.model.cel_rules import crd_schema
@@ -28,8 +28,7 @@ def path_of(field: str) -> tuple:
 
 @pytest.mark.parametrize("version", stored_versions())
 def test_each_field_exists_exactly_from_its_release(version):
-    schema = crd_schema(yaml.load((SHARED / f"crds/kuberay/v{version}/ray.io_rayservices.yaml").read_text(),
-                                  Loader=yaml.CSafeLoader))
+    schema = crd_schema(load_crd_file(SHARED / f"crds/kuberay/v{version}/ray.io_rayservices.yaml"))
     for field, since in FIELDS_ADDED.items():
         expected = parse_version(version) >= parse_version(since)
         assert schema_knows(schema, path_of(field)) == expected, (field, since, version)

@@ -10,7 +10,7 @@ from functools import lru_cache
 import pytest
 import yaml
 
-from conftest import SHARED
+from conftest import SHARED, load_crd_file
 from raygitops.model.normalise import Normalised, normalise, structural_schema
 
 CRDS = SHARED / "crds" / "kuberay"   # both versions: the schema store holds only the pinned one
@@ -27,7 +27,7 @@ def _schema(kuberay: str, kind: str) -> dict:
     file = CRDS / kuberay / f"ray.io_{kind.lower()}s.yaml"
     if not file.is_file():
         pytest.skip(f"KubeRay CRDs not found at {CRDS} (set RAYGITOPS_SCHEMA_MIRROR)")
-    return structural_schema(yaml.load(file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), "v1")
+    return structural_schema(load_crd_file(file), "v1")
 
 
 def _load(text: str) -> dict:

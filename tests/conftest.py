@@ -198,7 +198,8 @@ def repo_copy(tmp_path: Path, warm_caches: Path) -> Path:
 
 @pytest.fixture
 def cold_repo_copy(tmp_path: Path) -> Path:
-    """A copy without caches, for tests of what a first run does."""
+    """A copy without caches: for tests of what a first run does, and for unit tests, which run no
+    command that would read them (and so never wait for warm_caches to be made)."""
     return copy_repository(tmp_path / "repo")
 
 

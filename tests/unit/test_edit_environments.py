@@ -100,19 +100,19 @@ def test_a_protected_environment_is_removed_only_on_purpose():
     assert any("argocd app delete aana-prod --cascade" in note for note in edit.notes)
 
 
-def test_apps_that_list_their_environments_follow_an_added_and_a_removed_environment(repo_copy):
+def test_apps_that_list_their_environments_follow_an_added_and_a_removed_environment(cold_repo_copy):
     # As `raygitops import` leaves them: the apps that ran before list every environment.
-    config = repo_copy / "raygitops.yaml"
+    config = cold_repo_copy / "raygitops.yaml"
     text = config.read_text()
     text = text.replace("    route_prefix: /text_stats\n", "    route_prefix: /text_stats\n    environments: [dev, prod, staging]\n")
     text = text.replace("    route_prefix: /language\n", "    route_prefix: /language\n    environments: [dev]\n")
     config.write_text(text)
-    added = yaml.safe_load(add_environment(repo_copy, "qa", source="staging").files["raygitops.yaml"])
+    added = yaml.safe_load(add_environment(cold_repo_copy, "qa", source="staging").files["raygitops.yaml"])
     environments = {app["name"]: app.get("environments") for app in added["applications"]}
     assert environments["text_stats"] == ["dev", "prod", "staging", "qa"]
     assert environments["language"] == ["dev"]          # staging does not run it, so neither does qa
     assert environments["main"] is None                 # every environment runs it
-    removed = yaml.safe_load(remove_environment(repo_copy, "staging").files["raygitops.yaml"])
+    removed = yaml.safe_load(remove_environment(cold_repo_copy, "staging").files["raygitops.yaml"])
     environments = {app["name"]: app.get("environments") for app in removed["applications"]}
     assert environments["text_stats"] == ["dev", "prod"]
     assert environments["language"] == ["dev"]

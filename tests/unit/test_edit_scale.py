@@ -58,11 +58,11 @@ def test_unknown_names_are_refused_with_the_choices(args, message):
     assert message in error.value.message and "use one of" in error.value.fix
 
 
-def test_an_app_of_several_deployments_needs_the_deployment_named(repo_copy):
-    config = repo_copy / "overlays/dev/generated/serve-config.yaml"
+def test_an_app_of_several_deployments_needs_the_deployment_named(cold_repo_copy):
+    config = cold_repo_copy / "overlays/dev/generated/serve-config.yaml"
     config.write_text(config.read_text().replace("  - name: Gateway\n", "  - name: Gateway\n  - name: Other\n", 1))
     with pytest.raises(UserError) as error:
-        scale_deployment(repo_copy, "dev", "main", replicas=1)
+        scale_deployment(cold_repo_copy, "dev", "main", replicas=1)
     assert "main/Gateway" in error.value.fix
 
 
@@ -73,11 +73,11 @@ def test_worker_group_edit_keeps_comments():
         ("-", "        maxReplicas: 4"), ("+", "        maxReplicas: 6")]
 
 
-def test_worker_group_patch_gets_every_base_group_in_base_order(repo_copy):
+def test_worker_group_patch_gets_every_base_group_in_base_order(cold_repo_copy):
     """The Kustomize trap: a patch naming only some groups moves them to the front."""
-    patch = repo_copy / "overlays/staging/rayservice-patch.yaml"
+    patch = cold_repo_copy / "overlays/staging/rayservice-patch.yaml"
     patch.write_text(patch.read_text().split("    workerGroupSpecs:")[0] + "    enableInTreeAutoscaling: true\n")
-    edit = scale_group(repo_copy, "staging", "cpu-workers", maximum=5)
+    edit = scale_group(cold_repo_copy, "staging", "cpu-workers", maximum=5)
     text = edit.files["overlays/staging/rayservice-patch.yaml"]
     assert text.endswith("    enableInTreeAutoscaling: true\n    workerGroupSpecs:\n"
                          "      - groupName: cpu-workers\n        maxReplicas: 5\n")

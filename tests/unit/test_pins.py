@@ -34,10 +34,10 @@ def test_an_environment_without_pins_follows_the_working_tree_and_raygitops_yaml
     ("images:\n  ray-image: {tga: x}\n", "images.ray-image must be a mapping of name, tag and/or digest"),
     ("images:\n  ray-image: {digest: md5:1}\n", "images.ray-image.digest is not a valid image digest"),
 ])
-def test_a_bad_pins_file_is_refused_with_its_line(repo_copy, text, message):
-    (repo_copy / "overlays/dev/pins.yaml").write_text("# pins\n" + text)
+def test_a_bad_pins_file_is_refused_with_its_line(cold_repo_copy, text, message):
+    (cold_repo_copy / "overlays/dev/pins.yaml").write_text("# pins\n" + text)
     with pytest.raises(UserError) as error:
-        load_pins(repo_copy, "dev")
+        load_pins(cold_repo_copy, "dev")
     assert message in error.value.message and error.value.file == "overlays/dev/pins.yaml"
     assert error.value.line and error.value.line > 1
 
@@ -59,20 +59,20 @@ def test_image_values_and_the_one_ray_version():
         refuse_global("ray-version")
 
 
-def test_set_image_writes_the_pin_and_keeps_the_files_comments(repo_copy):
-    ray = load_config(repo_copy).versions.ray
-    edit = set_image(repo_copy, "dev", "ray-image", f"{ray}-py311-b2")
+def test_set_image_writes_the_pin_and_keeps_the_files_comments(cold_repo_copy):
+    ray = load_config(cold_repo_copy).versions.ray
+    edit = set_image(cold_repo_copy, "dev", "ray-image", f"{ray}-py311-b2")
     text = edit.files["overlays/dev/pins.yaml"]
     assert text.startswith("# What dev runs") and yaml.safe_load(text) == {"images": {"ray-image": {"tag": f"{ray}-py311-b2"}}}
-    (repo_copy / "overlays/dev/pins.yaml").write_text(text.replace("images:", "# kept\nimages:  # and this"))
-    edit = set_image(repo_copy, "dev", "ray-gpu-image", f"{ray}-py311-gpu@{DIGEST}")
+    (cold_repo_copy / "overlays/dev/pins.yaml").write_text(text.replace("images:", "# kept\nimages:  # and this"))
+    edit = set_image(cold_repo_copy, "dev", "ray-gpu-image", f"{ray}-py311-gpu@{DIGEST}")
     assert "# kept\nimages:  # and this\n" in edit.files["overlays/dev/pins.yaml"]
-    (repo_copy / "overlays/dev/pins.yaml").write_text(edit.files["overlays/dev/pins.yaml"])
-    set_image(repo_copy, "dev", "ray-gpu-image", None)   # unpin one
-    (repo_copy / "overlays/dev/pins.yaml").write_text(text)
-    assert set_image(repo_copy, "dev", "ray-image", None).files == {"overlays/dev/pins.yaml": None}   # none left: deleted
+    (cold_repo_copy / "overlays/dev/pins.yaml").write_text(edit.files["overlays/dev/pins.yaml"])
+    set_image(cold_repo_copy, "dev", "ray-gpu-image", None)   # unpin one
+    (cold_repo_copy / "overlays/dev/pins.yaml").write_text(text)
+    assert set_image(cold_repo_copy, "dev", "ray-image", None).files == {"overlays/dev/pins.yaml": None}   # none left: deleted
     with pytest.raises(UserError, match="not a build of Ray"):
-        set_image(repo_copy, "dev", "ray-image", "2.0.0-py311")
+        set_image(cold_repo_copy, "dev", "ray-image", "2.0.0-py311")
 
 
 def test_the_promotion_order():

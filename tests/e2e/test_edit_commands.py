@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SHARED, run_tool
+from conftest import SHARED, copy_repository, run_tool
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -63,7 +63,8 @@ def test_scale_that_regen_rejects_writes_nothing(repo_copy):
     assert snapshot(repo_copy) == before
 
 
-def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_one(repo_copy, tmp_path):
+def test_env_add_then_validate_and_the_operator_tests_pass_then_remove_is_step_one(warm_caches, tmp_path):
+    repo_copy = copy_repository(tmp_path / "repo", warm_caches, code=True)   # it runs tests/repo in the copy
     result = run_tool(repo_copy, "env", "add", "qa", "--from", "staging")
     assert result.returncode == 0, result.stderr
     assert "qa: new cluster (environment added)" in result.stdout

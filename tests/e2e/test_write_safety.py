@@ -106,7 +106,8 @@ def test_the_render_cache_is_not_written_through_a_link_out_of_run(cold_repo_cop
 # --- 2. code and files from outside apps/ -------------------------------------------------------------
 
 def _evil_module(repo_copy: Path, marker: Path) -> None:
-    (repo_copy / "bench/evil.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    (repo_copy / "lib").mkdir()
+    (repo_copy / "lib/evil.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
                                              "app = None\n")
 
 
@@ -116,10 +117,10 @@ def test_an_import_path_outside_apps_is_refused_before_anything_is_imported(repo
     _evil_module(repo_copy, marker)
     line_of_app = (repo_copy / "raygitops.yaml").read_text().splitlines().index("  - name: language") + 1
     if how == "module outside apps":
-        import_path, named = "bench.evil:app", (f"error: raygitops.yaml:{line_of_app}: import_path 'bench.evil:app': "
-                                                "module bench.evil is not in apps/")
+        import_path, named = "lib.evil:app", (f"error: raygitops.yaml:{line_of_app}: import_path 'lib.evil:app': "
+                                              "module lib.evil is not in apps/")
     else:   # refused when apps/ is packed, which comes first
-        (repo_copy / "apps/evil.py").symlink_to("../bench/evil.py")
+        (repo_copy / "apps/evil.py").symlink_to("../lib/evil.py")
         import_path, named = "apps.evil:app", "error: apps/evil.py: a symbolic link to"
     edit(repo_copy / "raygitops.yaml", "import_path: apps.language:app", f"import_path: {import_path}")
     before = generated(repo_copy)

@@ -87,7 +87,8 @@ def start_ray_with_gcs_ft(run, options, ft: LocalGcsFt, env: dict[str, str], sta
                    "RAY_external_storage_namespace": ft.namespace}
     ft.head_args = [f"--redis-password={local_secret(run.path, SECRET_FILE)}", *options.ray_start_args]
     console.out(f"starting the Ray head (temp dir {run.ray_temp_dir()}, 0 CPUs, GCS stored in Redis)…")
-    head = start_ray(run, num_cpus=0, extra_args=ft.head_args, env=ft.head_env, on_spawn=stack.ray_spawned)
+    head = start_ray(run, num_cpus=0, extra_args=ft.head_args, env=ft.head_env, on_spawn=stack.ray_spawned,
+                     serve_only_dashboard=options.check)
     console.out(f"starting a second Ray node ({ft.node_cpus} CPUs)…")
     start_ray_node(run, head, num_cpus=ft.node_cpus, env=env,
                    on_spawn=lambda pgid, since: stack.record(ray_node={"pgid": pgid, "since": since}))
@@ -111,7 +112,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
                     "requests go on")
         forget_bootstrap_address(head.temp_dir)
         new = start_ray(run, num_cpus=0, extra_args=local.gcs_ft.head_args, env=local.gcs_ft.head_env,
-                        on_spawn=stack.ray_spawned, restart_of=head)
+                        on_spawn=stack.ray_spawned, restart_of=head, serve_only_dashboard=options.check)
         console.out("head restart: a new head runs on the same GCS address and Redis; waiting for Serve…")
         dashboard = Dashboard(new.dashboard)
         try:

@@ -64,6 +64,28 @@ def _ray_node_command() -> list[str]:
             "from ray.scripts.scripts import main; main()"]
 
 
+# A check (`up --check`) reads one dashboard module, the Serve REST API, and stops its Ray when it
+# exits: no one looks at the other pages. Ray 2.46.0's dashboard starts each of its nine modules in
+# a process of its own (python/ray/dashboard/head.py _load_subprocess_module_handles), about 9
+# CPU-seconds per head start on 2 cores; dashboard.py takes --modules-to-load to start fewer, but
+# `ray start` has no option for it (services.py start_api_server builds the command), hence the
+# wrapper. A --modules-to-load already there (--include-dashboard=false sets one) is left alone.
+SERVE_ONLY_MODULES = "ServeHead,UsageStatsHead"
+_SERVE_ONLY_DASHBOARD = f"""
+import ray._private.ray_constants as constants
+import ray._private.services as services
+start_ray_process = services.start_ray_process
+def start_with_serve_only(command, process_type, *args, **kwargs):
+    if process_type == constants.PROCESS_TYPE_DASHBOARD and not any(
+            part.startswith("--modules-to-load") for part in command):
+        command = [*command, "--modules-to-load={SERVE_ONLY_MODULES}"]
+    return start_ray_process(command, process_type, *args, **kwargs)
+services.start_ray_process = start_with_serve_only
+from ray.scripts.scripts import main
+main()
+"""
+
+
 @dataclass
 class RayHead:
     dashboard: str
@@ -75,16 +97,19 @@ class RayHead:
 
 
 def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[str, str],
-              on_spawn: Callable[[RayHead], None], restart_of: RayHead | None = None) -> RayHead:
+              on_spawn: Callable[[RayHead], None], restart_of: RayHead | None = None,
+              serve_only_dashboard: bool = False) -> RayHead:
     """`ray start --head` in its own process group, on free ports, with a temp dir of its own;
     `on_spawn` records the group before Ray has finished starting, so Ctrl-C can stop it.
-    `restart_of`: a head that died, started again on its ports and temp dir (GCS fault tolerance)."""
+    `restart_of`: a head that died, started again on its ports and temp dir (GCS fault tolerance).
+    `serve_only_dashboard`: the dashboard runs only its Serve API (see SERVE_ONLY_MODULES)."""
     temp_dir = run.ray_temp_dir()
     if restart_of is None:
         shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
         temp_dir.mkdir(parents=True)
     gcs, dashboard, client, agent = restart_of.ports if restart_of is not None else free_ports(4)
-    command = [*_ray_command(), "start", "--head", f"--temp-dir={temp_dir}",
+    ray = [sys.executable, "-c", _SERVE_ONLY_DASHBOARD] if serve_only_dashboard else _ray_command()
+    command = [*ray, "start", "--head", f"--temp-dir={temp_dir}",
                f"--port={gcs}", f"--dashboard-host={LOCAL_HOST}", f"--dashboard-port={dashboard}",
                f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
                f"--num-cpus={num_cpus}", "--disable-usage-stats", *extra_args]

@@ -143,7 +143,7 @@ def _start_and_serve(root: Path, run: RunDir, options: UpOptions, config, local:
         else:
             console.out(f"starting Ray (temp dir {run.ray_temp_dir()}, {options.num_cpus} CPUs)…")
             head = start_ray(run, num_cpus=options.num_cpus, extra_args=options.ray_start_args, env=env,
-                             on_spawn=stack.ray_spawned)
+                             on_spawn=stack.ray_spawned, serve_only_dashboard=options.check)
     else:
         head = RayHead(dashboard=options.address if "://" in options.address else f"http://{options.address}",
                        gcs_address="", temp_dir=None)

@@ -297,6 +297,9 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
         assert again.returncode != 0
         assert error_lines(again.stderr) == [line for line in error_lines(again.stderr) if "already up" in line]
         assert "tools/down overlays/dev" in again.stderr
+        # Not a check: the whole dashboard, for the developer who opens it.
+        dashboard_log = RunDir(repo_copy, "dev").ray_temp_dir() / "session_latest" / "logs" / "dashboard.log"
+        assert "Loaded 1 subprocess modules" not in dashboard_log.read_text()
     finally:
         stopped = run_tool(repo_copy, "down", "overlays/dev")
     assert stopped.returncode == 0, stopped.stderr
@@ -335,6 +338,9 @@ def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(
     # The second node unpacked the working_dir into a directory of its own, not into the head's.
     session = RunDir(repo_copy, "staging").ray_temp_dir() / "session_latest"
     assert list((session / NODE_RUNTIME_ENV_DIR / "working_dir_files").iterdir())
+    # A check's dashboard runs the Serve REST API alone (rayhead.SERVE_ONLY_MODULES), not Ray's nine modules.
+    dashboard_log = (session / "logs" / "dashboard.log").read_text()
+    assert "Loaded 1 subprocess modules" in dashboard_log and "serve_head.ServeHead" in dashboard_log
     for name in ("secret", "redis-secret"):
         secret_file = repo_copy / ".run/staging" / name
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600

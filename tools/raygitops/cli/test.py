@@ -33,5 +33,5 @@ def _parallel(pytest_args: list[str]) -> list[str]:
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in pytest_args):
         return []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    selects_marker = any(a == "-m" or a.startswith("-m") for a in pytest_args)
+    selects_marker = any(a.startswith("-m") for a in pytest_args)
     return ["-n", str(cores if selects_marker else cores + 1), "--dist", "loadgroup"]

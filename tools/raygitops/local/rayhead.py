@@ -46,6 +46,12 @@ def _ray_command() -> list[str]:
     return [str(ray)] if ray.exists() else [sys.executable, "-m", "ray.scripts.scripts"]
 
 
+def _ray_command_after(setup: str) -> list[str]:
+    """`ray` (its CLI, `ray start` included) in an interpreter that first runs `setup`: the way to
+    set what `ray start` has no option for."""
+    return [sys.executable, "-c", f"{setup}\nfrom ray.scripts.scripts import main\nmain()\n"]
+
+
 # The second node unpacks the working_dir into a directory of its own, as a worker Pod does on its
 # own disk. Locally both nodes share the head's session dir, and ray 2.46.0's runtime-env agent
 # unpacks a package with overwrite=True (python/ray/_private/runtime_env/working_dir.py
@@ -54,14 +60,12 @@ def _ray_command() -> list[str]:
 # That worker dies at its first os.getcwd(), and its raylet notices only after
 # worker_register_timeout_seconds (60 s): a minute in which one app's replicas do not start.
 # `ray start` has no option for that directory (RayParams.runtime_env_dir_name, read from
-# ray_constants when `ray start` builds its parameters), hence the wrapper.
+# ray_constants when `ray start` builds its parameters), hence the setup before it.
 NODE_RUNTIME_ENV_DIR = "runtime_resources_second_node"
-
-
-def _ray_node_command() -> list[str]:
-    return [sys.executable, "-c", "import ray._private.ray_constants as constants; "
-            f"constants.DEFAULT_RUNTIME_ENV_DIR_NAME = {NODE_RUNTIME_ENV_DIR!r}; "
-            "from ray.scripts.scripts import main; main()"]
+_SECOND_NODE_SETUP = f"""
+import ray._private.ray_constants as constants
+constants.DEFAULT_RUNTIME_ENV_DIR_NAME = {NODE_RUNTIME_ENV_DIR!r}
+"""
 
 
 # A check (`up --check`) reads one dashboard module, the Serve REST API, and stops its Ray when it
@@ -69,9 +73,9 @@ def _ray_node_command() -> list[str]:
 # a process of its own (python/ray/dashboard/head.py _load_subprocess_module_handles), about 9
 # CPU-seconds per head start on 2 cores; dashboard.py takes --modules-to-load to start fewer, but
 # `ray start` has no option for it (services.py start_api_server builds the command), hence the
-# wrapper. A --modules-to-load already there (--include-dashboard=false sets one) is left alone.
+# setup before it. A --modules-to-load already there (--include-dashboard=false sets one) is left alone.
 SERVE_ONLY_MODULES = "ServeHead,UsageStatsHead"
-_SERVE_ONLY_DASHBOARD = f"""
+_SERVE_ONLY_DASHBOARD_SETUP = f"""
 import ray._private.ray_constants as constants
 import ray._private.services as services
 start_ray_process = services.start_ray_process
@@ -81,8 +85,6 @@ def start_with_serve_only(command, process_type, *args, **kwargs):
         command = [*command, "--modules-to-load={SERVE_ONLY_MODULES}"]
     return start_ray_process(command, process_type, *args, **kwargs)
 services.start_ray_process = start_with_serve_only
-from ray.scripts.scripts import main
-main()
 """
 
 
@@ -108,7 +110,7 @@ def start_ray(run: RunDir, *, num_cpus: int, extra_args: list[str], env: dict[st
         shutil.rmtree(temp_dir, ignore_errors=True)  # the previous run's sessions and logs
         temp_dir.mkdir(parents=True)
     gcs, dashboard, client, agent = restart_of.ports if restart_of is not None else free_ports(4)
-    ray = [sys.executable, "-c", _SERVE_ONLY_DASHBOARD] if serve_only_dashboard else _ray_command()
+    ray = _ray_command_after(_SERVE_ONLY_DASHBOARD_SETUP) if serve_only_dashboard else _ray_command()
     command = [*ray, "start", "--head", f"--temp-dir={temp_dir}",
                f"--port={gcs}", f"--dashboard-host={LOCAL_HOST}", f"--dashboard-port={dashboard}",
                f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
@@ -163,7 +165,7 @@ def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, 
     (agent,) = free_ports(1)
     # No second log monitor: the head's already reads every log file of this host, and Ray's help for
     # --include-log-monitor asks for one per physical host, or drivers get each line twice.
-    command = [*_ray_node_command(), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
+    command = [*_ray_command_after(_SECOND_NODE_SETUP), "start", f"--address={head.gcs_address}", f"--num-cpus={num_cpus}",
                f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats", "--include-log-monitor=false"]
     log = run.path / "ray-node.log"
     since = time.time()

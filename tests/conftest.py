@@ -164,9 +164,9 @@ def warm_caches(tmp_path_factory) -> Path:
     return root
 
 
-# The code change of every test that needs one: the same apps/ content each time, so that its builds
-# (a serve build, and an aana build per environment's settings), kept in the session's user cache
-# under the hash of that content, are made once per session, not once per test.
+# The code change of every test that needs one: the same apps/ content each time, so that its serve
+# build, kept in the session's user cache under the hash of that content, is made once per session,
+# not once per test. It needs no Aana build: the Aana app does not import text_stats (aana_cache.py).
 CODE_CHANGE = "\n# a change to the code\n"
 
 

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import run_tool
+from conftest import change_the_code, run_tool
 
 AANA_APP = "echo_aana"
 SERVE = "spec.serveConfigV2:"
@@ -105,6 +107,30 @@ def test_aana_build_errors_name_the_file_and_never_touch_apps(repo_copy):
     line = app.read_text().splitlines().index("aana_app = AanaSDK(name=APP_NAM)") + 1
     assert f"apps/echo_aana/app.py:{line}:" in result.stderr and "NameError" in result.stderr
     assert tree(repo_copy) == before
+
+
+def test_an_edit_that_the_aana_app_does_not_import_starts_no_aana_build(repo_copy, tmp_path):
+    """generate/aana_cache.py: `aana build apps.echo_aana.app:aana_app` imports nothing of apps/text_stats.py,
+    so a regen after an edit to it reuses each environment's build (an edit to app.py builds: the test above)."""
+    session = Path(os.environ["XDG_CACHE_HOME"]) / "raygitops"
+    own = tmp_path / "cache" / "raygitops"
+    own.mkdir(parents=True)
+    for kind in session.iterdir():   # the session's other caches, shared; its Aana builds, copied
+        if kind.name == "aana-build":
+            shutil.copytree(kind, own / kind.name)
+        elif kind.is_dir():
+            (own / kind.name).symlink_to(kind)
+    env = {"XDG_CACHE_HOME": str(own.parent)}
+    assert run_tool(repo_copy, "regen", env=env).returncode == 0   # builds what the session had not built yet
+    builds = own / "aana-build"
+    before = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in builds.iterdir()}
+    assert len(before) >= 3   # dev's, staging's and prod's settings
+
+    change_the_code(repo_copy)
+    result = run_tool(repo_copy, "regen", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "overlays/dev/generated/serve-config.yaml" in result.stdout   # the working_dir zip is a new one
+    assert {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in builds.iterdir()} == before
 
 
 RECORD = """

@@ -1,7 +1,8 @@
 """Run Aana's own `aana build` for an Aana app and an environment's settings: in a process of its own, on a copy.
 
     built = aana_build(package, "apps.echo_aana.app:aana_app", {"NUM_WORKERS": "3"})  # its config.yaml, parsed
-    # cached by the hash of its inputs in ~/.cache/raygitops/aana-build/; never writes into apps/, never deploys
+    # kept in ~/.cache/raygitops/aana-build/ while its inputs are unchanged (aana_cache.py); never writes into
+    # apps/, never deploys
 
 Why a subprocess: Aana reads its settings (NUM_WORKERS, TASK_QUEUE__ENABLED, ...) from the environment once,
 when `aana.configs.settings` is first imported (aana 0.2.4, aana/configs/settings.py: `settings = Settings()`),
@@ -12,7 +13,6 @@ The copy is the working_dir zip itself, so the build imports exactly the code th
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -29,11 +29,10 @@ from pathlib import Path
 import yaml
 
 from raygitops.errors import UserError
+from raygitops.generate.aana_cache import build_entry
 from raygitops.generate.workingdir import TOP_DIR, Package
-from raygitops.usercache import read_json, user_cache, write_atomically
+from raygitops.usercache import read_json
 
-# Bump when what is cached changes shape.
-CACHE_FORMAT = 2
 BUILD_TIMEOUT_S = 300
 # The process that runs the builds: Aana's dependencies imported once, a fork per build.
 BUILDER = Path(__file__).with_name("aana_builder.py")
@@ -66,16 +65,9 @@ def aana_version() -> str:
                             "`pip install --no-deps -r requirements-aana.txt` into the environment you use") from None
 
 
-def cache_dir() -> Path:
-    """user_cache("aana-build"). Shared by every checkout (the key is the inputs' hash): a repository
-    copy or tools/diff's worktree of the same code and settings reuses the build."""
-    return user_cache("aana-build")
-
-
-def inputs_hash(package: Package, app_path: str, settings: dict[str, str]) -> str:
-    inputs = {"format": CACHE_FORMAT, "code": package.digest, "app": app_path, "settings": sorted(settings.items()),
-              "aana": aana_version(), "ray": metadata.version("ray"), "python": platform.python_version()}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:24]
+def versions() -> dict[str, str]:
+    """What else the build imports: Aana, Ray (and, through them, FastAPI and the rest) and Python."""
+    return {"aana": aana_version(), "ray": metadata.version("ray"), "python": platform.python_version()}
 
 
 _memo: dict[str, dict] = {}
@@ -94,25 +86,26 @@ def aana_builds(requests: list[BuildRequest]) -> list[dict]:
     keyed = []
     for package, app_path, settings in requests:
         settings = {name: value for name, value in settings.items() if not is_scratch_setting(name)}
-        keyed.append((inputs_hash(package, app_path, settings), package, app_path, settings))
+        keyed.append((build_entry(package, app_path, settings, versions()), (package, app_path, settings)))
     missing = {}
-    for key, package, app_path, settings in keyed:
-        if key not in _memo:
-            built = read_json(cache_dir() / f"{key}.json")
+    for entry, request in keyed:
+        if entry.memo_key not in _memo:
+            built = entry.lookup()
             if built is None:
-                missing[key] = (package, app_path, settings)
+                missing[entry.memo_key] = (entry, request)
             else:
-                _memo[key] = built
+                _memo[entry.memo_key] = built
     if missing:
-        for key, built in zip(missing, _run_builds(list(missing.values()))):
-            write_atomically(cache_dir() / f"{key}.json", json.dumps(built))   # key order is the serve config's
-            _memo[key] = built
-    return [_memo[key] for key, *_ in keyed]
+        for (entry, _), (built, imported) in zip(missing.values(), _run_builds([r for _, r in missing.values()])):
+            entry.store(built, imported)   # key order is the serve config's
+            _memo[entry.memo_key] = built
+    return [_memo[entry.memo_key] for entry, _ in keyed]
 
 
-def _run_builds(requests: list[BuildRequest]) -> list[dict]:
+def _run_builds(requests: list[BuildRequest]) -> list[tuple[dict, list[str] | None]]:
     """Each request built on its own copy of its package (`aana build` writes beside the app), with
-    exactly its settings and scratch places; the first failure, in request order, is the error."""
+    exactly its settings and scratch places: (its serve config, the package files it imported, or None
+    when the builder did not say). The first failure, in request order, is the error."""
     with tempfile.TemporaryDirectory(prefix="raygitops-aana-") as tmp:
         jobs = []
         for index, (package, app_path, settings) in enumerate(requests):
@@ -124,7 +117,8 @@ def _run_builds(requests: list[BuildRequest]) -> list[dict]:
             scratch_db = {"datastore_type": "sqlite", "datastore_config": {"path": str(scratch / "db")}}
             env.update(TMP_DATA_DIR=str(scratch / "aana_data"), RAY_USAGE_STATS_ENABLED="0",
                        DB_CONFIG=json.dumps(scratch_db))
-            jobs.append({"cwd": str(place / TOP_DIR), "env": env, "app": app_path, "log": str(place / "build.log")})
+            jobs.append({"cwd": str(place / TOP_DIR), "env": env, "app": app_path, "log": str(place / "build.log"),
+                         "imports": str(place / "imports.json")})
         codes = _run_builder(jobs, tmp)
         built = []
         for job in jobs:
@@ -132,7 +126,8 @@ def _run_builds(requests: list[BuildRequest]) -> list[dict]:
             if codes.get(job["log"]) != 0 or not output.exists():
                 log = Path(job["log"])
                 raise _build_error(log.read_text(errors="replace") if log.exists() else "", code, job["app"])
-            built.append(yaml.safe_load(output.read_text()))
+            imported = read_json(Path(job["imports"]))
+            built.append((yaml.safe_load(output.read_text()), imported if isinstance(imported, list) else None))
         return built
 
 

@@ -1,7 +1,8 @@
 """The process behind generate/aana_build.py: Aana's dependencies imported once, then one fork per build.
 
-    python -c "$(cat aana_builder.py)" < jobs.json   # [{"cwd", "env", "app", "log"}]; exit 0 once all ran
-    # each job: `aana build <app>` in its own child, in its cwd, with exactly its env; its output in "log"
+    python -c "$(cat aana_builder.py)" < jobs.json   # [{"cwd", "env", "app", "log", "imports"}]; exit 0 once all ran
+    # each job: `aana build <app>` in its own child, in its cwd, with exactly its env; its output in "log",
+    # and the files under its cwd that the build imported in "imports" (a JSON list), once it succeeded
 
 Why forks: Aana reads its settings from the environment when `aana.configs.settings` is first
 imported, so every environment's build needs a process of its own. Most of a build's time is
@@ -44,10 +45,23 @@ def build(job: dict) -> None:
             import traceback
             traceback.print_exc()
             code = 1
+        if code == 0:
+            record_imports(job["imports"])   # if this fails, the caller keys the build on all of apps/
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def record_imports(target: str) -> None:
+    """The source files under the cwd of every module imported now: what the build's output can depend on
+    (aana_build.py reuses the build while these files are unchanged). Nothing under the cwd was imported
+    before the fork."""
+    here = os.path.realpath(os.getcwd()) + os.sep
+    files = sorted({os.path.realpath(module.__file__) for module in list(sys.modules.values())
+                    if isinstance(getattr(module, "__file__", None), str)})
+    with open(target, "w", encoding="utf-8") as out:
+        json.dump([path[len(here):] for path in files if path.startswith(here)], out)
 
 
 def main() -> int:

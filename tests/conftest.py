@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from forkrun import run_forked
-from raygitops import parsedcache
+from raygitops.checks.crdfiles import load_crd_text, scan_crd_file
 from raygitops.config import KUSTOMIZATION_NAMES, load_config
 from raygitops.render_inputs import read_kustomization
-from raygitops.yamlio import LOADER
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared: the offline mirror of the pinned schemas (and of older KubeRay CRDs and reference notes).
@@ -36,11 +35,12 @@ PROJECT_CODE = {"tools", "tests", "bench"}
 
 
 def load_crd_file(path: Path) -> dict:
-    """A CRD file of ../shared, as yaml.load gives it. PyYAML takes 0.3-0.7 s per KubeRay CRD, and a
-    dozen tests read the same few: the product's parsed-YAML cache (raygitops/parsedcache.py) keeps
-    each one in this session's user cache (_schema_store), so it is parsed once, by whichever worker
-    asks first. Call it from a test or fixture: at import time that cache is not set up yet."""
-    return parsedcache.load_yaml(path.read_text(), LOADER)
+    """The one CRD of a file of ../shared. PyYAML takes 0.3-0.7 s per KubeRay CRD, and a dozen tests
+    and the commands read the same few: parsed as the product parses them (crdfiles.load_crd_text), each
+    one is kept in this session's user cache (_schema_store) and parsed once, by whichever process asks
+    first. Call it from a test or fixture: at import time that cache is not set up yet."""
+    [doc] = scan_crd_file(str(path), path.stat().st_mtime_ns)
+    return load_crd_text(path.read_text(encoding="utf-8")[doc.start:doc.end])
 
 
 def overlays(root: Path = REPO) -> list[str]:

@@ -147,11 +147,17 @@ def scan_crd_file(path: str, mtime_ns: int) -> tuple[CrdDoc, ...]:
     return tuple(docs)
 
 
+def load_crd_text(text: str) -> object:
+    """One document of a CRD file (a CrdDoc's span), parsed as the checks read it: once per content, in
+    the user's cache (parsedcache.py), which tests that read the same file share."""
+    return load_yaml(text, _SafeLoader)
+
+
 @lru_cache(maxsize=8)
 def _load_crd_chunk(path: str, mtime_ns: int, start: int, end: int, first_line: int) -> dict:
     text = Path(path).read_text(encoding="utf-8")[start:end]
     try:
-        doc = load_yaml(text, _SafeLoader)
+        doc = load_crd_text(text)
     except yaml.YAMLError as err:
         raise _yaml_error(path, first_line, err) from None
     return doc if isinstance(doc, dict) else {}

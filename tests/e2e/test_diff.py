@@ -52,7 +52,7 @@ def template(tmp_path_factory, warm_caches) -> Path:
 @pytest.fixture
 def git_repo(template, tmp_path) -> Path:
     root = tmp_path / "repo"
-    git(tmp_path, "clone", "-q", str(template), str(root))
+    git(tmp_path, "clone", "-q", "--shared", str(template), str(root))   # objects read from the template
     seed_caches(root, template)
     git(root, "config", "user.name", "t")
     git(root, "config", "user.email", "t@example.com")

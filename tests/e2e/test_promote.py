@@ -60,7 +60,7 @@ def template(tmp_path_factory, warm_caches) -> Path:
 @pytest.fixture
 def repo(template, tmp_path) -> Path:
     root = tmp_path / "repo"
-    subprocess.run(["git", "clone", "-q", str(template), str(root)], check=True)
+    subprocess.run(["git", "clone", "-q", "--shared", str(template), str(root)], check=True)   # template objects
     git(root, "config", "user.name", "t")
     git(root, "config", "user.email", "t@example.com")
     if (template / "build").is_dir():   # the pinned-code cache, as a developer's checkout keeps it

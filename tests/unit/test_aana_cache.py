@@ -92,7 +92,7 @@ def test_a_builder_that_did_not_say_what_it_imported_keys_on_every_module(root):
 def test_a_damaged_entry_is_a_miss(root):
     first = entry(root)
     first.path.parent.mkdir(parents=True)
-    for damaged in ("{", "[]", '{"variants": [1, {"imports": 2}]}'):
+    for damaged in ("{", "[]", '{"variants": [1, {"imports": 2}, {"imports": {}, "built": 3}]}'):
         first.path.write_text(damaged)
         assert first.lookup() is None
     first.store({"v": 1}, IMPORTED)

@@ -19,6 +19,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from raygitops.generate.workingdir import TOP_DIR, Package
@@ -38,7 +39,12 @@ def cache_dir() -> Path:
 
 def file_digests(package: Package) -> dict[str, str]:
     """{path under the zip's top directory: sha256 of its content} for every file of the package."""
-    with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
+    return _file_digests(package.content)
+
+
+@lru_cache(maxsize=4)   # regen asks once per environment, for the same package
+def _file_digests(content: bytes) -> dict[str, str]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
         return {info.filename.removeprefix(f"{TOP_DIR}/"): hashlib.sha256(archive.read(info)).hexdigest()
                 for info in archive.infolist() if not info.is_dir()}
 
@@ -59,8 +65,10 @@ class BuildEntry:
         stored = read_json(self.path)
         for variant in stored.get("variants", []) if isinstance(stored, dict) else []:
             imports = variant.get("imports") if isinstance(variant, dict) else None
-            if isinstance(imports, dict) and all(self.files.get(name) == digest for name, digest in imports.items()):
-                return variant.get("built")
+            built = variant.get("built") if isinstance(variant, dict) else None
+            if isinstance(imports, dict) and isinstance(built, dict) and \
+                    all(self.files.get(name) == digest for name, digest in imports.items()):
+                return built
         return None
 
     def store(self, built: dict, imported: list[str] | None) -> None:

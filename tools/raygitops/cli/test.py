@@ -6,8 +6,18 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from raygitops.cli.common import repo_root
+
+# pytest's temporary folders go to memory when the machine has a tmpfs with room: a run of the suite
+# makes about 54,000 files (repository copies, git repositories, PostgreSQL and Ray data). On this
+# project's ext4 CI disk, creating 30 repository copies with their git repositories took 2.8-6.2 s and
+# deleting them 1.0 s; on tmpfs 1.7-1.9 s and 0.26 s. On tmpfs a passed test's folder is also deleted
+# when the test ends (it holds memory), and pytest no longer spends 12-14 s at exit deleting an old run.
+TMPFS = Path("/dev/shm")
+TMPFS_MIN_FREE = 4 * 2**30   # a run holds about 0.5 GB there at most
+TEMP_ROOT_VARIABLE = "PYTEST_DEBUG_TEMPROOT"   # pytest's own setting for where its folders go
 
 
 def register(subparsers) -> None:
@@ -18,7 +28,24 @@ def register(subparsers) -> None:
 def run_tests(pytest_args: list[str]) -> int:
     import pytest
     os.chdir(repo_root())
-    return pytest.main(["-q", *_parallel(pytest_args), *pytest_args])
+    in_memory = _temp_in_memory(pytest_args)
+    if in_memory:
+        os.environ[TEMP_ROOT_VARIABLE] = str(TMPFS)   # the xdist workers inherit it
+    return pytest.main(["-q", *_parallel(pytest_args), *in_memory, *pytest_args])
+
+
+def _temp_in_memory(pytest_args: list[str], tmpfs: Path = TMPFS) -> list[str]:
+    """pytest's options for temporary folders in `tmpfs`, or [] where it is missing, not writable or short
+    of room, or where the caller chose a place (--basetemp, PYTEST_DEBUG_TEMPROOT)."""
+    if TEMP_ROOT_VARIABLE in os.environ or any(a.startswith("--basetemp") for a in pytest_args):
+        return []
+    try:
+        room = os.statvfs(tmpfs)
+    except OSError:
+        return []
+    if not os.access(tmpfs, os.W_OK) or room.f_bavail * room.f_frsize < TMPFS_MIN_FREE:
+        return []
+    return ["-o", "tmp_path_retention_policy=failed"]
 
 
 def _parallel(pytest_args: list[str]) -> list[str]:

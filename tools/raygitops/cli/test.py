@@ -11,9 +11,9 @@ from pathlib import Path
 from raygitops.cli.common import repo_root
 
 # pytest's temporary folders go to memory when the machine has a tmpfs with room: a run of the suite
-# makes about 54,000 files (repository copies, git repositories, PostgreSQL and Ray data). On this
-# project's ext4 CI disk, creating 30 repository copies with their git repositories took 2.8-6.2 s and
-# deleting them 1.0 s; on tmpfs 1.7-1.9 s and 0.26 s. On tmpfs a passed test's folder is also deleted
+# makes about 54,000 files (repository copies, git repositories, PostgreSQL and Ray data). On the CI
+# machine's /tmp (ext4), creating 30 repository copies with their git repositories took 2.8-6.2 s and
+# deleting them 1.0 s; on its tmpfs 1.7-1.9 s and 0.26 s. On tmpfs a passed test's folder is also deleted
 # when the test ends (it holds memory), and pytest no longer spends 12-14 s at exit deleting an old run.
 TMPFS = Path("/dev/shm")
 TMPFS_MIN_FREE = 4 * 2**30   # a run holds about 0.5 GB there at most

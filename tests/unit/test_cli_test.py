@@ -37,4 +37,3 @@ def test_temporary_folders_go_to_a_tmpfs_with_room_unless_the_caller_chose(monke
     assert _temp_in_memory([], tmpfs=tmp_path / "missing") == []
     monkeypatch.setenv(TEMP_ROOT_VARIABLE, str(tmp_path))
     assert _temp_in_memory([], tmpfs=tmp_path) == []
-

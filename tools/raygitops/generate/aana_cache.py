@@ -74,8 +74,10 @@ class BuildEntry:
     def store(self, built: dict, imported: list[str] | None) -> None:
         """Keep `built` with the digests of the package's files among `imported`; when the builder could not
         say what it imported (None), with every Python file's, as a whole-package key would."""
-        names = [name for name in imported if name in self.files] if imported is not None else \
-            [name for name in self.files if is_source(name)]
+        if imported is None:
+            names = [name for name in self.files if is_source(name)]
+        else:
+            names = [name for name in imported if name in self.files]
         variant = {"imports": {name: self.files[name] for name in sorted(names)}, "built": built}
         stored = read_json(self.path)
         earlier = stored.get("variants", []) if isinstance(stored, dict) else []

@@ -10,9 +10,10 @@ speed changed within runs. So a thread of this process times a fixed pure-Python
 by its own CPU time (the suite's load on the other cores does not slow it down; a slower CPU does).
 Beside the wall time the bench prints:
 - the loop's times over the run: two runs compare only where the host ran at the same speed;
-- the wall time scaled to the fastest speed the host showed during this run (it assumes the run is
-  CPU-bound, which the suite is: about 1.9 of 2 cores). It never scales a run below what the host
-  actually did, and a run on a host slow throughout is not scaled at all.
+- how busy the cores were (/proc/stat): the suite keeps 2 cores 98 % busy, so its time follows the CPU's speed;
+- the wall time scaled to the fastest speed the host showed during this run (valid for a CPU-bound run,
+  which the line above shows). It never scales a run below what the host actually did, and a run on a
+  host slow throughout is not scaled at all.
 The verdict is on the measured wall time only.
 """
 from __future__ import annotations
@@ -79,6 +80,16 @@ class HostSpeed(threading.Thread):
         return scaled
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, idle) clock ticks of all cores since boot, from /proc/stat (Linux); None elsewhere."""
+    try:
+        fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]   # idle, iowait
+    return sum(fields[:8]) - idle, idle   # user … steal; guest time is counted in user already
+
+
 def cloned_head() -> Path:
     """A fresh clone of HEAD, as .ci/run tests one (the working tree's edits are not in it)."""
     target = Path(tempfile.mkdtemp(prefix="raygitops-bench-suite-")) / "repo"
@@ -101,11 +112,13 @@ def main() -> int:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)   # the clone's git
     speed = HostSpeed()
     speed.start()
+    ticks_before = cpu_ticks()
     start = time.monotonic()
     with log.open("w") as out:
         result = subprocess.run([str(root / "tools" / "test"), *args.pytest_args], cwd=root, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     end = time.monotonic()
+    ticks_after = cpu_ticks()
     speed.stop()
     reap_children()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -123,7 +136,10 @@ def main() -> int:
     verdict = "" if target is None else f" (target ≤ {target} s: {'met' if wall <= target else 'MISSED'})"
     print(f"{' '.join(['tools/test', *args.pytest_args])}: {summary.strip('= ')}")
     print(f"wall time: {wall:.1f} s{verdict}")
-    print(f"CPU time of the run: {cpu:.0f} s, {cpu / wall:.2f} cores on average ({os.cpu_count()} here)")
+    print(f"CPU time of its processes: {cpu:.0f} s, {cpu / wall:.2f} cores on average ({os.cpu_count()} here)")
+    if ticks_before and ticks_after:
+        busy, idle = (after_n - before_n for after_n, before_n in zip(ticks_after, ticks_before))
+        print(f"the cores were busy {100 * busy / max(busy + idle, 1):.0f} % of the run (/proc/stat)")
     print(f"host speed: the loop took {min(loops):.1f}–{max(loops):.1f} ms, median {statistics.median(loops):.1f} ms, "
           f"over {len(loops)} samples")
     print(f"at the fastest speed the host showed during the run: ≈ {speed.scaled_to_fastest(start, end):.0f} s")

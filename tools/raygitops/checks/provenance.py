@@ -59,7 +59,7 @@ def serve_config_not_generated(resource: dict, environment: str, label: str, roo
     """An overlay's serveConfigV2 must be what tools/regen generated: a patch that replaces or edits
     it passes every other check, and tools/regen --check, and is never regenerated."""
     env = Environment(root, environment) if environment else None
-    generated = env.generated / "serve-config.yaml" if env else None
+    generated = env.serve_config if env else None
     rendered = serve_config_of(resource)
     if generated is None or not generated.is_file() or rendered is None:
         return []    # a plain file, an environment without generated files (regen-stale says so), bad YAML

@@ -43,12 +43,19 @@ class ResultCache:
     def under(cls, root: Path, *context: str, enabled: bool = True) -> "ResultCache":
         return cls(root if enabled else None, context)
 
+    def _entry(self, family: str, payload: Any) -> str:
+        text = json.dumps([family, payload], sort_keys=True, default=repr)
+        key = hashlib.sha256(f"{self.context}\0{text}".encode()).hexdigest()
+        return f"{CACHE_DIR}/{key[:2]}/{key}.json"
+
+    def has(self, family: str, payload: Any) -> bool:
+        """Whether findings(family, payload, …) would be read rather than computed."""
+        return self.root is not None and (self.root / self._entry(family, payload)).is_file()
+
     def findings(self, family: str, payload: Any, compute: Callable[[], list[Finding]]) -> list[Finding]:
         if self.root is None:
             return compute()
-        text = json.dumps([family, payload], sort_keys=True, default=repr)
-        key = hashlib.sha256(f"{self.context}\0{text}".encode()).hexdigest()
-        rel = f"{CACHE_DIR}/{key[:2]}/{key}.json"
+        rel = self._entry(family, payload)
         try:
             return [restore(entry) for entry in json.loads((self.root / rel).read_text())]
         except (OSError, ValueError, TypeError, KeyError):

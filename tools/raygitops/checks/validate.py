@@ -19,7 +19,7 @@ from raygitops.errors import UserError
 from raygitops.findings import ERROR, WARNING, Finding, resource_id
 from raygitops.checks.policies import POLICIES, PolicyContext, PolicySettings, run_policies
 from raygitops.checks.registry import PACKS, finding
-from raygitops.model.environment import Environment, broken
+from raygitops.model.environment import Environment, broken, environment_of
 from raygitops.checks.provenance import refuse_serve_config_past_bounds, serve_config_not_generated
 from raygitops.checks.schemas import SchemaRegistry
 from raygitops.checks.schema_sources import builtin_kubernetes_versions
@@ -184,11 +184,29 @@ def _serve_findings(resource: dict, source: Source, config: RepoConfig, cache: R
     if key not in _serve_cache:
         refuse_serve_config_past_bounds(resource, source.label)   # before any cache: it is the refusal
         _serve_cache[key] = cache.findings(
-            "serve", [key[0], key[2]],
+            "serve", _serve_payload(key[0], config),
             lambda: check_serve_config_text(text, root=config.root, external_imports=config.external_imports,
                                             file="", resource=""))
     rid = resource_id(resource)
     return [f.with_location(file=source.label, resource=rid) for f in _serve_cache[key]]
+
+
+def _serve_payload(text: str, config: RepoConfig) -> list:
+    """What a serve config's cached findings are keyed on, besides the cache's own context."""
+    return [text, list(config.external_imports)]
+
+
+def _serve_configs_unchecked(kustomizations: list[Path], root: Path, config: RepoConfig, cache: ResultCache) -> bool:
+    """Whether any of these renders may hold a serve config that the check cache has no findings for.
+    An environment's serveConfigV2 is its generated serve config, verbatim, so that is known before
+    the render; for any other kustomization it is not, and the answer is yes."""
+    for path in kustomizations:
+        env = environment_of(path.absolute(), root)
+        if env is None or not env.serve_config.is_file():
+            return True
+        if not cache.has("serve", _serve_payload(env.serve_config.read_text(), config)):
+            return True
+    return False
 
 
 @lru_cache(maxsize=4)
@@ -242,14 +260,15 @@ def _field_path(finding: Finding) -> str:
     return finding.path
 
 
-def _preload(registry: SchemaRegistry) -> threading.Thread:
-    """Importing Ray's schema (about a second) and compiling the RayService CRD (half a second)
-    happen in a thread while kustomize renders, so both cores stay busy."""
+def _preload(registry: SchemaRegistry, serve_schema: bool) -> threading.Thread:
+    """Compiling the RayService CRD (half a second) and, with `serve_schema`, importing Ray's serve schema
+    (about a second) happen in a thread while kustomize renders, so both cores stay busy."""
     def load() -> None:
-        try:
-            import ray.serve.schema  # noqa: F401
-        except Exception:
-            pass  # the real import later reports the problem
+        if serve_schema:
+            try:
+                import ray.serve.schema  # noqa: F401
+            except Exception:
+                pass  # the real import later reports the problem
         try:
             registry.lookup("ray.io/v1", "RayService")
         except Exception:
@@ -276,8 +295,10 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     cache = ResultCache.under(root, registry_fingerprint(registry), package_digest,
                               json.dumps(sorted(config.external_imports)), enabled=options.use_cache)
     # A warm run (every render cached) most likely needs neither Ray nor a compiled CRD: no preload.
-    cold = not options.use_cache or not all(is_cached(k, root, memo) for k in kustomizations if is_kustomization(k))
-    preload = _preload(registry) if cold else None
+    # A new render may hold a changed RayService (the CRD is compiled ahead), but Ray is imported ahead
+    # only for a serve config that is new to the check cache (an edit of a patch leaves it as it was).
+    uncached = [k for k in kustomizations if is_kustomization(k) and not (options.use_cache and is_cached(k, root, memo))]
+    preload = _preload(registry, serve_schema=_serve_configs_unchecked(uncached, root, config, cache)) if uncached else None
     base = root / "base"
     wants_base = is_kustomization(base) and any(environment_name(k, root) for k in kustomizations)
     report = ValidationReport(sources=[])

@@ -20,7 +20,7 @@ from raygitops.diff.kuberay import INCREMENTAL_MODE, OperatorSetup, operator_set
 from raygitops.diff.operator import VALUES_FILE, operator_diffs, read_yaml
 from raygitops.diff.rollout import Classified, classify, lifts_block, worst
 from raygitops.errors import UserError
-from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, SERVE_OVERRIDE, Environment, discover
+from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, SERVE_CONFIG, SERVE_OVERRIDE, Environment, discover
 from raygitops.model.pins import pins_rel
 from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.render import InputMemo, Rendered, is_kustomization, render
@@ -357,7 +357,7 @@ def _regen_hints(base: _Side, head: _Side, name: str) -> list[str]:
         return []
     env = Environment(head.root, name)
     if read(base, SERVE_OVERRIDE) != read(head, SERVE_OVERRIDE) and \
-            read(base, f"{GENERATED}/serve-config.yaml") == read(head, f"{GENERATED}/serve-config.yaml"):
+            read(base, f"{GENERATED}/{SERVE_CONFIG}") == read(head, f"{GENERATED}/{SERVE_CONFIG}"):
         return [f"{env.rel}/{SERVE_OVERRIDE} changed but {env.generated_rel}/ did not: run tools/regen"]
     return []
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from raygitops.errors import UserError
-from raygitops.model.environment import Environment, discover
+from raygitops.model.environment import SERVE_CONFIG, Environment, discover
 from raygitops.render import read_kustomization
 from raygitops.yamlio import LOADER
 
@@ -60,12 +60,12 @@ def base_worker_groups(root: Path) -> list[dict]:
 
 def generated_serve_config(root: Path, env: Environment) -> dict:
     """The environment's complete serve config as tools/regen last wrote it."""
-    path = env.overlay / "generated" / "serve-config.yaml"
+    path = env.serve_config
     try:
         data = yaml.load(path.read_text(), Loader=LOADER)
     except (OSError, yaml.YAMLError):
         data = None
     if not isinstance(data, dict):
-        raise UserError("no generated serve config", file=f"{env.generated_rel}/serve-config.yaml",
+        raise UserError("no generated serve config", file=f"{env.generated_rel}/{SERVE_CONFIG}",
                         fix="run tools/regen first")
     return data

@@ -27,7 +27,7 @@ from raygitops.generate.serveconfig import ENV_LEVEL_ENV_VARS, apply_environment
 from raygitops.generate.workingdir import Package, build_package, package_path, package_problem, write_package
 from raygitops.generate.writes import TMP_SUFFIX, Stamp, head_commit, interrupted_write_pending, write_generated
 from raygitops.safepath import writable_path
-from raygitops.model.environment import GENERATED, OVERLAYS, SERVE_OVERRIDE, Environment, broken, discover
+from raygitops.model.environment import GENERATED, OVERLAYS, SERVE_CONFIG, SERVE_OVERRIDE, Environment, broken, discover
 from raygitops.model.pins import PINS_FILE, image_reference, pins_rel
 from raygitops.versions import parse_ray_image, pinned_ray_serve_version
 from raygitops.masking import mask_yaml_text
@@ -64,7 +64,7 @@ def _component(config: RepoConfig, shared_env: dict[str, str], working_dir_url: 
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
         "configMapGenerator": [
-            {"name": SERVE_CONFIGMAP, "files": ["serveConfigV2=serve-config.yaml"],
+            {"name": SERVE_CONFIGMAP, "files": [f"serveConfigV2={SERVE_CONFIG}"],
              "literals": [f"rayVersion={config.versions.ray}"],
              "options": {"disableNameSuffixHash": True,
                          "annotations": {"config.kubernetes.io/local-config": "true"}}},
@@ -220,7 +220,7 @@ def plan_regen(root: Path) -> RegenPlan:
                             line=doc.line_of((ENV_LEVEL_ENV_VARS, "WORKING_DIR_URL")),
                             fix="remove it; working_dir.url in raygitops.yaml sets it")
         header = _header("apps/", "raygitops.yaml", doc.file)
-        others = {"serve-config.yaml": (header + dump_yaml(serve_config)).encode(),
+        others = {SERVE_CONFIG: (header + dump_yaml(serve_config)).encode(),
                   "images.yaml": (header + _image_transformers(config, build.pins)).encode()}
         for name, content in others.items():
             plan.files[f"{Environment(config.root, env).generated_rel}/{name}"] = content

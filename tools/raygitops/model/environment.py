@@ -17,6 +17,7 @@ OVERLAYS = "overlays"        # the one place that names the environments' direct
 CLUSTERS = "clusters"
 SERVE_OVERRIDE = "serve.yaml"
 GENERATED = "generated"
+SERVE_CONFIG = "serve-config.yaml"   # in GENERATED: the environment's serveConfigV2, verbatim
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
@@ -46,6 +47,12 @@ class Environment:
     @property
     def generated_rel(self) -> str:
         return f"{self.rel}/{GENERATED}"
+
+    @property
+    def serve_config(self) -> Path:
+        """The serve config tools/regen generated: kustomize puts this text into the RayService's
+        spec.serveConfigV2 unchanged (a configMapGenerator file and a replacement)."""
+        return self.generated / SERVE_CONFIG
 
     @property
     def kustomization(self) -> Path | None:

@@ -196,7 +196,8 @@ def _serve_payload(text: str, config: RepoConfig) -> list:
     return [text, list(config.external_imports)]
 
 
-def _serve_configs_unchecked(kustomizations: list[Path], root: Path, config: RepoConfig, cache: ResultCache) -> bool:
+def _serve_configs_unchecked(kustomizations: list[Path], root: Path, config: RepoConfig,
+                             cache: ResultCache) -> bool:
     """Whether any of these renders may hold a serve config that the check cache has no findings for.
     An environment's serveConfigV2 is its generated serve config, verbatim, so that is known before
     the render; for any other kustomization it is not, and the answer is yes."""
@@ -297,8 +298,11 @@ def validate(root: Path, paths: Iterable[str | Path] | None = None,
     # A warm run (every render cached) most likely needs neither Ray nor a compiled CRD: no preload.
     # A new render may hold a changed RayService (the CRD is compiled ahead), but Ray is imported ahead
     # only for a serve config that is new to the check cache (an edit of a patch leaves it as it was).
-    uncached = [k for k in kustomizations if is_kustomization(k) and not (options.use_cache and is_cached(k, root, memo))]
-    preload = _preload(registry, serve_schema=_serve_configs_unchecked(uncached, root, config, cache)) if uncached else None
+    uncached = [k for k in kustomizations
+                if is_kustomization(k) and not (options.use_cache and is_cached(k, root, memo))]
+    preload = None
+    if uncached:
+        preload = _preload(registry, serve_schema=_serve_configs_unchecked(uncached, root, config, cache))
     base = root / "base"
     wants_base = is_kustomization(base) and any(environment_name(k, root) for k in kustomizations)
     report = ValidationReport(sources=[])

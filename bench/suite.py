@@ -5,7 +5,7 @@
     bench/suite -- -m unit     # the unit tier (target ≤ 60 s); what follows -- goes to tools/test
 
 Why the host's speed: the target is in seconds, and a cloud host's CPU is not always as fast. On the
-machine these targets were set on, the same code took 207 s in one run and 321 s in another, and the
+machine this bench was written on, the same code took 207 s in one run and 321 s in another, and the
 speed changed within runs. So a thread of this process times a fixed pure-Python loop every few seconds
 by its own CPU time (the suite's load on the other cores does not slow it down; a slower CPU does).
 Beside the wall time the bench prints:

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from _common import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -90,6 +92,18 @@ def cpu_ticks() -> tuple[int, int] | None:
     return sum(fields[:8]) - idle, idle   # user … steal; guest time is counted in user already
 
 
+def reap_adopted(timeout: float = 30) -> int:
+    """Wait for every process this one adopted (pytest's workers exit after pytest does), so that their
+    CPU time is counted; returns how many still run after `timeout` (a leak of the suite's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap_children()
+        alive = psutil.Process().children()
+        if not alive or time.monotonic() > deadline:
+            return len(alive)
+        time.sleep(0.1)
+
+
 def cloned_head() -> Path:
     """A fresh clone of HEAD, as .ci/run tests one (the working tree's edits are not in it)."""
     target = Path(tempfile.mkdtemp(prefix="raygitops-bench-suite-")) / "repo"
@@ -120,7 +134,7 @@ def main() -> int:
     end = time.monotonic()
     ticks_after = cpu_ticks()
     speed.stop()
-    reap_children()
+    left_running = reap_adopted()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if args.clone:
         shutil.rmtree(root.parent, ignore_errors=True)
@@ -140,6 +154,8 @@ def main() -> int:
     if ticks_before and ticks_after:
         busy, idle = (after_n - before_n for after_n, before_n in zip(ticks_after, ticks_before))
         print(f"the cores were busy {100 * busy / max(busy + idle, 1):.0f} % of the run (/proc/stat)")
+    if left_running:
+        print(f"{left_running} processes of the run were still running 30 s after it ended")
     print(f"host speed: the loop took {min(loops):.1f}–{max(loops):.1f} ms, median {statistics.median(loops):.1f} ms, "
           f"over {len(loops)} samples")
     print(f"at the fastest speed the host showed during the run: ≈ {speed.scaled_to_fastest(start, end):.0f} s")

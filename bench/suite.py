@@ -93,8 +93,8 @@ def cpu_ticks() -> tuple[int, int] | None:
 
 
 def reap_adopted(timeout: float = 30) -> int:
-    """Wait for every process this one adopted (pytest's workers exit after pytest does), so that their
-    CPU time is counted; returns how many still run after `timeout` (a leak of the suite's)."""
+    """Wait for every process this one adopted that is still ending when pytest has, so that its CPU time
+    is counted; returns how many still run after `timeout` (a leak of the suite's)."""
     deadline = time.monotonic() + timeout
     while True:
         reap_children()

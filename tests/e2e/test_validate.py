@@ -1050,7 +1050,7 @@ spec:
     assert line_of_path(node, "") == 1
 
 
-def test_rays_serve_schema_is_imported_only_for_a_serve_config_the_check_cache_has_not_seen(repo_copy):
+def test_an_edit_of_a_patch_imports_no_ray(repo_copy):
     """Importing Ray's serve schema takes about a second. An edit of a patch renders the overlay again,
     but its serve config (the generated file, verbatim) is one the check cache knows (issue 9)."""
     patch = repo_copy / "overlays" / "dev" / "rayservice-patch.yaml"
@@ -1059,11 +1059,7 @@ def test_rays_serve_schema_is_imported_only_for_a_serve_config_the_check_cache_h
     edited = run_tool(repo_copy, "validate", "overlays/dev", env=imports, process=True)
     assert edited.returncode == 0, edited.stdout + edited.stderr
     assert "| ray.serve.schema" not in edited.stderr and "| raygitops.checks.validate" in edited.stderr
-
-    serve_config = repo_copy / "overlays" / "dev" / "generated" / "serve-config.yaml"
-    serve_config.write_text(serve_config.read_text().replace("num_replicas: 1", "num_replicas: 3", 1))
-    changed = run_tool(repo_copy, "validate", "overlays/dev", env=imports, process=True)
-    assert changed.returncode == 0 and "| ray.serve.schema" in changed.stderr
+    # A changed serve config is still checked against Ray's schema: serve-schema in the broken overlays above.
 
 
 def test_a_warm_run_replays_the_last_report_until_an_input_changes(repo_copy):

@@ -20,7 +20,8 @@ from raygitops.diff.kuberay import INCREMENTAL_MODE, OperatorSetup, operator_set
 from raygitops.diff.operator import VALUES_FILE, operator_diffs, read_yaml
 from raygitops.diff.rollout import Classified, classify, lifts_block, worst
 from raygitops.errors import UserError
-from raygitops.model.environment import CLUSTERS, GENERATED, OVERLAYS, SERVE_CONFIG, SERVE_OVERRIDE, Environment, discover
+from raygitops.model.environment import (CLUSTERS, GENERATED, OVERLAYS, SERVE_CONFIG, SERVE_OVERRIDE, Environment,
+                                        discover)
 from raygitops.model.pins import pins_rel
 from raygitops.model.stored import SchemaOf, stored_form
 from raygitops.render import InputMemo, Rendered, is_kustomization, render

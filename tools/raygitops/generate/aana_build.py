@@ -83,10 +83,10 @@ def aana_builds(requests: list[BuildRequest]) -> list[dict]:
     """aana_build for each request. The ones the cache lacks are built together: one process imports
     Aana's dependencies once and forks a build per request (aana_builder.py), which costs about one
     build's time instead of one per environment."""
-    keyed = []
+    keyed, installed = [], versions()
     for package, app_path, settings in requests:
         settings = {name: value for name, value in settings.items() if not is_scratch_setting(name)}
-        keyed.append((build_entry(package, app_path, settings, versions()), (package, app_path, settings)))
+        keyed.append((build_entry(package, app_path, settings, installed), (package, app_path, settings)))
     missing = {}
     for entry, request in keyed:
         if entry.memo_key not in _memo:

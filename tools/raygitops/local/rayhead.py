@@ -166,7 +166,8 @@ def start_ray_node(run: RunDir, head: RayHead, *, num_cpus: int, env: dict[str, 
     # No second log monitor: the head's already reads every log file of this host, and Ray's help for
     # --include-log-monitor asks for one per physical host, or drivers get each line twice.
     command = [*_ray_command_after(_SECOND_NODE_SETUP), "start", f"--address={head.gcs_address}",
-               f"--num-cpus={num_cpus}", f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats", "--include-log-monitor=false"]
+               f"--num-cpus={num_cpus}", f"--dashboard-agent-listen-port={agent}", "--disable-usage-stats",
+               "--include-log-monitor=false"]
     log = run.path / "ray-node.log"
     since = time.time()
     with open(log, "w") as output:

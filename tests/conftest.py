@@ -9,6 +9,7 @@ The tiers are folders: tests/unit (library modules, no subprocess, kustomize or 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -221,3 +222,45 @@ def run_tool(root: Path, *args: str, env: dict | None = None, timeout: float = 3
         return run_forked(list(args), cwd=root, env=full_env, timeout=timeout, stdin=stdin)
     return subprocess.run([sys.executable, "-m", "raygitops", *args], cwd=root, env=full_env,
                           input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+# --- a real PostgreSQL over TCP, for the apps' database code ------------------------------------------
+
+# A password that an f-string URL would mangle: URL.create must escape it.
+PG_PASSWORD = "p@ss:w/rd%?#"
+# Aana 0.2.4 writes its database URL with an f-string (aana/storage/op.py, create_postgresql_engine),
+# so its role has a URL-safe password, as tools/up's generated one is (local/db.py: token_urlsafe).
+AANA_PG_PASSWORD = "aana-url_safe.0~"
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A pgserver Postgres restarted on 127.0.0.1 with password (scram) auth: the role raygitops
+    with its database notes (what it yields), and the role aana with its database aana (staging's)."""
+    import pgserver   # here: most test processes never start PostgreSQL
+    from pgserver.utils import find_suitable_port
+    pgdata = tmp_path_factory.mktemp("pgdata")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    escaped = PG_PASSWORD.replace("'", "''")
+    server.psql(f"CREATE ROLE raygitops LOGIN PASSWORD '{escaped}'; CREATE DATABASE notes OWNER raygitops; "
+                f"CREATE ROLE aana LOGIN PASSWORD '{AANA_PG_PASSWORD}'; CREATE DATABASE aana OWNER aana;")
+    # pgserver trusts everyone on a socket; Kubernetes talks TCP with a password.
+    (pgdata / "pg_hba.conf").write_text("host all all 127.0.0.1/32 scram-sha-256\n")
+    port = find_suitable_port("127.0.0.1")
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+    pgserver.pg_ctl(["-w", "-o", f'-h 127.0.0.1 -p {port} -k ""', "-l", str(pgdata / "log"), "start"],
+                    pgdata=pgdata, user=server.system_user, timeout=30)
+    try:
+        yield {"host": "127.0.0.1", "port": port, "user": "raygitops", "database": "notes"}
+    finally:
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+        server.cleanup()
+
+
+def postgres_environ(postgres: dict, password: str) -> dict:
+    # The password arrives the way the ExternalSecret delivers it: a nested variable.
+    return {
+        "DB_CONFIG": json.dumps({"datastore_type": "postgresql",
+                                 "datastore_config": {**postgres, "password": ""}}),
+        "DB_CONFIG__DATASTORE_CONFIG__PASSWORD": password,
+    }

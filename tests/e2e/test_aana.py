@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -12,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
 
-from conftest import change_the_code, run_tool
+from conftest import AANA_PG_PASSWORD, change_the_code, postgres_environ, run_tool
 
 AANA_APP = "echo_aana"
 SERVE = "spec.serveConfigV2:"
@@ -150,18 +154,27 @@ except ValueError as err:
 """
 
 
-def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path):
-    """echo_aana's database endpoint against a real SQLite that Aana's own migrations made."""
-    database = tmp_path / "aana.sqlite"
-    env = {"PATH": "/usr/bin:/bin", "TMP_DATA_DIR": str(tmp_path / "aana_data"), "TASK_QUEUE__ENABLED": "false",
-           "DB_CONFIG": json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})}
+@pytest.mark.parametrize("datastore", ["sqlite", "postgresql"])
+def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path, request, datastore):
+    """echo_aana's database endpoint against a real SQLite, and a real PostgreSQL over TCP with a
+    password (staging's datastore), whose tables Aana's own migrations made."""
+    env = {"PATH": "/usr/bin:/bin", "TMP_DATA_DIR": str(tmp_path / "aana_data"), "TASK_QUEUE__ENABLED": "false"}
+    if datastore == "sqlite":
+        database = tmp_path / "aana.sqlite"
+        env["DB_CONFIG"] = json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})
+        connect = functools.partial(sqlite3.connect, database)
+    else:
+        postgres = {**request.getfixturevalue("postgres"), "user": "aana", "database": "aana"}
+        env.update(postgres_environ(postgres, AANA_PG_PASSWORD))
+        connect = functools.partial(psycopg.connect, host=postgres["host"], port=postgres["port"],
+                                    user="aana", password=AANA_PG_PASSWORD, dbname="aana")
     result = subprocess.run([sys.executable, "-c", RECORD], cwd=repo, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     answer, error = result.stdout.strip().splitlines()[-2:]
     assert "'status': 'completed'" in answer and "'text': '> kept'" in answer
     assert error == "EchoDeployment user_config upper must be true or false, got 'yes'"
-    with sqlite3.connect(database) as connection:
+    with contextlib.closing(connect()) as connection:
         [(endpoint, status)] = connection.execute("select endpoint, status from tasks").fetchall()
     assert (endpoint, status.lower()) == ("/record", "completed")
     assert (tmp_path / "aana_data" / "images").is_dir()   # Aana's side effect went where TMP_DATA_DIR says

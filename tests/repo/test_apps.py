@@ -13,10 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pgserver
 import pytest
 import yaml
-from pgserver.utils import find_suitable_port
 from sqlalchemy import inspect
 from starlette.requests import Request
 
@@ -26,10 +24,9 @@ from apps.language import LanguageGuesser, guess_language
 from apps.main import fastapi_app
 from apps.notes import NoteStore, add_note, recent_notes
 from apps.text_stats import TextStats, text_stats
+from conftest import PG_PASSWORD, postgres_environ
 
 ROOT = Path(__file__).resolve().parents[2]
-# A password that an f-string URL would mangle: URL.create must escape it.
-PG_PASSWORD = "p@ss:w/rd%?#"
 
 
 def http_request(body: bytes, method: str = "POST") -> Request:
@@ -230,36 +227,6 @@ def test_migrate_command_on_sqlite_and_bad_config(tmp_path):
 
 
 # --- notes through a real PostgreSQL over TCP -----------------------------------------
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory):
-    """A pgserver Postgres restarted on 127.0.0.1 with password (scram) auth for one role."""
-    pgdata = tmp_path_factory.mktemp("pgdata")
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    escaped = PG_PASSWORD.replace("'", "''")
-    server.psql(f"CREATE ROLE raygitops LOGIN PASSWORD '{escaped}'; "
-                "CREATE DATABASE notes OWNER raygitops;")
-    # pgserver trusts everyone on a socket; Kubernetes talks TCP with a password.
-    (pgdata / "pg_hba.conf").write_text("host all all 127.0.0.1/32 scram-sha-256\n")
-    port = find_suitable_port("127.0.0.1")
-    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
-    pgserver.pg_ctl(["-w", "-o", f'-h 127.0.0.1 -p {port} -k ""', "-l", str(pgdata / "log"), "start"],
-                    pgdata=pgdata, user=server.system_user, timeout=30)
-    try:
-        yield {"host": "127.0.0.1", "port": port, "user": "raygitops", "database": "notes"}
-    finally:
-        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
-        server.cleanup()
-
-
-def postgres_environ(postgres: dict, password: str) -> dict:
-    # The password arrives the way the ExternalSecret delivers it: a nested variable.
-    return {
-        "DB_CONFIG": json.dumps({"datastore_type": "postgresql",
-                                 "datastore_config": {**postgres, "password": ""}}),
-        "DB_CONFIG__DATASTORE_CONFIG__PASSWORD": password,
-    }
-
 
 def test_notes_roundtrip_through_postgres(postgres):
     result = run_migrate(postgres_environ(postgres, PG_PASSWORD))

@@ -105,6 +105,7 @@ def check_head_restart(run, options, config, local, stack, console, head, *, smo
         if not prober.wait_for_answers("up", 1, timeout=30):
             raise UserError(f"head restart: no request was answered before the kill "
                             f"({prober.count('up').first_failure or 'no request sent'})")
+        wait_for_node_proxy(Dashboard(head.dashboard), timeout=max(60.0, options.timeout))
         killed = kill_group(head.pgid, head.since)
         started = time.monotonic()
         prober.mark("down")
@@ -200,6 +201,24 @@ class Prober:
             else:
                 count.answered += 1
             self._stop.wait(PROBE_INTERVAL_S)
+
+
+def wait_for_node_proxy(dashboard: Dashboard, timeout: float) -> None:
+    """Until a Serve proxy on another node than the head's is HEALTHY. Serve starts a proxy on each
+    node that has a replica ("EveryNode", ray 2.46.0 python/ray/serve/schema.py ServeInstanceDetails),
+    some seconds after the replicas; the apps are RUNNING and answer through the head's proxy before
+    that. A head killed then leaves nobody listening, and the check would fail on timing alone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = dashboard.status()
+        head_node = (status.get("controller_info") or {}).get("node_id")
+        if any(proxy.get("status") == "HEALTHY" and proxy.get("node_id") != head_node
+               for proxy in (status.get("proxies") or {}).values()):
+            return
+        if time.monotonic() > deadline:
+            raise UserError(f"head restart: no Serve proxy is HEALTHY on the second Ray node after {timeout:.0f} s",
+                            fix="check that the second node runs replicas (ray status); --timeout sets the wait")
+        time.sleep(PROBE_INTERVAL_S)
 
 
 def kill_group(pgid: int, since: float) -> int:

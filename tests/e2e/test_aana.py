@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
 
@@ -164,6 +163,7 @@ def test_the_record_endpoint_stores_a_task_in_aanas_database(repo, tmp_path, req
         env["DB_CONFIG"] = json.dumps({"datastore_type": "sqlite", "datastore_config": {"path": str(database)}})
         connect = functools.partial(sqlite3.connect, database)
     else:
+        import psycopg   # here, not at collection: 0.2 s per test process that never uses it
         postgres = {**request.getfixturevalue("postgres"), "user": "aana", "database": "aana"}
         env.update(postgres_environ(postgres, AANA_PG_PASSWORD))
         connect = functools.partial(psycopg.connect, host=postgres["host"], port=postgres["port"],

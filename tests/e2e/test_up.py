@@ -322,7 +322,7 @@ def test_dev_detach_serves_until_down_and_other_checkouts_deploy_onto_that_ray(r
 @pytest.mark.ray
 def test_staging_check_with_postgres_and_a_head_restart_then_a_refused_password(repo_copy: Path):
     # notes, an app that uses PostgreSQL, with its two NoteStore replicas. The Aana app's tables in
-    # PostgreSQL are tests/repo/test_apps.py's; Aana in Ray is the dev scenario's. All seven apps,
+    # PostgreSQL are test_aana.py's record test; Aana in Ray is the dev scenario's. All seven apps,
     # the Aana app with its task queue, are `.ci/run`'s `tools/up --check overlays/staging`.
     run_only(repo_copy, "staging", {"notes"})
     # --timeout bounds each wait for RUNNING (the first deploy, and again after the head restart).

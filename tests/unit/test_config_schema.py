@@ -78,3 +78,19 @@ def test_argocd_and_the_catalog_are_optional(tmp_path):
     (root / "raygitops.yaml").write_text(text.replace("  catalog:\n    - external-secrets.io/externalsecret_v1.json\n", ""))
     config = load_config(root)
     assert (config.versions.argocd, config.schemas.catalog) == (None, ())
+
+
+def test_a_config_parsed_once_per_content_still_sees_every_edit(tmp_path):
+    """load_config keeps the parse of each text: an edit in the same process is a new text, and an
+    error is raised again on every load (exceptions are not kept)."""
+    root = config_with(tmp_path, "  kuberay: 1.7.0", "  kuberay: 1.7.0")
+    first = load_config(root)
+    assert load_config(root) is first   # the same text: parsed once
+    config_with(tmp_path, "  kuberay: 1.7.0", "  kuberay: 1.6.2")
+    assert load_config(root).versions.kuberay == "1.6.2"
+    config_with(tmp_path, "\nversions:", "\nverions:")
+    for _ in range(2):
+        with pytest.raises(UserError, match="unknown key 'verions'"):
+            load_config(root)
+    config_with(tmp_path, "  kuberay: 1.7.0", "  kuberay: 1.7.0")
+    assert load_config(root).versions.kuberay == "1.7.0"

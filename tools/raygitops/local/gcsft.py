@@ -26,7 +26,7 @@ from raygitops.local.rayhead import start_ray, start_ray_node
 from raygitops.local.redis import SECRET_FILE, LocalRedis
 from raygitops.local.rundir import LOCAL_HOST
 from raygitops.local.replicalogs import ReplicaLogs
-from raygitops.local.servestatus import Dashboard, form_fields, smoke_requests, smoke_url, wait_until_running
+from raygitops.local.servestatus import POLL_S, Dashboard, form_fields, smoke_requests, smoke_url, wait_until_running
 
 # Bounds of the request loop: it stops by itself even if nobody stops it.
 PROBE_INTERVAL_S = 0.2
@@ -218,7 +218,7 @@ def wait_for_node_proxy(dashboard: Dashboard, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise UserError(f"head restart: no Serve proxy is HEALTHY on the second Ray node after {timeout:.0f} s",
                             fix="check that the second node runs replicas (ray status); --timeout sets the wait")
-        time.sleep(PROBE_INTERVAL_S)
+        time.sleep(POLL_S)
 
 
 def kill_group(pgid: int, since: float) -> int:
